@@ -1,0 +1,71 @@
+"""unifs: one fsspec storage layer over OCI Object Storage, AWS S3, GCS and Azure Blob.
+
+>>> import unifs
+>>> unifs.normalize("oci://n/acme/b/models/o/llama/")
+'oci://models@acme/llama/'
+
+Names are loaded on first use, so ``import unifs`` costs almost nothing (it also runs at
+interpreter start-up through the OCI registration hook, see ``unifs._oci_hook``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# `typing` is not imported at run time: this module loads at every interpreter start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from unifs.errors import (
+        AmbiguousURIError,
+        MissingDependencyError,
+        UnifsError,
+        UnsupportedError,
+        URIError,
+    )
+    from unifs.filesystem import open, url_to_fs
+    from unifs.uri import StorageURI, normalize, parse
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "AmbiguousURIError": "unifs.errors",
+    "MissingDependencyError": "unifs.errors",
+    "StorageURI": "unifs.uri",
+    "URIError": "unifs.errors",
+    "UnifsError": "unifs.errors",
+    "UnsupportedError": "unifs.errors",
+    "normalize": "unifs.uri",
+    "open": "unifs.filesystem",
+    "parse": "unifs.uri",
+    "url_to_fs": "unifs.filesystem",
+}
+
+__all__ = [
+    "AmbiguousURIError",
+    "MissingDependencyError",
+    "StorageURI",
+    "URIError",
+    "UnifsError",
+    "UnsupportedError",
+    "__version__",
+    "normalize",
+    "open",
+    "parse",
+    "url_to_fs",
+]
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'unifs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

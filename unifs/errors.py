@@ -1,0 +1,61 @@
+"""Exceptions raised by unifs.
+
+Every error unifs raises derives from :class:`UnifsError`, so ``except unifs.UnifsError``
+catches them all. Each leaf also derives from the built-in exception a caller would catch
+without knowing unifs, so existing ``except ValueError`` / ``except ImportError`` code keeps
+working::
+
+    UnifsError
+    ├── URIError (ValueError)                  a URI unifs cannot read
+    │   └── AmbiguousURIError                  one that reads two ways: spell it out
+    ├── UnsupportedError (ValueError)          a style/operation a provider does not have
+    └── MissingDependencyError (ImportError)   a provider's extra is not installed
+
+Messages say what was wrong and how to write it right. They never contain secrets.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmbiguousURIError",
+    "MissingDependencyError",
+    "URIError",
+    "UnifsError",
+    "UnsupportedError",
+]
+
+
+class UnifsError(Exception):
+    """Root of every error unifs raises."""
+
+
+class URIError(UnifsError, ValueError):
+    """A URI is malformed, or names no provider unifs knows.
+
+    ``uri`` is the input as given; the message shows a correct spelling.
+    """
+
+    def __init__(self, message: str, *, uri: str | None = None) -> None:
+        super().__init__(message)
+        self.uri = uri
+
+
+class AmbiguousURIError(URIError):
+    """A URI could mean more than one object; the message shows how to say which."""
+
+
+class UnsupportedError(UnifsError, ValueError):
+    """A provider cannot do what was asked (a URI style, an operation)."""
+
+
+class MissingDependencyError(UnifsError, ImportError):
+    """A provider's optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, provider: str, extra: str, missing: str) -> None:
+        super().__init__(
+            f"{provider} support needs the {missing!r} package, which is not installed. "
+            f"Install it with: pip install 'unifs[{extra}]'",
+            name=missing,
+        )
+        self.provider = provider
+        self.extra = extra

@@ -1,0 +1,69 @@
+"""Local files and fsspec's in-memory filesystem."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+
+from unifs.errors import URIError
+from unifs.providers.base import Provider
+from unifs.uri import StorageURI
+
+__all__ = ["LocalProvider", "MemoryProvider"]
+
+
+class LocalProvider(Provider):
+    """Local paths: ``/abs/path``, ``./rel``, ``~/x``, ``file:///abs/path``."""
+
+    name = "local"
+    schemes = ("file", "local")
+    fsspec_protocol = "file"
+    styles = ("fsspec", "path")
+
+    def parse(self, text: str, *, account: str | None = None) -> StorageURI:
+        if "://" in text:
+            _, _, rest = text.partition("://")
+            host, slash, path = rest.partition("/")
+            if host not in ("", "localhost"):
+                raise URIError(
+                    f"{text!r} names host {host!r}; a local path URI has three slashes: "
+                    f"file:///{rest}",
+                    uri=text,
+                )
+            text = slash + path
+        prefix = text.endswith(("/", os.sep))
+        path = os.path.abspath(os.path.expanduser(text)).replace(os.sep, "/")
+        if prefix and not path.endswith("/"):
+            path += "/"
+        return StorageURI(provider=self.name, bucket=None, key=path)
+
+    def _format_fsspec(self, uri: StorageURI) -> str:
+        return "file://" + uri.key
+
+    def _format_path(self, uri: StorageURI) -> str:
+        return uri.key
+
+    def fs_path(self, uri: StorageURI) -> str:
+        return uri.key
+
+
+class MemoryProvider(Provider):
+    """fsspec's process-local in-memory filesystem: ``memory://path``."""
+
+    name = "memory"
+    schemes = ("memory",)
+    fsspec_protocol = "memory"
+
+    def parse(self, text: str, *, account: str | None = None) -> StorageURI:
+        _, _, rest = text.partition("://")
+        prefix = rest.endswith("/") and rest.strip("/") != ""
+        path = posixpath.normpath("/" + rest.lstrip("/"))
+        if prefix:
+            path += "/"
+        return StorageURI(provider=self.name, bucket=None, key=path)
+
+    def _format_fsspec(self, uri: StorageURI) -> str:
+        return "memory://" + uri.key.lstrip("/")
+
+    def fs_path(self, uri: StorageURI) -> str:
+        return uri.key

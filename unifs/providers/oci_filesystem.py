@@ -1,0 +1,60 @@
+"""The fsspec filesystem for ``oci://``: ocifs, taught every OCI URI dialect unifs reads.
+
+fsspec finds this class through unifs's ``fsspec.specs`` entry point, so
+``fsspec.open("oci://n/{ns}/b/{bucket}/o/{key}")`` works without importing unifs; the
+last line of this module makes sure it also wins when ocifs was imported first (see
+:mod:`unifs._oci_hook`). ``OCIPath`` is the matching universal-pathlib class.
+
+Paths inside the filesystem are ocifs's canonical ``{bucket}@{namespace}/{key}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ocifs
+from fsspec.registry import register_implementation
+from fsspec.utils import stringify_path
+from upath.implementations.cloud import CloudPath
+
+from unifs.providers.oci import OCIProvider
+
+__all__ = ["OCIFileSystem", "OCIPath"]
+
+_PROVIDER = OCIProvider()
+
+
+class OCIFileSystem(ocifs.OCIFileSystem):  # type: ignore[misc]
+    """ocifs's filesystem that also reads the OME and region-qualified ``oci://`` dialects."""
+
+    protocol = ("oci",)
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        path = stringify_path(path)
+        if path.startswith("oci://"):
+            uri = _PROVIDER.parse(path)
+            stripped = _PROVIDER.fs_path(uri)
+            if uri.key:
+                return stripped.rstrip("/")
+            # a bucket root: ocifs's own rule keeps "bucket@ns" without a slash
+            return stripped.rstrip("/")
+        return super()._strip_protocol(path)
+
+    @staticmethod
+    def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
+        # the region-qualified dialect carries the region; hand it to the client
+        if isinstance(path, str) and path.startswith("oci://"):
+            return _PROVIDER.uri_storage_options(_PROVIDER.parse(path))
+        return {}
+
+
+class OCIPath(CloudPath):  # type: ignore[misc]
+    """A pathlib-style path on OCI Object Storage (universal-pathlib)."""
+
+    __slots__ = ()
+
+
+register_implementation("oci", OCIFileSystem, clobber=True)

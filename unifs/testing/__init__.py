@@ -1,0 +1,7 @@
+"""Local storage servers for testing code that uses unifs, offline.
+
+``unifs.testing.oci_server`` is a local OCI Object Storage server (none exists elsewhere);
+``unifs.testing.servers`` starts moto (S3), fake-gcs-server (GCS), Azurite (Azure) and the
+OCI server on free ports of 127.0.0.1; ``unifs.testing.pytest_plugin`` exposes them as
+session fixtures.
+"""
