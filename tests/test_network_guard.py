@@ -51,9 +51,18 @@ def test_environment_stops_metadata_probes():
 
 @pytest.mark.parametrize(
     ("host", "expected"),
-    [("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True),
-     ("localhost", True), ("LOCALHOST", True), ("169.254.169.254", False),
-     ("example.com", False), ("0.0.0.0", False), (None, False)],
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("169.254.169.254", False),
+        ("example.com", False),
+        ("0.0.0.0", False),
+        (None, False),
+    ],
 )
 def test_is_loopback(host, expected):
     assert network.is_loopback(host) is expected

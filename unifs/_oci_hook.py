@@ -25,9 +25,9 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any
     from importlib.machinery import ModuleSpec
     from types import ModuleType
+    from typing import Any
 
 __all__ = ["install"]
 
@@ -39,7 +39,7 @@ def _claim_oci() -> None:
     # imports ocifs), leave it to that.
     if _OUR_MODULE in sys.modules:
         return
-    try:
+    try:  # noqa: SIM105 - contextlib is not worth importing at every start-up
         __import__(_OUR_MODULE)
     except Exception:  # never let unifs break `import ocifs`
         pass

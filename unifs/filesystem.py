@@ -40,7 +40,7 @@ def url_to_fs(uri: URILike, **storage_options: Any) -> tuple[AbstractFileSystem,
     return provider.filesystem(**options), u.path
 
 
-def open(uri: URILike, mode: str = "rb", **kwargs: Any) -> OpenFile:  # noqa: A001
+def open(uri: URILike, mode: str = "rb", **kwargs: Any) -> OpenFile:
     """Open ``uri`` like :func:`fsspec.open`; use it in a ``with`` block.
 
     Keyword arguments are storage options, plus fsspec's ``compression``, ``encoding``,
@@ -49,7 +49,8 @@ def open(uri: URILike, mode: str = "rb", **kwargs: Any) -> OpenFile:  # noqa: A0
     from fsspec.core import OpenFile
 
     text_options = {
-        name: kwargs.pop(name) for name in ("compression", "encoding", "errors", "newline")
+        name: kwargs.pop(name)
+        for name in ("compression", "encoding", "errors", "newline")
         if name in kwargs
     }
     fs, path = url_to_fs(uri, **kwargs)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib
 import types
 from functools import lru_cache
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:

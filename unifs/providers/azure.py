@@ -133,3 +133,9 @@ class AzureProvider(Provider):
         if uri.endpoint:
             options["account_host"] = uri.endpoint.split("://", 1)[-1]
         return options
+
+    def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
+        # Azure stores Content-MD5 for blobs uploaded in one request, or when the writer set it.
+        settings = info.get("content_settings") or {}
+        md5 = settings.get("content_md5") if isinstance(settings, dict) else None
+        return ("md5", bytes(md5).hex()) if md5 else None

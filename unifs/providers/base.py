@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import re
 from abc import ABC, abstractmethod
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Provider",
+    "b64_to_hex",
     "decode_key",
     "encode_key",
     "reject_query",
@@ -81,9 +83,7 @@ class Provider(ABC):
     def check_bucket(self, bucket: str, text: str) -> str:
         """Return ``bucket`` if it is a valid name, else raise a URIError saying the rule."""
         if not bucket:
-            raise URIError(
-                f"{text!r} names no {self.bucket_word}: write {self.example}", uri=text
-            )
+            raise URIError(f"{text!r} names no {self.bucket_word}: write {self.example}", uri=text)
         if not self.bucket_pattern.match(bucket):
             raise URIError(
                 f"{bucket!r} in {text!r} is not a valid {self.name} {self.bucket_word} name "
@@ -96,6 +96,14 @@ class Provider(ABC):
     def example(self) -> str:
         """A correct URI for this provider, shown in error messages."""
         return f"{self.schemes[0]}://my-{self.bucket_word}/path/to/key"
+
+    def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
+        """The whole-object checksum in an fsspec ``info`` dict as ``(kind, hex)``, if any.
+
+        None when the store reports none that a local file can be checked against (for
+        example the ETag of a multipart upload): callers then compare sizes only.
+        """
+        return None
 
     # -- filesystems ------------------------------------------------------------------------
 
@@ -150,3 +158,8 @@ def reject_query(parts: SplitResult, url: str) -> None:
             "(fsspec.open(url)); otherwise remove everything from '?' on.",
             uri=url,
         )
+
+
+def b64_to_hex(value: str) -> str:
+    """Turn a base64 digest (as GCS, Azure and OCI report MD5s) into hex."""
+    return base64.b64decode(value).hex()

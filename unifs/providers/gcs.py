@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from unifs.errors import URIError
 from unifs.providers.base import (
     Provider,
+    b64_to_hex,
     decode_key,
     encode_key,
     reject_query,
@@ -90,3 +92,11 @@ class GCSProvider(Provider):
     def _format_https(self, uri: StorageURI) -> str:
         base = (uri.endpoint or "https://storage.googleapis.com").rstrip("/")
         return f"{base}/{uri.bucket}/{encode_key(uri.key)}"
+
+    def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
+        # Composite objects carry only crc32c; everything else also has an MD5.
+        if info.get("md5Hash"):
+            return ("md5", b64_to_hex(info["md5Hash"]))
+        if info.get("crc32c"):
+            return ("crc32c", b64_to_hex(info["crc32c"]))
+        return None

@@ -22,6 +22,7 @@ from typing import Any
 from unifs.errors import AmbiguousURIError, UnsupportedError, URIError
 from unifs.providers.base import (
     Provider,
+    b64_to_hex,
     decode_key,
     encode_key,
     reject_query,
@@ -30,7 +31,7 @@ from unifs.providers.base import (
 )
 from unifs.uri import StorageURI
 
-__all__ = ["OCIProvider", "REGION"]
+__all__ = ["REGION", "OCIProvider"]
 
 #: an OCI region identifier, e.g. us-ashburn-1, eu-frankfurt-1, us-gov-ashburn-1
 REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
@@ -90,8 +91,7 @@ class OCIProvider(Provider):
             raise AmbiguousURIError(
                 f"{text!r} starts like the OME form oci://n/{{namespace}}/b/{{bucket}}/o/{{key}} "
                 "but does not follow it. Write oci://n/my-namespace/b/my-bucket/o/path/to/key; "
-                "for a bucket that is really named 'n', write oci://n@my-namespace/"
-                + rest,
+                "for a bucket that is really named 'n', write oci://n@my-namespace/" + rest,
                 uri=text,
             )
         return self._make(
@@ -217,3 +217,10 @@ class OCIProvider(Provider):
         if uri.endpoint:
             options["config_kwargs"] = {"service_endpoint": uri.endpoint}
         return options
+
+    def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
+        # Listings report a base64 MD5; for multipart objects it is "<md5 of md5s>-<parts>".
+        md5 = info.get("md5") or info.get("content-md5")
+        if md5 and "-" not in md5:
+            return ("md5", b64_to_hex(md5))
+        return None

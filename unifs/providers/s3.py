@@ -94,6 +94,13 @@ class S3Provider(Provider):
             return f"https://{host}/{uri.bucket}/{encode_key(uri.key)}"
         return f"https://{uri.bucket}.{host}/{encode_key(uri.key)}"
 
+    def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
+        # A single-part upload's ETag is its MD5; a multipart one's ("...-N") is not.
+        etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+        if re.fullmatch(r"[0-9a-f]{32}", etag):
+            return ("md5", etag)
+        return None
+
     def uri_storage_options(self, uri: StorageURI) -> dict[str, Any]:
         options: dict[str, Any] = {}
         if uri.region:
@@ -101,4 +108,3 @@ class S3Provider(Provider):
         if uri.endpoint:
             options["endpoint_url"] = uri.endpoint
         return options
-
