@@ -5,11 +5,19 @@ Local servers come from unifs's own pytest plugin (``unifs.testing.pytest_plugin
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import unifs
 from unifs.testing import network
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 # Before any test module imports a cloud SDK: set the no-probe environment and refuse
 # every connection outside 127.0.0.1/::1 (EMULATORS.md, Network safety).
@@ -23,3 +31,68 @@ def _no_outbound_connections() -> Iterator[None]:
     yield
     attempts = network.blocked[before:]
     assert not attempts, f"test tried to connect outside 127.0.0.1: {attempts}"
+
+
+# -- one store fixture, parametrized over every backend -------------------------------------
+
+pytest_plugins = ["unifs.testing.pytest_plugin"]
+
+BACKENDS = ["s3", "gcs", "azure", "oci", "local", "memory"]
+CLOUDS = ["s3", "gcs", "azure", "oci"]
+
+
+@dataclass
+class Store:
+    """A fresh, empty prefix on one backend, reached through unifs URIs."""
+
+    backend: str
+    root: str  # URI of the prefix, ending in "/"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def uri(self, *parts: str) -> str:
+        return self.root + "/".join(parts)
+
+    def fs_path(self, *parts: str) -> tuple[AbstractFileSystem, str]:
+        return unifs.url_to_fs(self.uri(*parts), **self.options)
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        return self.fs_path()[0]
+
+
+_BUCKET = "unifs-suite"
+
+
+def _cloud_root(backend: str, server: Any, prefix: str) -> str:
+    if backend == "oci":
+        return f"oci://n/{server.namespace}/b/{_BUCKET}/o/{prefix}/"
+    return f"{ {'s3': 's3', 'gcs': 'gs', 'azure': 'az'}[backend] }://{_BUCKET}/{prefix}/"
+
+
+@pytest.fixture(scope="session")
+def _buckets() -> set[str]:
+    return set()
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Any, _buckets: set[str]) -> Iterator[Store]:
+    """A new prefix on each backend in turn: S3, GCS, Azure, OCI, local disk and memory."""
+    backend = request.param
+    prefix = f"t-{uuid.uuid4().hex[:12]}"
+    if backend == "local":
+        # Local paths keep pathlib's rule that a parent directory must exist (pandas and
+        # UPath open them directly), so the prefix exists, as a bucket would.
+        (tmp_path / prefix).mkdir()
+        yield Store(backend, f"file://{tmp_path.as_posix()}/{prefix}/", {"auto_mkdir": True})
+        return
+    if backend == "memory":
+        s = Store(backend, f"memory://{prefix}/")
+        yield s
+        with contextlib.suppress(FileNotFoundError):
+            s.fs.rm(f"/{prefix}", recursive=True)
+        return
+    server = request.getfixturevalue(f"{backend}_server")
+    if backend not in _buckets:
+        server.make_bucket(_BUCKET)
+        _buckets.add(backend)
+    yield Store(backend, _cloud_root(backend, server, prefix), dict(server.storage_options))

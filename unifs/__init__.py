@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         URIError,
     )
     from unifs.filesystem import open, url_to_fs
+    from unifs.transfer import TransferError, TransferReport, UnsafeKeyError, get, put
     from unifs.uri import StorageURI, normalize, parse
 
 __version__ = "0.1.0"
@@ -34,12 +35,17 @@ _EXPORTS = {
     "AmbiguousURIError": "unifs.errors",
     "MissingDependencyError": "unifs.errors",
     "StorageURI": "unifs.uri",
+    "TransferError": "unifs.transfer",
+    "TransferReport": "unifs.transfer",
+    "UnsafeKeyError": "unifs.transfer",
     "URIError": "unifs.errors",
     "UnifsError": "unifs.errors",
     "UnsupportedError": "unifs.errors",
+    "get": "unifs.transfer",
     "normalize": "unifs.uri",
     "open": "unifs.filesystem",
     "parse": "unifs.uri",
+    "put": "unifs.transfer",
     "url_to_fs": "unifs.filesystem",
 }
 
@@ -47,13 +53,18 @@ __all__ = [
     "AmbiguousURIError",
     "MissingDependencyError",
     "StorageURI",
+    "TransferError",
+    "TransferReport",
     "URIError",
+    "UnsafeKeyError",
     "UnifsError",
     "UnsupportedError",
     "__version__",
+    "get",
     "normalize",
     "open",
     "parse",
+    "put",
     "url_to_fs",
 ]
 

@@ -136,6 +136,7 @@ class AzureProvider(Provider):
 
     def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
         # Azure stores Content-MD5 for blobs uploaded in one request, or when the writer set it.
-        settings = info.get("content_settings") or {}
-        md5 = settings.get("content_md5") if isinstance(settings, dict) else None
+        # adlfs hands back azure's ContentSettings, a mapping that is not a dict
+        settings = info.get("content_settings")
+        md5 = settings.get("content_md5") if settings is not None else None
         return ("md5", bytes(md5).hex()) if md5 else None

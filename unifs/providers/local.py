@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from typing import Any
 
 from unifs.errors import URIError
 from unifs.providers.base import Provider
@@ -39,6 +40,10 @@ class LocalProvider(Provider):
 
     def _format_fsspec(self, uri: StorageURI) -> str:
         return "file://" + uri.key
+
+    def uri_storage_options(self, uri: StorageURI) -> dict[str, Any]:
+        # object stores have no directories to create first; make local paths behave alike
+        return {"auto_mkdir": True}
 
     def _format_path(self, uri: StorageURI) -> str:
         return uri.key

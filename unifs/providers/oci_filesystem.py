@@ -51,6 +51,29 @@ class OCIFileSystem(ocifs.OCIFileSystem):  # type: ignore[misc]
         return {}
 
 
+    # ocifs returns requests' CaseInsensitiveDict, which is not a dict: fsspec's contract
+    # (and UPath.iterdir, pandas, ...) expect plain dicts.
+    def ls(self, path: str, detail: bool = False, **kwargs: Any) -> list[Any]:
+        entries = super().ls(path, detail=detail, **kwargs)
+        return [dict(e) for e in entries] if detail else entries
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        info = dict(super().info(path, **kwargs))
+        if info.get("type") == "file" and "md5" not in info:
+            # ocifs's HEAD drops the MD5 headers; listings carry them, so ask the listing
+            info.update(self._listed_md5(info["name"]))
+        return info
+
+    def _listed_md5(self, name: str) -> dict[str, Any]:
+        bucket, namespace, key = self.split_path(name)
+        listing = self.oci_client.list_objects(
+            namespace, bucket, prefix=key, limit=1, fields="name,size,md5"
+        ).data.objects
+        if listing and listing[0].name == key and listing[0].md5:
+            return {"md5": listing[0].md5}
+        return {}
+
+
 class OCIPath(CloudPath):  # type: ignore[misc]
     """A pathlib-style path on OCI Object Storage (universal-pathlib)."""
 

@@ -433,8 +433,8 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
         return max(0, size - suffix), size - 1
     first = int(first_s)
     last = int(last_s) if last_s else size - 1
-    if last < first:
-        return None
+    if last_s and last < first:
+        return None  # syntactically invalid: ignored, as RFC 9110 says
     if first >= size:
         raise _OCIError(416, "InvalidRange", "The requested range is not satisfiable.")
     return first, min(last, size - 1)
@@ -764,7 +764,7 @@ class OCIServer:
         content_type: str = "application/octet-stream",
         metadata: dict[str, str] | None = None,
     ) -> None:
-        """Store an object directly, e.g. to seed a benchmark without HTTP overhead."""
+        """Store an object directly, e.g. to seed a benchmark; ValueError if no such bucket."""
         now = _utcnow()
         obj = _Object(
             name=name,
@@ -780,7 +780,10 @@ class OCIServer:
             time_modified=now,
         )
         with self._lock:
-            self._bucket(bucket).put(obj)
+            target = self._buckets.get(bucket)
+            if target is None:
+                raise ValueError(f"no bucket named {bucket!r}")
+            target.put(obj)
 
     def reset(self) -> None:
         """Drop all buckets, objects, uploads, PARs and work requests; keep trusted keys."""
