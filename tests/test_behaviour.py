@@ -28,8 +28,12 @@ def _tree(root, files: dict[str, bytes]) -> None:
 def test_url_to_fs_picks_the_backend(store):
     fs, path = store.fs_path("x.bin")
     expected = {
-        "s3": "s3fs", "gcs": "gcsfs", "azure": "adlfs", "oci": "unifs.providers.oci_filesystem",
-        "local": "fsspec.implementations.local", "memory": "fsspec.implementations.memory",
+        "s3": "s3fs",
+        "gcs": "gcsfs",
+        "azure": "adlfs",
+        "oci": "unifs.providers.oci_filesystem",
+        "local": "fsspec.implementations.local",
+        "memory": "fsspec.implementations.memory",
     }[store.backend]
     assert type(fs).__module__.startswith(expected)
     assert path.endswith("/x.bin")
@@ -96,7 +100,9 @@ def test_put_and_get_a_multipart_sized_file(store, tmp_path):
     assert report.files == 1
     got = (tmp_path / "big.bin").read_bytes()
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
-    assert fs.cat_file(path, start=6 * 2**20, end=6 * 2**20 + 10) == data[6 * 2**20 : 6 * 2**20 + 10]
+    assert (
+        fs.cat_file(path, start=6 * 2**20, end=6 * 2**20 + 10) == data[6 * 2**20 : 6 * 2**20 + 10]
+    )
 
 
 def test_directory_put_and_get(store, tmp_path):

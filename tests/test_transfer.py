@@ -63,8 +63,13 @@ def test_include_keeps_one_gpu_shape(store, model, tmp_path):
     report = unifs.get(model, dest, include=["*/H100/*", "*.json"], **store.options)
     got = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert got == sorted(
-        ["config.json", "tokenizer.json", "engines/A100/config.json",
-         "engines/H100/rank0.engine", "engines/H100/config.json"]
+        [
+            "config.json",
+            "tokenizer.json",
+            "engines/A100/config.json",
+            "engines/H100/rank0.engine",
+            "engines/H100/config.json",
+        ]
     )
     assert sorted(report.transferred) == got
 

@@ -117,7 +117,10 @@ def _parser() -> argparse.ArgumentParser:
 
     def with_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument(
-            "-o", "--option", action="append", metavar="NAME=VALUE",
+            "-o",
+            "--option",
+            action="append",
+            metavar="NAME=VALUE",
             help="a storage option for the backend (repeatable)",
         )
         return p

@@ -174,6 +174,7 @@ def _plan_remote(
 
 
 def _local_digest(path: str, kind: str) -> str:
+    digest: Any
     if kind == "md5":
         digest = hashlib.md5(usedforsecurity=False)
     elif kind == "crc32c":

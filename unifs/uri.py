@@ -121,7 +121,9 @@ def parse(uri: str | os.PathLike[str] | StorageURI, *, account: str | None = Non
                 "as in s3://bucket/key",
                 uri=uri,
             )
-        return provider_for_scheme("file").parse(text, account=account)
+        from unifs.registry import get_provider
+
+        return get_provider("local").parse(text, account=account)
     scheme = match.group(1).lower()
     if scheme in ("http", "https"):
         provider = provider_for_host(text)

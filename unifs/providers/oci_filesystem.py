@@ -24,7 +24,7 @@ __all__ = ["OCIFileSystem", "OCIPath"]
 _PROVIDER = OCIProvider()
 
 
-class OCIFileSystem(ocifs.OCIFileSystem):  # type: ignore[misc]
+class OCIFileSystem(ocifs.OCIFileSystem):
     """ocifs's filesystem that also reads the OME and region-qualified ``oci://`` dialects."""
 
     protocol = ("oci",)
@@ -50,7 +50,6 @@ class OCIFileSystem(ocifs.OCIFileSystem):  # type: ignore[misc]
             return _PROVIDER.uri_storage_options(_PROVIDER.parse(path))
         return {}
 
-
     # ocifs returns requests' CaseInsensitiveDict, which is not a dict: fsspec's contract
     # (and UPath.iterdir, pandas, ...) expect plain dicts.
     def ls(self, path: str, detail: bool = False, **kwargs: Any) -> list[Any]:
@@ -74,7 +73,7 @@ class OCIFileSystem(ocifs.OCIFileSystem):  # type: ignore[misc]
         return {}
 
 
-class OCIPath(CloudPath):  # type: ignore[misc]
+class OCIPath(CloudPath):
     """A pathlib-style path on OCI Object Storage (universal-pathlib)."""
 
     __slots__ = ()

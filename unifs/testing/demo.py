@@ -12,6 +12,7 @@ import filecmp
 import json
 import os
 import tempfile
+from typing import Any
 
 __all__ = ["make_demo_model", "run_demo"]
 
@@ -58,11 +59,12 @@ def run_demo(dest: str, *, keep_server: bool = False) -> int:
     from unifs.transfer import get, put
 
     identity = OCITestIdentity.generate()
-    with OCIServer(namespace="demo", identities=[identity]) as server, tempfile.TemporaryDirectory(
-        prefix="unifs-demo-"
-    ) as scratch:
+    with (
+        OCIServer(namespace="demo", identities=[identity]) as server,
+        tempfile.TemporaryDirectory(prefix="unifs-demo-") as scratch,
+    ):
         server.create_bucket("models")
-        options = {
+        options: dict[str, Any] = {
             "config": identity.config(),
             "config_kwargs": {
                 "service_endpoint": server.endpoint,

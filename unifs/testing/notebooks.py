@@ -1,4 +1,6 @@
-"""Execute notebooks top to bottom and fail on the first error: ``python -m unifs.testing.notebooks DIR``.
+"""Run notebooks top to bottom, failing on the first error.
+
+Usage: ``python -m unifs.testing.notebooks DIR``.
 
 Each notebook guards its own kernel (``unifs.testing.network.guard()`` in its first code
 cell): the kernel is a separate process, so the runner's guard would not reach it.
@@ -35,7 +37,9 @@ def execute(path: Path, *, timeout: int = 600) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Execute each notebook under the given directories (default: notebooks/)."""
     roots = [Path(a) for a in (argv if argv is not None else sys.argv[1:])] or [Path("notebooks")]
-    paths = sorted(p for root in roots for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    paths = sorted(
+        p for root in roots for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+    )
     if not paths:
         print("no notebooks found", file=sys.stderr)
         return 1
