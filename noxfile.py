@@ -47,7 +47,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy over the package."""
-    session.install(".[all,testing]", "mypy>=1.10", "pandas-stubs", "types-requests")
+    session.install(".[test]", "mypy>=1.10", "pandas-stubs", "types-requests", "types-PyYAML")
     session.run("mypy")
 
 

@@ -1,46 +1,59 @@
-"""Reach any URI through the right fsspec filesystem: ``url_to_fs`` and ``open``."""
+"""Reach any URI through the right fsspec filesystem: ``url_to_fs``, ``open``, ``resolve``."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from unifs.registry import get_provider
+from unifs.auth import AuthConfig
+from unifs.providers.base import Resolved, merge_options
+from unifs.registry import get_provider, provider_for_scheme
 from unifs.uri import StorageURI, parse
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
     from fsspec.core import OpenFile
 
-__all__ = ["merge_options", "open", "url_to_fs"]
+__all__ = ["Resolved", "merge_options", "open", "resolve", "url_to_fs"]
 
 URILike = str | os.PathLike[str] | StorageURI
+AuthLike = Mapping[str, Any] | AuthConfig | None
 
 
-def merge_options(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Merge storage options: ``override`` wins; nested dicts (client_kwargs, ...) merge."""
-    merged = dict(base)
-    for name, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(name), dict):
-            merged[name] = merge_options(merged[name], value)
-        else:
-            merged[name] = value
-    return merged
+def resolve(uri: URILike, *, auth: AuthLike = None, **storage_options: Any) -> Resolved:
+    """How to reach ``uri``: fsspec protocol, storage options and path.
+
+    Options come from the URI (region, endpoint, account), then from ``auth`` (an
+    :class:`unifs.AuthConfig` or plain mapping), then ``storage_options``, which win.
+    ``resolved.url`` is the fsspec URL to hand to pandas or UPath with ``resolved.options``.
+    """
+    config = AuthConfig.coerce(auth)
+    account = storage_options.get("account_name") or (
+        config.get("account_name") if config else None
+    )
+    u = parse(uri, account=account)
+    provider = get_provider(u.provider)
+    mode = config.validate(provider) if config is not None else None
+    return provider.resolve(u, mode, config.params if config else {}, storage_options)
 
 
-def url_to_fs(uri: URILike, **storage_options: Any) -> tuple[AbstractFileSystem, str]:
+def url_to_fs(
+    uri: URILike, *, auth: AuthLike = None, **storage_options: Any
+) -> tuple[AbstractFileSystem, str]:
     """Return ``(filesystem, path)`` for ``uri`` in any dialect unifs reads.
 
-    ``storage_options`` go to the backend (s3fs, gcsfs, adlfs, ocifs) and win over what
-    the URI implies (region, endpoint, account).
+    ``auth`` is an auth block (see :mod:`unifs.auth`); ``storage_options`` go to the
+    backend (s3fs, gcsfs, adlfs, ocifs) and win over what the URI and ``auth`` imply.
     """
-    u = parse(uri, account=storage_options.get("account_name"))
-    provider = get_provider(u.provider)
-    options = merge_options(provider.uri_storage_options(u), storage_options)
-    return provider.filesystem(**options), u.path
+    resolved = resolve(uri, auth=auth, **storage_options)
+    backend = provider_for_scheme(resolved.protocol)
+    if backend is None:  # pragma: no cover - every provider resolves to a known protocol
+        raise ValueError(f"no provider serves protocol {resolved.protocol!r}")
+    return backend.filesystem(**resolved.options), resolved.path
 
 
-def open(uri: URILike, mode: str = "rb", **kwargs: Any) -> OpenFile:
+def open(uri: URILike, mode: str = "rb", *, auth: AuthLike = None, **kwargs: Any) -> OpenFile:
     """Open ``uri`` like :func:`fsspec.open`; use it in a ``with`` block.
 
     Keyword arguments are storage options, plus fsspec's ``compression``, ``encoding``,
@@ -53,5 +66,5 @@ def open(uri: URILike, mode: str = "rb", **kwargs: Any) -> OpenFile:
         for name in ("compression", "encoding", "errors", "newline")
         if name in kwargs
     }
-    fs, path = url_to_fs(uri, **kwargs)
+    fs, path = url_to_fs(uri, auth=auth, **kwargs)
     return OpenFile(fs, path, mode=mode, **text_options)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from unifs.auth import AuthError, AuthMode, Param
 from unifs.errors import AmbiguousURIError, UnsupportedError, URIError
 from unifs.providers.base import (
     Provider,
@@ -27,6 +29,10 @@ _HOST = re.compile(
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 
 
+_TENANT = Param("tenant_id", "the Entra ID tenant", env="AZURE_TENANT_ID")
+_CLIENT = Param("client_id", "the application (client) id", env="AZURE_CLIENT_ID")
+
+
 class AzureProvider(Provider):
     """Azure URIs: ``az://``, ``abfs(s)://``, ``wasb(s)://`` and blob/dfs https URLs."""
 
@@ -42,6 +48,102 @@ class AzureProvider(Provider):
         "3 to 63 characters: lower-case letters, digits and single hyphens, "
         "starting with a letter or digit"
     )
+
+    auth_params = {
+        "account_name": Param(
+            "account_name", "the storage account", env="AZURE_STORAGE_ACCOUNT_NAME"
+        ),
+        "endpoint": Param("endpoint", "the blob endpoint URL, e.g. for Azurite or a private link"),
+    }
+    auth_modes = {
+        m.name: m
+        for m in (
+            AuthMode(
+                "account_key",
+                "the storage account's shared key",
+                required=("account_name", "account_key"),
+                verified="Azurite, which checks shared-key signatures",
+                extra_params=(
+                    Param("account_key", "the account key", env="AZURE_STORAGE_KEY", secret=True),
+                ),
+            ),
+            AuthMode(
+                "sas_token",
+                "a shared access signature",
+                required=("account_name", "sas_token"),
+                verified="Azurite, which checks SAS signatures and permissions",
+                extra_params=(
+                    Param("sas_token", "the SAS query string", env="AZURE_STORAGE_SAS_TOKEN"),
+                ),
+            ),
+            AuthMode(
+                "connection_string",
+                "a storage connection string",
+                required=("connection_string",),
+                verified="Azurite",
+                extra_params=(
+                    Param(
+                        "connection_string",
+                        "the connection string",
+                        env="AZURE_STORAGE_CONNECTION_STRING",
+                        secret=True,
+                    ),
+                ),
+            ),
+            AuthMode(
+                "service_principal",
+                "an Entra ID application's client secret",
+                required=("tenant_id", "client_id", "client_secret"),
+                aliases=("client_secret",),
+                extra_params=(
+                    _TENANT,
+                    _CLIENT,
+                    Param(
+                        "client_secret", "the client secret", env="AZURE_CLIENT_SECRET", secret=True
+                    ),
+                ),
+            ),
+            AuthMode(
+                "client_certificate",
+                "an Entra ID application's certificate",
+                required=("tenant_id", "client_id", "certificate_path"),
+                optional=("certificate_password",),
+                extra_params=(
+                    _TENANT,
+                    _CLIENT,
+                    Param(
+                        "certificate_path",
+                        "PEM or PKCS12 certificate with its key",
+                        env="AZURE_CLIENT_CERTIFICATE_PATH",
+                    ),
+                    Param("certificate_password", "the certificate's password", secret=True),
+                ),
+            ),
+            AuthMode(
+                "managed_identity",
+                "the resource's managed identity; client_id or resource_id picks a "
+                "user-assigned one",
+                optional=("client_id", "resource_id"),
+                verified="a local managed-identity endpoint stand-in (IDENTITY_ENDPOINT)",
+                extra_params=(
+                    Param("client_id", "a user-assigned identity's client id"),
+                    Param("resource_id", "a user-assigned identity's resource id"),
+                ),
+            ),
+            AuthMode(
+                "workload_identity",
+                "AKS workload identity (federated token file)",
+                required=("tenant_id", "client_id", "token_file"),
+                extra_params=(
+                    _TENANT,
+                    _CLIENT,
+                    Param("token_file", "the federated token", env="AZURE_FEDERATED_TOKEN_FILE"),
+                ),
+            ),
+            AuthMode("default", "azure-identity's DefaultAzureCredential chain"),
+            AuthMode("anonymous", "no credentials: public containers", verified="Azurite"),
+        )
+    }
 
     def owns_https(self, url: str) -> bool:
         return _HOST.match(split_https(url).hostname or "") is not None
@@ -125,6 +227,76 @@ class AzureProvider(Provider):
 
     def fs_path(self, uri: StorageURI) -> str:
         return f"{uri.bucket}/{uri.key}"
+
+    def auth_options(
+        self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        account = self.value("account_name", params) or uri.account
+        if account:
+            options["account_name"] = account
+        endpoint = params.get("endpoint") or uri.endpoint
+        name = mode.name if mode else None
+        if name == "account_key":
+            key = self.value("account_key", params, mode)
+            if endpoint:
+                # adlfs forces https for account_name + key; a connection string keeps the
+                # endpoint as given (Azurite, private endpoints)
+                options["connection_string"] = (
+                    f"DefaultEndpointsProtocol={endpoint.split(':', 1)[0]};AccountName={account};"
+                    f"AccountKey={key};BlobEndpoint={endpoint};"
+                )
+            else:
+                options["account_key"] = key
+        elif name == "sas_token":
+            sas = str(self.value("sas_token", params, mode)).lstrip("?")
+            if endpoint:
+                options["connection_string"] = (
+                    f"BlobEndpoint={endpoint};SharedAccessSignature={sas};"
+                )
+            else:
+                options["sas_token"] = sas
+        elif name == "connection_string":
+            options["connection_string"] = self.value("connection_string", params, mode)
+        elif name == "service_principal":
+            for field in ("tenant_id", "client_id", "client_secret"):
+                options[field] = self.value(field, params, mode)
+        elif name in ("client_certificate", "managed_identity", "workload_identity"):
+            options["credential"] = self._credential(name, params, mode)
+        elif name == "default":
+            options["anon"] = False
+        elif name == "anonymous":
+            options["anon"] = True
+        if endpoint and "connection_string" not in options:
+            options["account_host"] = endpoint.split("://", 1)[-1].rstrip("/")
+        return options
+
+    def _credential(self, name: str, params: Mapping[str, Any], mode: AuthMode | None) -> Any:
+        """An azure-identity credential; building one does no I/O until a token is asked for."""
+        try:
+            import azure.identity as identity
+        except ImportError as exc:  # pragma: no cover - azure-identity comes with adlfs
+            raise AuthError(
+                f"auth {name!r} needs azure-identity: pip install azure-identity"
+            ) from exc
+        if name == "client_certificate":
+            return identity.CertificateCredential(
+                self.value("tenant_id", params, mode),
+                self.value("client_id", params, mode),
+                certificate_path=self.value("certificate_path", params, mode),
+                password=params.get("certificate_password"),
+            )
+        if name == "workload_identity":
+            return identity.WorkloadIdentityCredential(
+                tenant_id=self.value("tenant_id", params, mode),
+                client_id=self.value("client_id", params, mode),
+                token_file_path=self.value("token_file", params, mode),
+            )
+        if params.get("resource_id"):
+            return identity.ManagedIdentityCredential(
+                identity_config={"resource_id": params["resource_id"]}
+            )
+        return identity.ManagedIdentityCredential(client_id=params.get("client_id"))
 
     def uri_storage_options(self, uri: StorageURI) -> dict[str, Any]:
         options: dict[str, Any] = {}

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import os
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
@@ -15,15 +18,50 @@ from unifs.uri import StorageURI
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
+    from unifs.auth import AuthMode, Param
+
 __all__ = [
     "Provider",
+    "Resolved",
     "b64_to_hex",
     "decode_key",
     "encode_key",
+    "merge_options",
     "reject_query",
     "split_https",
     "split_scheme_uri",
 ]
+
+
+def merge_options(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge storage options: ``override`` wins; nested dicts (client_kwargs, ...) merge."""
+    merged = dict(base)
+    for name, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(name), Mapping):
+            merged[name] = merge_options(merged[name], value)
+        else:
+            merged[name] = value
+    return merged
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """How to reach a URI: the fsspec protocol, its storage options, and the path in it."""
+
+    protocol: str
+    options: dict[str, Any]
+    path: str
+
+    @property
+    def url(self) -> str:
+        """The fsspec URL of ``path`` under ``protocol``."""
+        return f"{self.protocol}://{self.path}"
+
+    def __repr__(self) -> str:
+        from unifs.auth import mask
+
+        shown = {k: mask(k, v) for k, v in self.options.items()}
+        return f"Resolved(protocol={self.protocol!r}, options={shown!r}, path={self.path!r})"
 
 
 class Provider(ABC):
@@ -104,6 +142,67 @@ class Provider(ABC):
         example the ETag of a multipart upload): callers then compare sizes only.
         """
         return None
+
+    def multipart_checksum(self, info: dict[str, Any]) -> tuple[str, int] | None:
+        """The digest of a multipart object as ``(hex MD5 of the part MD5s, part count)``, if any.
+
+        A local file is checked against it by hashing each part on its own; ``info`` does not
+        say the part size, so :mod:`unifs.transfer` infers it from the size and the count.
+        """
+        return None
+
+    def stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+        """Stream bytes ``[start, end)`` of ``path`` in chunks; None lets callers use ``cat_file``.
+
+        Returns an async iterator for an async backend (consumed on the filesystem's loop) or
+        a generator for a synchronous one (consumed in a worker thread). Creating it does no
+        I/O. Streaming keeps a ranged read's memory to one chunk instead of the whole range.
+        """
+        return None
+
+    # -- auth -------------------------------------------------------------------------------
+
+    #: auth modes by name (see unifs.auth.AuthMode); empty: only the default chain
+    auth_modes: ClassVar[Mapping[str, AuthMode]] = {}
+    #: parameters every mode (and no mode) accepts, e.g. region, endpoint
+    auth_params: ClassVar[Mapping[str, Param]] = {}
+
+    def param(self, name: str, mode: AuthMode | None = None) -> Param | None:
+        """The declaration of parameter ``name`` (common, or of ``mode``, or of any mode)."""
+        if name in self.auth_params:
+            return self.auth_params[name]
+        modes = [mode] if mode is not None else list(self.auth_modes.values())
+        for m in modes:
+            for param in m.extra_params:
+                if param.name == name:
+                    return param
+        return None
+
+    def value(self, name: str, params: Mapping[str, Any], mode: AuthMode | None = None) -> Any:
+        """A parameter's value from the auth block, else from its environment variable."""
+        if name in params:
+            return params[name]
+        param = self.param(name, mode)
+        if param is not None and param.env:
+            return os.environ.get(param.env)
+        return None
+
+    def auth_options(
+        self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Storage options for ``mode`` (None: the default chain) with validated ``params``."""
+        return {}
+
+    def resolve(
+        self,
+        uri: StorageURI,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        options: Mapping[str, Any],
+    ) -> Resolved:
+        """Where ``uri`` is reached: URI-implied options, then auth, then the caller's win."""
+        base = merge_options(self.uri_storage_options(uri), self.auth_options(uri, mode, params))
+        return Resolved(self.fsspec_protocol, merge_options(base, options), self.fs_path(uri))
 
     # -- filesystems ------------------------------------------------------------------------
 

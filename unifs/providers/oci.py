@@ -16,15 +16,20 @@ Dialects read:
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from unifs.auth import AuthError, AuthMode, Param
 from unifs.errors import AmbiguousURIError, UnsupportedError, URIError
 from unifs.providers.base import (
     Provider,
+    Resolved,
     b64_to_hex,
     decode_key,
     encode_key,
+    merge_options,
     reject_query,
     split_https,
     split_scheme_uri,
@@ -49,6 +54,39 @@ _REST_PATH = re.compile(r"^n/(?P<ns>[^/]+)/b/(?P<bucket>[^/]+)(?:/o(?:/(?P<key>.
 _PAR_PATH = re.compile(r"^p/(?P<token>[^/]+)/(?P<rest>n/.*)$")
 
 
+_CONFIG_PATH = Param(
+    "config_path", "the OCI config file (default ~/.oci/config)", env="OCI_CONFIG_PATH"
+)
+_PROFILE = Param("profile", "the profile in the config file (default DEFAULT)", env="OCI_PROFILE")
+_ACCESS_KEY = Param("access_key_id", "a Customer Secret Key's access key", env="OCI_ACCESS_KEY_ID")
+_SECRET_KEY = Param(
+    "secret_access_key", "a Customer Secret Key's secret", env="OCI_SECRET_ACCESS_KEY", secret=True
+)
+_DEFAULT_CONFIG = "~/.oci/config"
+
+
+def _anonymous_signer() -> Any:
+    """A signer that leaves OCI requests unsigned: public buckets and what a PAR opens."""
+    from oci.auth.signers import SecurityTokenSigner
+
+    # A token signer only so that the SDK's config check treats it as self-sufficient and
+    # asks for no user, tenancy or key.
+    class AnonymousSigner(SecurityTokenSigner):
+        def __init__(self) -> None:
+            pass
+
+        def __call__(self, request: Any, enforce_content_headers: bool = True) -> Any:
+            return request
+
+        def do_request_sign(self, request: Any, enforce_content_headers: bool = True) -> Any:
+            return request
+
+        def refresh_security_token(self) -> None:
+            pass
+
+    return AnonymousSigner()
+
+
 class OCIProvider(Provider):
     """OCI Object Storage URIs in the OME, ocifs and https dialects."""
 
@@ -60,6 +98,52 @@ class OCIProvider(Provider):
     requires = ("ocifs", "oci")
     bucket_pattern = re.compile(r"^[A-Za-z0-9._\-]{1,256}$")
     bucket_rule = "1 to 256 characters: letters, digits, '.', '-' and '_'"
+
+    auth_params = {
+        "region": Param("region", "the region, e.g. us-ashburn-1", env="OCI_REGION"),
+        "namespace": Param("namespace", "the Object Storage namespace, if the URI has none"),
+        "compartment_id": Param("compartment_id", "compartment OCID for bucket listings"),
+        "endpoint": Param("endpoint", "a service endpoint URL to use instead of the region's"),
+    }
+    auth_modes = {
+        m.name: m
+        for m in (
+            AuthMode(
+                "user_principal",
+                "an API signing key from an OCI config file profile",
+                optional=("config_path", "profile"),
+                aliases=("api_key",),
+                verified="unifs OCI server, which checks request signatures",
+                extra_params=(_CONFIG_PATH, _PROFILE),
+            ),
+            AuthMode("instance_principal", "the compute instance's identity (metadata service)"),
+            AuthMode("resource_principal", "a function's or job's resource principal (env)"),
+            AuthMode(
+                "oke_workload_identity",
+                "an OKE pod's workload identity",
+                aliases=("workload_identity",),
+            ),
+            AuthMode(
+                "security_token",
+                "a session token profile made by `oci session authenticate`",
+                optional=("config_path", "profile"),
+                verified="unifs OCI server, which checks request signatures",
+                extra_params=(_CONFIG_PATH, _PROFILE),
+            ),
+            AuthMode(
+                "customer_secret_key",
+                "an access/secret key pair through the Amazon S3 compatibility API (s3fs)",
+                required=("access_key_id", "secret_access_key"),
+                verified="moto standing in for the S3 compatibility endpoint",
+                extra_params=(_ACCESS_KEY, _SECRET_KEY),
+            ),
+            AuthMode(
+                "anonymous",
+                "no credentials: public buckets",
+                verified="unifs OCI server refuses unsigned requests to private buckets",
+            ),
+        )
+    }
 
     @property
     def example(self) -> str:
@@ -218,9 +302,119 @@ class OCIProvider(Provider):
             options["config_kwargs"] = {"service_endpoint": uri.endpoint}
         return options
 
+    # -- auth -------------------------------------------------------------------------------
+
+    def auth_options(
+        self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        region = self.value("region", params)
+        if region:
+            options["region"] = region
+        if params.get("namespace"):
+            options["namespace"] = params["namespace"]
+        if params.get("compartment_id"):
+            options["compartment_id"] = params["compartment_id"]
+        if params.get("endpoint"):
+            options["config_kwargs"] = {"service_endpoint": params["endpoint"]}
+        name = mode.name if mode else None
+        if name == "user_principal":
+            options["config"] = self._config_path(params, mode)
+            options["profile"] = self.value("profile", params, mode) or "DEFAULT"
+        elif name == "security_token":
+            options.update(self._session_token(params, mode, region))
+        elif name in ("instance_principal", "resource_principal"):
+            options["iam_type"] = name
+        elif name == "oke_workload_identity":
+            options["iam_type"] = "oke_principal"
+        elif name == "anonymous":
+            if not region and not uri.region:
+                raise AuthError("auth 'anonymous' needs 'region' (or a URI that carries one)")
+            options["signer"] = _anonymous_signer()
+            options["config"] = {"region": region or uri.region}
+        return options
+
+    def _config_path(self, params: Mapping[str, Any], mode: AuthMode | None) -> str:
+        return os.path.expanduser(self.value("config_path", params, mode) or _DEFAULT_CONFIG)
+
+    def _session_token(
+        self, params: Mapping[str, Any], mode: AuthMode | None, region: str | None
+    ) -> dict[str, Any]:
+        import oci
+
+        profile = self.value("profile", params, mode) or "DEFAULT"
+        config = oci.config.from_file(self._config_path(params, mode), profile)
+        token_file = config.get("security_token_file")
+        if not token_file:
+            raise AuthError(
+                f"profile {profile!r} has no security_token_file; create one with "
+                "`oci session authenticate`, or use auth 'user_principal'"
+            )
+        with open(os.path.expanduser(token_file)) as handle:
+            token = handle.read().strip()
+        key = oci.signer.load_private_key_from_file(config["key_file"], config.get("pass_phrase"))
+        signer = oci.auth.signers.SecurityTokenSigner(token, key)
+        return {"signer": signer, "config": {"region": region or config.get("region")}}
+
+    def resolve(
+        self,
+        uri: StorageURI,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        options: Mapping[str, Any],
+    ) -> Resolved:
+        if mode is None or mode.name != "customer_secret_key":
+            return super().resolve(uri, mode, params, options)
+        # Customer Secret Keys only work through the Amazon S3 compatibility API: the same
+        # object, served by s3fs at {namespace}.compat.objectstorage.{region}...
+        namespace = params.get("namespace") or uri.namespace
+        region = self.value("region", params) or uri.region
+        if not namespace or not region:
+            raise AuthError(
+                "auth 'customer_secret_key' reaches the S3 compatibility endpoint "
+                "https://{namespace}.compat.objectstorage.{region}.oraclecloud.com and needs "
+                "both: give 'namespace' and 'region' (or a URI that carries them)"
+            )
+        endpoint = params.get("endpoint") or (
+            f"https://{namespace}.compat.objectstorage.{region}.oraclecloud.com"
+        )
+        s3_options: dict[str, Any] = {
+            "key": self.value("access_key_id", params, mode),
+            "secret": self.value("secret_access_key", params, mode),
+            "endpoint_url": endpoint,
+            "client_kwargs": {"region_name": region},
+            "config_kwargs": {"s3": {"addressing_style": "path"}, "signature_version": "s3v4"},
+        }
+        return Resolved("s3", merge_options(s3_options, options), f"{uri.bucket}/{uri.key}")
+
     def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
         # Listings report a base64 MD5; for multipart objects it is "<md5 of md5s>-<parts>".
         md5 = info.get("md5") or info.get("content-md5")
         if md5 and "-" not in md5:
             return ("md5", b64_to_hex(md5))
         return None
+
+    def multipart_checksum(self, info: dict[str, Any]) -> tuple[str, int] | None:
+        # OCI reports a multipart object's MD5 as "<base64 MD5 of the part MD5s>-<parts>".
+        md5 = info.get("md5") or info.get("content-md5") or info.get("opc-multipart-md5")
+        if md5 and "-" in md5:
+            digest, _, parts = md5.rpartition("-")
+            return (b64_to_hex(digest), int(parts))
+        return None
+
+    def stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+        # ocifs is synchronous and reads a range whole; the SDK can stream the body
+        if not hasattr(fs, "oci_client"):
+            return None
+        return self._stream_range(fs, path, start, end)
+
+    def _stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+        bucket, namespace, key = fs.split_path(path)
+        response = fs.oci_client.get_object(
+            namespace, bucket, key, range=f"bytes={start}-{end - 1}"
+        )
+        raw = response.data.raw
+        try:
+            yield from raw.stream(1 << 20, decode_content=False)
+        finally:
+            raw.release_conn()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from unifs.auth import AuthError, AuthMode, Param
 from unifs.errors import URIError
 from unifs.providers.base import (
     Provider,
@@ -28,6 +31,12 @@ _HOST = re.compile(
 _REGION_ALIASES = {"external-1": "us-east-1"}
 
 
+_ROLE_ARN = Param("role_arn", "the IAM role to assume", env="AWS_ROLE_ARN")
+_SESSION_NAME = Param("role_session_name", "the session name (default unifs)")
+_STS_ENDPOINT = Param("sts_endpoint_url", "an STS endpoint URL to use instead of AWS's")
+_DURATION = Param("duration", "seconds the temporary credentials last (default 3600)")
+
+
 class S3Provider(Provider):
     """AWS S3 URIs: ``s3://``, ``s3a://``, ``s3n://``, ``s3://bucket@region/key`` and https."""
 
@@ -40,6 +49,87 @@ class S3Provider(Provider):
     # Legacy us-east-1 buckets may hold upper case and '_'; new ones may not.
     bucket_pattern = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{1,254}$")
     bucket_rule = "3 to 63 characters: lower-case letters, digits, '.' and '-'"
+
+    auth_params = {
+        "region": Param("region", "the bucket's region, e.g. us-west-2", env="AWS_DEFAULT_REGION"),
+        "endpoint": Param("endpoint", "an S3-compatible endpoint URL (MinIO, Ceph, OCI compat)"),
+        "force_path_style": Param("force_path_style", "address buckets in the path, not the host"),
+    }
+    auth_modes = {
+        m.name: m
+        for m in (
+            AuthMode(
+                "access_key",
+                "an access key pair, optionally with a session token",
+                required=("access_key_id", "secret_access_key"),
+                optional=("session_token",),
+                verified="moto with IAM authentication enforced",
+                extra_params=(
+                    Param("access_key_id", "the access key id", env="AWS_ACCESS_KEY_ID"),
+                    Param(
+                        "secret_access_key",
+                        "the secret access key",
+                        env="AWS_SECRET_ACCESS_KEY",
+                        secret=True,
+                    ),
+                    Param("session_token", "an STS session token", env="AWS_SESSION_TOKEN"),
+                ),
+            ),
+            AuthMode(
+                "iam_role",
+                "the instance profile or task role, from the metadata service",
+                aliases=("instance_profile",),
+                verified="a local IMDSv2 stand-in (AWS_EC2_METADATA_SERVICE_ENDPOINT)",
+            ),
+            AuthMode(
+                "assume_role",
+                "temporary credentials from STS AssumeRole, starting from the default chain "
+                "or a given key pair",
+                required=("role_arn",),
+                optional=(
+                    "role_session_name",
+                    "external_id",
+                    "duration",
+                    "sts_endpoint_url",
+                    "access_key_id",
+                    "secret_access_key",
+                ),
+                verified="moto's STS",
+                extra_params=(
+                    _ROLE_ARN,
+                    _SESSION_NAME,
+                    _STS_ENDPOINT,
+                    _DURATION,
+                    Param("external_id", "the external id the role's trust policy requires"),
+                    Param("access_key_id", "source credentials' access key id"),
+                    Param("secret_access_key", "source credentials' secret", secret=True),
+                ),
+            ),
+            AuthMode(
+                "web_identity",
+                "temporary credentials from STS AssumeRoleWithWebIdentity (EKS IRSA)",
+                required=("role_arn", "token_file"),
+                optional=("role_session_name", "duration", "sts_endpoint_url"),
+                verified="moto's STS",
+                extra_params=(
+                    _ROLE_ARN,
+                    _SESSION_NAME,
+                    _STS_ENDPOINT,
+                    _DURATION,
+                    Param("token_file", "the OIDC token file", env="AWS_WEB_IDENTITY_TOKEN_FILE"),
+                ),
+            ),
+            AuthMode(
+                "profile",
+                "a named profile from ~/.aws/config and ~/.aws/credentials",
+                required=("profile",),
+                verified="moto, with a temporary AWS config file",
+                extra_params=(Param("profile", "the profile name", env="AWS_PROFILE"),),
+            ),
+            AuthMode("default", "botocore's standard credential chain"),
+            AuthMode("anonymous", "unsigned requests: public buckets", verified="moto"),
+        )
+    }
 
     def owns_https(self, url: str) -> bool:
         host = split_https(url).hostname or ""
@@ -100,6 +190,102 @@ class S3Provider(Provider):
         if re.fullmatch(r"[0-9a-f]{32}", etag):
             return ("md5", etag)
         return None
+
+    def multipart_checksum(self, info: dict[str, Any]) -> tuple[str, int] | None:
+        # A multipart ETag is the MD5 of the concatenated binary part MD5s, then "-{parts}".
+        etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+        match = re.fullmatch(r"([0-9a-f]{32})-(\d+)", etag)
+        return (match.group(1), int(match.group(2))) if match else None
+
+    def stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+        # s3fs's cat_file holds a whole range in memory; its client can stream the body
+        if not hasattr(fs, "_call_s3"):
+            return None
+        return self._stream_range(fs, path, start, end)
+
+    async def _stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+        bucket, key, version = fs.split_path(path)
+        extra = {"VersionId": version} if version else {}
+        response = await fs._call_s3(
+            "get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}",
+            **fs.req_kw, **extra,
+        )  # fmt: skip
+        body = response["Body"]
+        try:
+            while chunk := await body.read(1 << 20):
+                yield chunk
+        finally:
+            body.close()
+
+    def auth_options(
+        self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if params.get("region"):
+            options["client_kwargs"] = {"region_name": params["region"]}
+        if params.get("endpoint"):
+            options["endpoint_url"] = params["endpoint"]
+        if params.get("force_path_style"):
+            options["config_kwargs"] = {"s3": {"addressing_style": "path"}}
+        name = mode.name if mode else None
+        if name == "access_key":
+            options["key"] = self.value("access_key_id", params, mode)
+            options["secret"] = self.value("secret_access_key", params, mode)
+            token = self.value("session_token", params, mode)
+            if token:
+                options["token"] = token
+        elif name in ("assume_role", "web_identity"):
+            options.update(self._sts_credentials(name, params, mode))
+        elif name == "profile":
+            options["profile"] = self.value("profile", params, mode)
+        elif name == "anonymous":
+            options["anon"] = True
+        return options
+
+    def _sts_credentials(
+        self, name: str, params: Mapping[str, Any], mode: AuthMode | None
+    ) -> dict[str, Any]:
+        """Temporary credentials from STS, fetched now (build the options again to renew)."""
+        import boto3
+        from botocore import UNSIGNED
+        from botocore.config import Config
+
+        role_arn = self.value("role_arn", params, mode)
+        request: dict[str, Any] = {
+            "RoleArn": role_arn,
+            "RoleSessionName": params.get("role_session_name", "unifs"),
+            "DurationSeconds": int(params.get("duration", 3600)),
+        }
+        client_args: dict[str, Any] = {
+            "region_name": params.get("region")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or "us-east-1"
+        }
+        if params.get("sts_endpoint_url"):
+            client_args["endpoint_url"] = params["sts_endpoint_url"]
+        if name == "web_identity":
+            token_file = self.value("token_file", params, mode)
+            with open(os.path.expanduser(token_file)) as handle:
+                request["WebIdentityToken"] = handle.read().strip()
+            # AssumeRoleWithWebIdentity is unsigned: the token is the credential
+            sts = boto3.client("sts", config=Config(signature_version=UNSIGNED), **client_args)
+            response = sts.assume_role_with_web_identity(**request)
+        else:
+            if params.get("external_id"):
+                request["ExternalId"] = params["external_id"]
+            if params.get("access_key_id"):
+                client_args["aws_access_key_id"] = params["access_key_id"]
+                client_args["aws_secret_access_key"] = params.get("secret_access_key")
+            sts = boto3.client("sts", **client_args)
+            response = sts.assume_role(**request)
+        creds = response.get("Credentials")
+        if not creds:  # pragma: no cover - STS always answers with credentials or an error
+            raise AuthError(f"STS returned no credentials for role {role_arn!r}")
+        return {
+            "key": creds["AccessKeyId"],
+            "secret": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+        }
 
     def uri_storage_options(self, uri: StorageURI) -> dict[str, Any]:
         options: dict[str, Any] = {}

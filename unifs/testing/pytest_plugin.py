@@ -137,4 +137,4 @@ def storage_server(
             '@pytest.mark.parametrize("storage_server", ["s3", "gcs"], indirect=True)',
             pytrace=False,
         )
-    return local_server(provider)
+    return local_server(str(provider))

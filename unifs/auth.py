@@ -1,0 +1,300 @@
+"""Turn a small auth block into each backend's ``storage_options``.
+
+Model platforms describe storage access as a URI plus a parameter block, the shape OME's
+model agent uses::
+
+    storageUri: oci://n/mytenancy/b/models/o/llama
+    parameters: {auth: instance_principal, region: us-ashburn-1, compartment_id: ocid1...}
+
+:class:`AuthConfig` holds such a block (immutable; secrets masked in ``repr``), and
+:func:`storage_options` asks the URI's provider to turn it into what s3fs, gcsfs, adlfs or
+ocifs take. Each provider declares its auth modes and parameters (``Provider.auth_modes``
+and ``Provider.auth_params``); this module only validates against them and never asks
+which provider it talks to. Without ``auth``, backends use their standard credential chain.
+
+Secrets (keys, tokens, client secrets, SAS, private keys) never appear in ``repr``, ``str``,
+exception messages or logs: errors name parameters, never their values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from unifs.errors import UnifsError
+
+if TYPE_CHECKING:
+    from unifs.providers.base import Provider
+    from unifs.uri import StorageURI
+
+__all__ = [
+    "AuthConfig",
+    "AuthError",
+    "AuthMode",
+    "Param",
+    "is_secret",
+    "mask",
+    "storage_options",
+]
+
+
+class AuthError(UnifsError, ValueError):
+    """An auth block is invalid: unknown mode or parameter, or a required one missing."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One auth parameter: its name, what it means, its environment fallback, and whether
+    its value is a secret."""
+
+    name: str
+    doc: str
+    env: str | None = None
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class AuthMode:
+    """One way to authenticate: which parameters it needs and which it accepts.
+
+    An entry of ``required`` may list alternatives separated by ``|`` ("key_file|key_json").
+    ``verified`` says how the test suite proves the mode against a local server, or that
+    only its mapping is tested (modes that need a cloud metadata service).
+    """
+
+    name: str
+    doc: str
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    verified: str = "mapping only"
+    extra_params: tuple[Param, ...] = field(default=())
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for entry in (*self.required, *self.optional):
+            names.extend(entry.split("|"))
+        return tuple(names)
+
+
+# Names that hold secrets whatever the provider; providers add theirs through Param.secret.
+_SECRET_NAME = re.compile(
+    r"(secret|password|passphrase|pass_phrase|token$|_token$|sas|connection_string|"
+    r"account_key|key_content|key_json|private_key|credential)",
+    re.IGNORECASE,
+)
+_NOT_SECRET = re.compile(r"(_id|_file|_path|_arn|_name|_url|_endpoint)$", re.IGNORECASE)
+
+
+def is_secret(name: str) -> bool:
+    """True if a parameter of this name holds a secret and must be masked."""
+    return bool(_SECRET_NAME.search(name)) and not _NOT_SECRET.search(name)
+
+
+def mask(name: str, value: Any) -> Any:
+    """``value`` as it may be shown: secrets become ``'***'``; nested mappings are masked."""
+    if isinstance(value, Mapping):
+        return {k: mask(str(k), v) for k, v in value.items()}
+    if is_secret(name) and value is not None:
+        return "***"
+    return value
+
+
+def _snake(name: str) -> str:
+    # the model-agent world writes compartmentId as often as compartment_id
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+class AuthConfig(Mapping[str, Any]):
+    """An immutable auth block: ``auth`` (the mode) plus its parameters.
+
+    ``AuthConfig({"auth": "instance_principal", "region": "us-ashburn-1"})`` or
+    ``AuthConfig(auth="access_key", access_key_id=..., secret_access_key=...)``. Keys may be
+    camelCase (``compartmentId``); ``None`` values are dropped. Any plain mapping is accepted
+    wherever an AuthConfig is. Which parameters a mode needs is checked against the URI's
+    provider by :func:`storage_options` (or :meth:`validate`).
+    """
+
+    __slots__ = ("_data",)
+    _data: Mapping[str, Any]
+
+    def __init__(self, config: Mapping[str, Any] | None = None, /, **params: Any) -> None:
+        if config is not None and not isinstance(config, Mapping):
+            raise AuthError(
+                f"an auth block is a mapping such as {{'auth': 'access_key', ...}}, "
+                f"not {type(config).__name__}"
+            )
+        data: dict[str, Any] = {}
+        for key, value in {**(config or {}), **params}.items():
+            if value is not None:
+                data[_snake(str(key))] = value
+        mode = data.get("auth")
+        if mode is not None and not isinstance(mode, str):
+            raise AuthError(f"'auth' names a mode as a string, not {type(mode).__name__}")
+        object.__setattr__(self, "_data", MappingProxyType(data))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("AuthConfig is immutable; build a new one")
+
+    @property
+    def auth(self) -> str | None:
+        """The auth mode, or None for the provider's standard credential chain."""
+        mode: str | None = self._data.get("auth")
+        return mode
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Every parameter but ``auth``."""
+        return {k: v for k, v in self._data.items() if k != "auth"}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={mask(k, v)!r}" for k, v in self._data.items())
+        return f"AuthConfig({shown})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:  # pragma: no cover - pickling support for dask/ray workers
+        return (AuthConfig, (dict(self._data),))
+
+    @classmethod
+    def coerce(cls, auth: Mapping[str, Any] | AuthConfig | None) -> AuthConfig | None:
+        """Return ``auth`` as an AuthConfig (None stays None)."""
+        if auth is None or isinstance(auth, AuthConfig):
+            return auth
+        return cls(auth)
+
+    @classmethod
+    def from_ome(cls, spec: Mapping[str, Any] | str) -> tuple[str, AuthConfig]:
+        """Read an OME storage block, ``{storageUri: ..., parameters: {...}}``, as (uri, auth).
+
+        ``spec`` is a mapping or YAML/JSON text; a top-level ``storage:`` key is unwrapped.
+        """
+        if isinstance(spec, str):
+            spec = _load_text(spec)
+        if not isinstance(spec, Mapping):
+            raise AuthError("an OME storage block is a mapping with storageUri and parameters")
+        if "storage" in spec and isinstance(spec["storage"], Mapping):
+            spec = spec["storage"]
+        uri = spec.get("storageUri", spec.get("storage_uri"))
+        if not isinstance(uri, str) or not uri:
+            raise AuthError(
+                "the storage block has no storageUri; expected e.g. "
+                "{storageUri: oci://n/ns/b/bucket/o/key, parameters: {auth: ...}}"
+            )
+        parameters = spec.get("parameters") or {}
+        if not isinstance(parameters, Mapping):
+            raise AuthError("the storage block's parameters must be a mapping")
+        return uri, cls(parameters)
+
+    def validate(self, provider: Provider) -> AuthMode | None:
+        """Check this block against ``provider``'s modes; return the mode (None: default chain).
+
+        Raises :class:`AuthError` naming what was wrong and listing what is accepted.
+        """
+        modes = provider.auth_modes
+        by_name = {alias: mode for mode in modes.values() for alias in (mode.name, *mode.aliases)}
+        common = set(provider.auth_params)
+        mode = None
+        if self.auth is not None:
+            mode = by_name.get(self.auth)
+            if mode is None:
+                elsewhere = _providers_with_mode(self.auth)
+                hint = f" ({self.auth!r} is a {', '.join(elsewhere)} mode)" if elsewhere else ""
+                raise AuthError(
+                    f"{provider.name} has no auth mode {self.auth!r}{hint}; choose one of: "
+                    + ", ".join(sorted(by_name))
+                )
+        accepted = common | set(mode.accepted if mode else ())
+        unknown = sorted(set(self.params) - accepted)
+        if unknown:
+            where = f"auth {mode.name!r}" if mode else f"{provider.name} without 'auth'"
+            owners = {name: _providers_with_param(name) for name in unknown}
+            notes = "; ".join(
+                f"{name!r} belongs to {', '.join(p)}" for name, p in owners.items() if p
+            )
+            raise AuthError(
+                f"{where} does not take {', '.join(map(repr, unknown))}"
+                + (f" ({notes})" if notes else "")
+                + f"; accepted: {', '.join(sorted(accepted)) or 'none'}"
+            )
+        if mode is not None:
+            for entry in mode.required:
+                choices = entry.split("|")
+                if not any(self._present(name, provider) for name in choices):
+                    raise AuthError(
+                        f"auth {mode.name!r} needs {' or '.join(map(repr, choices))}"
+                        + _env_hint(provider, mode, choices)
+                    )
+        return mode
+
+    def _present(self, name: str, provider: Provider) -> bool:
+        if name in self._data:
+            return True
+        param = provider.param(name)
+        return bool(param and param.env and os.environ.get(param.env))
+
+
+def _env_hint(provider: Provider, mode: AuthMode, names: list[str]) -> str:
+    envs = [p.env for n in names if (p := provider.param(n, mode)) is not None and p.env]
+    return f" (or the environment variable {' / '.join(envs)})" if envs else ""
+
+
+def _load_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        import yaml
+    except ImportError as exc:  # pragma: no cover - pyyaml is a dependency of the test extra
+        raise AuthError("reading a YAML storage block needs PyYAML: pip install pyyaml") from exc
+    return yaml.safe_load(text)
+
+
+def _providers_with_mode(name: str) -> list[str]:
+    from unifs.registry import providers
+
+    return [
+        p.name
+        for p in providers()
+        if any(name in (m.name, *m.aliases) for m in p.auth_modes.values())
+    ]
+
+
+def _providers_with_param(name: str) -> list[str]:
+    from unifs.registry import providers
+
+    return [
+        p.name
+        for p in providers()
+        if name in p.auth_params or any(name in m.accepted for m in p.auth_modes.values())
+    ]
+
+
+def storage_options(
+    uri: str | StorageURI, auth: Mapping[str, Any] | AuthConfig | None = None
+) -> dict[str, Any]:
+    """The storage options that reach ``uri`` with ``auth``, for fsspec, pandas and UPath.
+
+    Includes what the URI implies (region, endpoint, account). Pass the result unchanged to
+    ``fsspec.open(normalize(uri), **options)``, ``pandas.read_*(..., storage_options=options)``
+    or ``UPath(uri, **options)``. Raises :class:`AuthError` for an invalid block.
+    """
+    from unifs.filesystem import resolve
+
+    return resolve(uri, auth=auth).options
