@@ -422,3 +422,12 @@ def test_ocifs_debug_log_of_its_config_is_redacted(caplog):
     with caplog.at_level(logging.DEBUG, logger="ocifs"):
         logging.getLogger("ocifs").debug("config: %s", {"key_content": SECRET, "user": "u"})
     assert SECRET not in caplog.text and "'key_content': '***'" in caplog.text
+
+
+def test_docs_auth_table_is_generated_from_the_code():
+    from pathlib import Path
+
+    from unifs.auth import auth_table
+
+    docs = Path(__file__).resolve().parent.parent / "docs" / "auth.md"
+    assert auth_table() in docs.read_text()

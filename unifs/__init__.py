@@ -17,6 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from unifs.auth import AuthConfig, AuthError, storage_options
+    from unifs.capabilities import Capabilities, capabilities
     from unifs.errors import (
         AmbiguousURIError,
         MissingDependencyError,
@@ -32,6 +34,11 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
+    "AuthConfig": "unifs.auth",
+    "AuthError": "unifs.auth",
+    "Capabilities": "unifs.capabilities",
+    "capabilities": "unifs.capabilities",
+    "storage_options": "unifs.auth",
     "AmbiguousURIError": "unifs.errors",
     "MissingDependencyError": "unifs.errors",
     "StorageURI": "unifs.uri",
@@ -51,6 +58,9 @@ _EXPORTS = {
 
 __all__ = [
     "AmbiguousURIError",
+    "AuthConfig",
+    "AuthError",
+    "Capabilities",
     "MissingDependencyError",
     "StorageURI",
     "TransferError",
@@ -60,11 +70,13 @@ __all__ = [
     "UnsafeKeyError",
     "UnsupportedError",
     "__version__",
+    "capabilities",
     "get",
     "normalize",
     "open",
     "parse",
     "put",
+    "storage_options",
     "url_to_fs",
 ]
 

@@ -37,6 +37,7 @@ __all__ = [
     "AuthError",
     "AuthMode",
     "Param",
+    "auth_table",
     "is_secret",
     "mask",
     "storage_options",
@@ -298,3 +299,32 @@ def storage_options(
     from unifs.filesystem import resolve
 
     return resolve(uri, auth=auth).options
+
+
+def auth_table() -> str:
+    """A Markdown table of every provider's auth modes, from their declarations (for docs)."""
+    from unifs.registry import get_provider
+
+    lines = [
+        "| provider | auth | needs | also takes | env fallbacks | verified against |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in ("oci", "s3", "gcs", "azure"):
+        provider = get_provider(name)
+        common = ", ".join(provider.auth_params)
+        for mode in provider.auth_modes.values():
+            label = " / ".join((mode.name, *mode.aliases))
+            needs = ", ".join(" or ".join(e.split("|")) for e in mode.required) or "—"
+            optional = ", ".join([*mode.optional, common] if mode.optional else [common])
+            envs = sorted(
+                {
+                    f"`{p.name}`: `{p.env}`"
+                    for p in (*mode.extra_params, *provider.auth_params.values())
+                    if p.env
+                }
+            )
+            lines.append(
+                f"| {name} | `{label}` | {needs} | {optional} | {', '.join(envs) or '—'} "
+                f"| {mode.verified} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -5,6 +5,8 @@
     unifs cat URI                   write an object to stdout
     unifs get SRC DEST              download an object or prefix, verified
     unifs put SRC DEST              upload a file or directory
+    unifs caps URI                  what the store can do with these credentials
+    unifs caps --matrix             the capability matrix of every provider (Markdown)
     unifs demo [DEST]               the main job against a local OCI server, no account needed
 
 Storage options are given as ``-o name=value`` (values are read as JSON when they parse,
@@ -55,7 +57,7 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
 def _cmd_ls(args: argparse.Namespace) -> int:
     from unifs.filesystem import url_to_fs
 
-    fs, path = url_to_fs(args.uri, **_options(args.option))
+    fs, path = url_to_fs(args.uri, auth=_auth(args), **_options(args.option))
     for entry in fs.ls(path, detail=True):
         kind = "d" if entry.get("type") == "directory" else "-"
         print(f"{kind} {entry.get('size') or 0:>14} {entry['name']}")
@@ -65,7 +67,7 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 def _cmd_cat(args: argparse.Namespace) -> int:
     from unifs.filesystem import open as unifs_open
 
-    with unifs_open(args.uri, "rb", **_options(args.option)) as handle:
+    with unifs_open(args.uri, "rb", auth=_auth(args), **_options(args.option)) as handle:
         while chunk := handle.read(4 * 2**20):
             sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
@@ -102,6 +104,31 @@ def _transfer(args: argparse.Namespace, direction: str) -> int:
     return 0
 
 
+def _auth(args: argparse.Namespace) -> dict[str, Any] | None:
+    pairs = getattr(args, "auth", None)
+    return _options(pairs) if pairs else None
+
+
+def _cmd_caps(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from unifs.capabilities import capabilities, capability_matrix
+
+    if args.matrix:
+        print(capability_matrix(), end="")
+        return 0
+    if not args.uri:
+        raise UnifsError("caps needs a URI, or --matrix")
+    caps = capabilities(args.uri, auth=_auth(args), **_options(args.option))
+    for f in fields(caps):
+        if f.name == "reasons":
+            continue
+        value = getattr(caps, f.name)
+        why = caps.reasons.get(f.name)
+        print(f"{f.name:22} {value}" + (f"  ({why})" if why else ""))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from unifs.testing.demo import run_demo
 
@@ -122,6 +149,13 @@ def _parser() -> argparse.ArgumentParser:
             action="append",
             metavar="NAME=VALUE",
             help="a storage option for the backend (repeatable)",
+        )
+        p.add_argument(
+            "-a",
+            "--auth",
+            action="append",
+            metavar="NAME=VALUE",
+            help="an auth parameter, e.g. -a auth=instance_principal -a region=us-ashburn-1",
         )
         return p
 
@@ -147,6 +181,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--exclude", action="append", metavar="GLOB", help="drop matching paths")
         p.add_argument("--concurrency", type=int, help="files in flight at once")
         p.set_defaults(run=lambda a, d=name: _transfer(a, d))
+
+    p = with_options(sub.add_parser("caps", help="what a store can do with these credentials"))
+    p.add_argument("uri", nargs="?")
+    p.add_argument("--matrix", action="store_true", help="every provider's capabilities")
+    p.set_defaults(run=_cmd_caps)
 
     p = sub.add_parser(
         "demo", help="download a small model from a local OCI server (no cloud account)"

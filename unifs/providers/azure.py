@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthError, AuthMode, Param
 from unifs.errors import AmbiguousURIError, UnsupportedError, URIError
@@ -17,6 +18,9 @@ from unifs.providers.base import (
     split_scheme_uri,
 )
 from unifs.uri import StorageURI
+
+if TYPE_CHECKING:
+    from unifs.capabilities import Capabilities
 
 __all__ = ["AzureProvider"]
 
@@ -297,6 +301,68 @@ class AzureProvider(Provider):
                 identity_config={"resource_id": params["resource_id"]}
             )
         return identity.ManagedIdentityCredential(client_id=params.get("client_id"))
+
+    def capabilities(self, fs: Any) -> Capabilities:
+        from unifs.capabilities import Capabilities
+
+        reasons = {
+            "presign_revocable": "a SAS works until it expires, unless it is tied to a stored "
+            "access policy or its key is rotated",
+            "versioning": "open the filesystem with version_aware=True",
+            "suffix_ranges": "adlfs sends a malformed Range header for 'last N bytes' reads",
+        }
+        connection = getattr(fs, "connection_string", None) or ""
+        has_key = bool(getattr(fs, "account_key", None)) or "AccountKey=" in connection
+        has_identity = bool(getattr(fs, "credential", None)) or bool(
+            getattr(fs, "client_secret", None)
+        )
+        lifetime: timedelta | None = None
+        if getattr(fs, "anon", False) and not (has_key or has_identity):
+            signs = False
+            reasons["presign_get"] = reasons["presign_put"] = "anonymous: nothing to sign with"
+        elif has_key:
+            signs = True  # an account-key SAS has no lifetime limit
+        elif has_identity:
+            signs, lifetime = True, timedelta(days=7)  # user delegation SAS
+            reasons["presign_max_lifetime"] = "a user delegation key lives at most 7 days"
+        else:
+            signs = False
+            reasons["presign_get"] = reasons["presign_put"] = (
+                "a SAS cannot mint another SAS: give the account key or an Entra ID identity"
+            )
+        return Capabilities(
+            provider=self.name,
+            presign_get=signs,
+            presign_put=signs,
+            presign_kind="sas" if signs else None,
+            presign_max_lifetime=lifetime,
+            suffix_ranges=False,
+            server_side_copy=True,
+            multipart_upload=True,
+            versioning=bool(getattr(fs, "version_aware", False)),
+            checksum="md5 (Content-MD5, set on single-request uploads)",
+            async_impl=bool(getattr(fs, "async_impl", False)),
+            max_object_size=50_000 * 4000 * 2**20,  # 50,000 blocks of 4000 MiB
+            reasons=reasons,
+        )
+
+    def matrix_filesystems(self) -> list[tuple[str, Any]]:
+        import base64
+
+        import fsspec
+
+        key = base64.b64encode(b"0" * 64).decode()
+
+        def make(**options: Any) -> Any:
+            return fsspec.filesystem(
+                "az", account_name="example", skip_instance_cache=True, **options
+            )
+
+        return [
+            ("account key", make(account_key=key)),
+            ("SAS only", make(sas_token="sv=2024-01-01&sig=x")),
+            ("anonymous", make(anon=True)),
+        ]
 
     def uri_storage_options(self, uri: StorageURI) -> dict[str, Any]:
         options: dict[str, Any] = {}

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
     from unifs.auth import AuthMode, Param
+    from unifs.capabilities import Capabilities
 
 __all__ = [
     "Provider",
@@ -143,6 +144,14 @@ class Provider(ABC):
         """
         return None
 
+    def checksums(self, info: dict[str, Any]) -> list[tuple[str, str]]:
+        """Every whole-object checksum in ``info`` as ``(kind, hex)``; any one proves a file.
+
+        Callers pick the cheapest to compute (CRC32C runs ~20x faster than MD5).
+        """
+        found = self.checksum(info)
+        return [found] if found is not None else []
+
     def multipart_checksum(self, info: dict[str, Any]) -> tuple[str, int] | None:
         """The digest of a multipart object as ``(hex MD5 of the part MD5s, part count)``, if any.
 
@@ -203,6 +212,18 @@ class Provider(ABC):
         """Where ``uri`` is reached: URI-implied options, then auth, then the caller's win."""
         base = merge_options(self.uri_storage_options(uri), self.auth_options(uri, mode, params))
         return Resolved(self.fsspec_protocol, merge_options(base, options), self.fs_path(uri))
+
+    # -- capabilities -----------------------------------------------------------------------
+
+    def capabilities(self, fs: AbstractFileSystem) -> Capabilities:
+        """What ``fs`` (this provider's backend, with its credentials) can do. No I/O."""
+        from unifs.capabilities import Capabilities
+
+        return Capabilities(provider=self.name, async_impl=bool(getattr(fs, "async_impl", False)))
+
+    def matrix_filesystems(self) -> list[tuple[str, AbstractFileSystem]]:
+        """Filesystems with typical, throwaway credentials, for the documented matrix."""
+        return []
 
     # -- filesystems ------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthError, AuthMode, Param
 from unifs.errors import URIError
@@ -20,6 +21,9 @@ from unifs.providers.base import (
     split_scheme_uri,
 )
 from unifs.uri import StorageURI
+
+if TYPE_CHECKING:
+    from unifs.capabilities import Capabilities
 
 __all__ = ["GCSProvider"]
 
@@ -109,6 +113,63 @@ class GCSProvider(Provider):
             options["token"] = "anon"
         return options
 
+    def capabilities(self, fs: Any) -> Capabilities:
+        from unifs.capabilities import Capabilities, TiB
+
+        reasons = {
+            "presign_revocable": "a signed URL works until it expires (or its key is deleted)",
+            "versioning": "open the filesystem with version_aware=True",
+        }
+        credentials = getattr(getattr(fs, "credentials", None), "credentials", None)
+        # A service-account key signs locally; credentials that only know their service
+        # account's email (GCE, workload identity) sign through IAM signBlob.
+        signs = credentials is not None and (
+            hasattr(credentials, "sign_bytes")
+            or bool(getattr(credentials, "service_account_email", None))
+        )
+        if not signs:
+            why = (
+                "anonymous: nothing to sign with"
+                if credentials is None
+                else "these credentials can neither sign nor name a service account"
+            )
+            reasons["presign_get"] = reasons["presign_put"] = why
+        return Capabilities(
+            provider=self.name,
+            presign_get=signs,
+            presign_put=signs,
+            presign_kind="signed-url" if signs else None,
+            presign_max_lifetime=timedelta(days=7) if signs else None,
+            server_side_copy=True,
+            multipart_upload=True,
+            versioning=bool(getattr(fs, "version_aware", False)),
+            checksum="md5 and crc32c (composite objects: crc32c only)",
+            async_impl=bool(getattr(fs, "async_impl", False)),
+            max_object_size=5 * TiB,
+            reasons=reasons,
+        )
+
+    def matrix_filesystems(self) -> list[tuple[str, Any]]:
+        import fsspec
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        info = {
+            "type": "service_account",
+            "client_email": "matrix@example.iam.gserviceaccount.com",
+            "private_key": key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode(),
+            "token_uri": "http://127.0.0.1:9/token",
+        }
+        return [
+            ("service account", fsspec.filesystem("gs", token=info, skip_instance_cache=True)),
+            ("anonymous", fsspec.filesystem("gs", token="anon", skip_instance_cache=True)),
+        ]
+
     def owns_https(self, url: str) -> bool:
         host = split_https(url).hostname or ""
         return host in _API_HOSTS or host == _CONSOLE_HOST or bool(_VIRTUAL_HOST.match(host))
@@ -169,6 +230,13 @@ class GCSProvider(Provider):
         if info.get("crc32c"):
             return ("crc32c", b64_to_hex(info["crc32c"]))
         return None
+
+    def checksums(self, info: dict[str, Any]) -> list[tuple[str, str]]:
+        # every object has a CRC32C; non-composite ones also an MD5
+        found = [("crc32c", b64_to_hex(info["crc32c"]))] if info.get("crc32c") else []
+        if info.get("md5Hash"):
+            found.append(("md5", b64_to_hex(info["md5Hash"])))
+        return found
 
     def stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
         # gcsfs's cat_file holds a whole range in memory; its session can stream the body

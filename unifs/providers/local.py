@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unifs.errors import URIError
 from unifs.providers.base import Provider
 from unifs.uri import StorageURI
 
+if TYPE_CHECKING:
+    from unifs.capabilities import Capabilities
+
 __all__ = ["LocalProvider", "MemoryProvider"]
+
+
+def _local_capabilities(name: str, fs: Any) -> Capabilities:
+    from unifs.capabilities import Capabilities
+
+    no_url = "local paths have no URL to share"
+    return Capabilities(
+        provider=name,
+        server_side_copy=True,
+        async_impl=bool(getattr(fs, "async_impl", False)),
+        reasons={"presign_get": no_url, "presign_put": no_url, "checksum": "no stored checksum"},
+    )
 
 
 class LocalProvider(Provider):
@@ -41,6 +56,14 @@ class LocalProvider(Provider):
     def _format_fsspec(self, uri: StorageURI) -> str:
         return "file://" + uri.key
 
+    def capabilities(self, fs: Any) -> Capabilities:
+        return _local_capabilities(self.name, fs)
+
+    def matrix_filesystems(self) -> list[tuple[str, Any]]:
+        import fsspec
+
+        return [("", fsspec.filesystem("file"))]
+
     def uri_storage_options(self, uri: StorageURI) -> dict[str, Any]:
         # object stores have no directories to create first; make local paths behave alike
         return {"auto_mkdir": True}
@@ -69,6 +92,14 @@ class MemoryProvider(Provider):
 
     def _format_fsspec(self, uri: StorageURI) -> str:
         return "memory://" + uri.key.lstrip("/")
+
+    def capabilities(self, fs: Any) -> Capabilities:
+        return _local_capabilities(self.name, fs)
+
+    def matrix_filesystems(self) -> list[tuple[str, Any]]:
+        import fsspec
+
+        return [("", fsspec.filesystem("memory"))]
 
     def fs_path(self, uri: StorageURI) -> str:
         return uri.key

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthError, AuthMode, Param
 from unifs.errors import AmbiguousURIError, UnsupportedError, URIError
@@ -35,6 +35,9 @@ from unifs.providers.base import (
     split_scheme_uri,
 )
 from unifs.uri import StorageURI
+
+if TYPE_CHECKING:
+    from unifs.capabilities import Capabilities
 
 __all__ = ["REGION", "OCIProvider"]
 
@@ -81,6 +84,9 @@ def _anonymous_signer() -> Any:
         def do_request_sign(self, request: Any, enforce_content_headers: bool = True) -> Any:
             return request
 
+        #: read by OCIProvider.capabilities: nothing here can create a PAR
+        unsigned = True
+
         def refresh_security_token(self) -> None:
             pass
 
@@ -116,7 +122,19 @@ class OCIProvider(Provider):
                 verified="unifs OCI server, which checks request signatures",
                 extra_params=(_CONFIG_PATH, _PROFILE),
             ),
-            AuthMode("instance_principal", "the compute instance's identity (metadata service)"),
+            AuthMode(
+                "instance_principal",
+                "the compute instance's identity (metadata service)",
+                optional=("federation_endpoint",),
+                verified="a local instance-metadata and federation stand-in "
+                "(OCI_METADATA_BASE_URL and federation_endpoint)",
+                extra_params=(
+                    Param(
+                        "federation_endpoint",
+                        "the token federation endpoint (default https://auth.{region}.oraclecloud.com/v1/x509)",
+                    ),
+                ),
+            ),
             AuthMode("resource_principal", "a function's or job's resource principal (env)"),
             AuthMode(
                 "oke_workload_identity",
@@ -302,6 +320,57 @@ class OCIProvider(Provider):
             options["config_kwargs"] = {"service_endpoint": uri.endpoint}
         return options
 
+    # -- capabilities -----------------------------------------------------------------------
+
+    def capabilities(self, fs: Any) -> Capabilities:
+        from unifs.capabilities import Capabilities, TiB
+
+        reasons = {
+            "versioning": "ocifs does not read object versions",
+            "presign_max_lifetime": "a PAR may expire at any future time the caller sets",
+        }
+        signer = getattr(fs, "_signer", None)
+        signs = not getattr(signer, "unsigned", False)
+        if signs:
+            reasons["presign_get"] = (
+                "creating a PAR needs the PAR_MANAGE permission on the bucket; the service "
+                "checks it when one is created"
+            )
+        else:
+            reasons["presign_get"] = reasons["presign_put"] = "anonymous: cannot create a PAR"
+        return Capabilities(
+            provider=self.name,
+            presign_get=signs,
+            presign_put=signs,
+            presign_kind="par" if signs else None,
+            presign_revocable=signs,
+            server_side_copy=True,
+            multipart_upload=True,
+            checksum="md5 (multipart: MD5 of the part MD5s)",
+            async_impl=bool(getattr(fs, "async_impl", False)),
+            max_object_size=10 * TiB,
+            reasons=reasons,
+        )
+
+    def matrix_filesystems(self) -> list[tuple[str, Any]]:
+        import fsspec
+
+        from unifs.testing.oci_server import OCITestIdentity
+
+        config = OCITestIdentity.generate().config()
+        return [
+            ("API key", fsspec.filesystem("oci", config=config, skip_instance_cache=True)),
+            (
+                "anonymous",
+                fsspec.filesystem(
+                    "oci",
+                    signer=_anonymous_signer(),
+                    config={"region": "us-ashburn-1"},
+                    skip_instance_cache=True,
+                ),
+            ),
+        ]
+
     # -- auth -------------------------------------------------------------------------------
 
     def auth_options(
@@ -323,6 +392,14 @@ class OCIProvider(Provider):
             options["profile"] = self.value("profile", params, mode) or "DEFAULT"
         elif name == "security_token":
             options.update(self._session_token(params, mode, region))
+        elif name == "instance_principal" and params.get("federation_endpoint"):
+            # ocifs builds its signer with no arguments; with an endpoint, build it here
+            from oci.auth.signers import InstancePrincipalsSecurityTokenSigner
+
+            options["signer"] = InstancePrincipalsSecurityTokenSigner(
+                federation_endpoint=params["federation_endpoint"]
+            )
+            options["config"] = {"region": options.get("region") or options["signer"].region}
         elif name in ("instance_principal", "resource_principal"):
             options["iam_type"] = name
         elif name == "oke_workload_identity":

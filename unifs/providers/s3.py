@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthError, AuthMode, Param
 from unifs.errors import URIError
@@ -18,6 +19,9 @@ from unifs.providers.base import (
     split_scheme_uri,
 )
 from unifs.uri import StorageURI
+
+if TYPE_CHECKING:
+    from unifs.capabilities import Capabilities
 
 __all__ = ["S3Provider"]
 
@@ -286,6 +290,44 @@ class S3Provider(Provider):
             "secret": creds["SecretAccessKey"],
             "token": creds["SessionToken"],
         }
+
+    def capabilities(self, fs: Any) -> Capabilities:
+        from unifs.capabilities import Capabilities, TiB
+
+        reasons = {
+            "presign_revocable": "a presigned URL works until it expires (or its key is revoked)",
+            "versioning": "open the filesystem with version_aware=True",
+        }
+        signs = not getattr(fs, "anon", False)
+        if not signs:
+            reasons["presign_get"] = reasons["presign_put"] = "anonymous: nothing to sign with"
+        if getattr(fs, "token", None):
+            reasons["presign_max_lifetime"] = "temporary credentials: URLs die with them"
+        return Capabilities(
+            provider=self.name,
+            presign_get=signs,
+            presign_put=signs,
+            presign_kind="presigned-url" if signs else None,
+            presign_max_lifetime=timedelta(days=7) if signs else None,
+            server_side_copy=True,
+            multipart_upload=True,
+            versioning=bool(getattr(fs, "version_aware", False)),
+            checksum="md5 (the ETag of single-part objects)",
+            async_impl=bool(getattr(fs, "async_impl", False)),
+            max_object_size=5 * TiB,
+            reasons=reasons,
+        )
+
+    def matrix_filesystems(self) -> list[tuple[str, Any]]:
+        import fsspec
+
+        return [
+            (
+                "access key",
+                fsspec.filesystem("s3", key="AKIAEXAMPLE", secret="x", skip_instance_cache=True),
+            ),
+            ("anonymous", fsspec.filesystem("s3", anon=True, skip_instance_cache=True)),
+        ]
 
     def uri_storage_options(self, uri: StorageURI) -> dict[str, Any]:
         options: dict[str, Any] = {}

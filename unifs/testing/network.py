@@ -28,7 +28,8 @@ __all__ = ["SAFE_ENV", "NetworkBlocked", "blocked", "guard", "is_loopback", "ung
 
 #: Environment that keeps cloud SDKs from probing metadata services (EMULATORS.md).
 SAFE_ENV = {
-    "NO_GCE_CHECK": "True",
+    # google-auth skips its GCE probe only for exactly "true" (compute_engine/_metadata.py)
+    "NO_GCE_CHECK": "true",
     "GCE_METADATA_HOST": "127.0.0.1:9",
     "GCE_METADATA_IP": "127.0.0.1:9",
     "AWS_EC2_METADATA_DISABLED": "true",
