@@ -419,3 +419,34 @@ def test_oci_anonymous_requests_are_unsigned_and_refused_by_a_private_bucket(oci
     )
     with pytest.raises(PermissionError):
         fs.cat_file(path)
+
+
+def test_upath_with_auth_on_s3_and_on_the_oci_compat_route(moto_iam):
+    auth = {
+        "auth": "access_key",
+        "access_key_id": moto_iam["key"],
+        "secret_access_key": moto_iam["secret"],
+        "endpoint": moto_iam["endpoint"],
+    }
+    _roundtrip("s3://auth-upath/seed", auth)
+    p = unifs.upath("s3://auth-upath/dir/a.txt", auth=auth)
+    p.write_text("through upath")
+    assert p.read_text() == "through upath" and p.parent.name == "dir"
+    compat = unifs.upath(
+        "oci://n/acme/b/auth-upath/o/dir/a.txt",
+        auth={**auth, "auth": "customer_secret_key", "region": "us-ashburn-1"},
+    )
+    assert str(compat) == "s3://auth-upath/dir/a.txt" and compat.read_text() == "through upath"
+    with pytest.raises(PermissionError):
+        unifs.upath(
+            "s3://auth-upath/dir/a.txt", auth={**auth, "secret_access_key": "x"}
+        ).read_text()
+
+
+def test_upath_with_auth_on_oci(oci_server, tmp_path):
+    oci_server.make_bucket("auth-upath-oci")
+    config = oci_server.identity.write_config_file(tmp_path)
+    auth = {"auth": "user_principal", "config_path": str(config), "endpoint": oci_server.endpoint}
+    p = unifs.upath(f"oci://n/{oci_server.namespace}/b/auth-upath-oci/o/m/config.json", auth=auth)
+    p.write_bytes(b"{}")
+    assert [c.name for c in p.parent.iterdir()] == ["config.json"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import fsspec
@@ -143,3 +144,122 @@ def test_put_single_file_and_report(store, tmp_path):
     report = unifs.put(src, store.uri("dir/"), **store.options)
     fs, path = store.fs_path("dir", "one.bin")
     assert fs.cat_file(path) == src.read_bytes()
+
+
+# -- engine internals: checksum rules, error classes, retry policy ------------------------
+
+
+def test_multipart_md5_matches_the_s3_and_oci_definition():
+    from unifs.transfer import _PartsMD5
+
+    data = os.urandom(12 * 2**20 + 5)
+    part = 5 * 2**20
+    digests = [hashlib.md5(data[i : i + part]).digest() for i in range(0, len(data), part)]
+    expected = hashlib.md5(b"".join(digests)).hexdigest()
+    hasher = _PartsMD5(part, len(digests))
+    for i in range(0, len(data), 777_777):  # fed in pieces that straddle part boundaries
+        hasher.update(data[i : i + 777_777])
+    assert hasher.hexdigest() == expected
+    # s3fs and ocifs fold a short tail into the last part: 10 MiB + 5 bytes in one part
+    folded = [data[:part], data[part:]]
+    hasher = _PartsMD5(part, 2)
+    hasher.update(data)
+    assert (
+        hasher.hexdigest()
+        == hashlib.md5(b"".join(hashlib.md5(p).digest() for p in folded)).hexdigest()
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "parts", "preferred", "expected"),
+    [
+        (12 * 2**20, 3, [], 5 * 2**20),  # boto3-style: 5 + 5 + 2
+        (64 * 2**20, 12, [], 5 * 2**20),  # ocifs: eleven 5 MiB parts and a 9 MiB tail
+        (100 * 2**20, 2, [64 * 2**20], 64 * 2**20),  # the caller's own part size first
+        (3, 1, [], 3),
+        (10, 7, [], None),  # no whole-MiB layout gives 7 parts of 10 bytes
+    ],
+)
+def test_part_size_is_inferred_from_size_and_count(size, parts, preferred, expected):
+    from unifs.transfer import _infer_part_size
+
+    assert _infer_part_size(size, parts, preferred) == expected
+
+
+class _Boto(Exception):
+    def __init__(self, status: int, retry_after: str | None = None) -> None:
+        headers = {"retry-after": retry_after} if retry_after else {}
+        self.response = {"ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers}}
+
+
+class _Azure(Exception):
+    status_code = 503
+
+
+class ClientPayloadError(Exception):  # named like aiohttp's truncated-body error
+    pass
+
+
+@pytest.mark.parametrize(
+    ("exc", "transient", "after"),
+    [
+        (_Boto(503, "7"), True, 7.0),
+        (_Boto(429), True, None),
+        (_Boto(500), True, None),
+        (_Boto(404), False, None),
+        (_Boto(403), False, None),
+        (_Azure(), True, None),
+        (ClientPayloadError("Response payload is not completed"), True, None),
+        (ConnectionResetError(), True, None),
+        (TimeoutError(), True, None),
+        (FileNotFoundError("gone"), False, None),
+        (PermissionError("no"), False, None),
+        (TypeError("a bug"), False, None),
+        (OSError("EIO from a translated SDK error"), True, None),
+    ],
+)
+def test_errors_are_classified_transient_or_permanent(exc, transient, after):
+    from unifs.transfer import _classify
+
+    assert _classify(exc) == (transient, after)
+
+
+def test_a_cause_chain_is_followed_to_the_status():
+    from unifs.transfer import _classify
+
+    try:
+        try:
+            raise _Boto(503)
+        except _Boto as inner:
+            raise OSError("wrapped by the filesystem") from inner
+    except OSError as outer:
+        assert _classify(outer) == (True, None)
+
+
+def test_retry_policy_backs_off_with_jitter_and_honours_retry_after():
+    from unifs.transfer import RetryPolicy
+
+    policy = RetryPolicy(base_delay=0.5, max_delay=4.0, max_retry_after=10)
+    delays = [policy.delay(n, None) for n in range(8) for _ in range(20)]
+    assert all(0 <= d <= 4.0 for d in delays)
+    assert max(policy.delay(0, None) for _ in range(50)) <= 0.5
+    assert policy.delay(3, 2.5) == 2.5 and policy.delay(3, 99) == 10
+
+
+def test_plain_callable_callback_is_called_per_file(store, model, tmp_path):
+    seen = []
+    unifs.get(model, tmp_path, callback=lambda name, n: seen.append((name, n)), **store.options)
+    assert sorted(seen) == sorted((k, len(v)) for k, v in MODEL.items())
+
+
+def test_progress_bar_counts_bytes(store, model, tmp_path):
+    import io
+
+    from unifs.transfer import progress_bar
+
+    out = io.StringIO()
+    bar = progress_bar("get", terminal=True, file=out, disable=False, mininterval=0)
+    unifs.get(model, tmp_path, callback=bar, **store.options)
+    bar.close()
+    assert bar.value == bar.size == sum(map(len, MODEL.values()))
+    assert "get" in out.getvalue()

@@ -26,14 +26,27 @@ if TYPE_CHECKING:
         UnsupportedError,
         URIError,
     )
-    from unifs.filesystem import open, url_to_fs
-    from unifs.transfer import TransferError, TransferReport, UnsafeKeyError, get, put
+    from unifs.filesystem import open, upath, url_to_fs
+    from unifs.presign import PresignedURL, PresignError, presign, revoke
+    from unifs.transfer import (
+        TransferError,
+        TransferReport,
+        UnsafeKeyError,
+        aget,
+        aput,
+        get,
+        put,
+    )
     from unifs.uri import StorageURI, normalize, parse
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
+    "PresignError": "unifs.presign",
+    "PresignedURL": "unifs.presign",
+    "presign": "unifs.presign",
+    "revoke": "unifs.presign",
     "AuthConfig": "unifs.auth",
     "AuthError": "unifs.auth",
     "Capabilities": "unifs.capabilities",
@@ -45,6 +58,8 @@ _EXPORTS = {
     "TransferError": "unifs.transfer",
     "TransferReport": "unifs.transfer",
     "UnsafeKeyError": "unifs.transfer",
+    "aget": "unifs.transfer",
+    "aput": "unifs.transfer",
     "URIError": "unifs.errors",
     "UnifsError": "unifs.errors",
     "UnsupportedError": "unifs.errors",
@@ -53,6 +68,7 @@ _EXPORTS = {
     "open": "unifs.filesystem",
     "parse": "unifs.uri",
     "put": "unifs.transfer",
+    "upath": "unifs.filesystem",
     "url_to_fs": "unifs.filesystem",
 }
 
@@ -62,6 +78,8 @@ __all__ = [
     "AuthError",
     "Capabilities",
     "MissingDependencyError",
+    "PresignError",
+    "PresignedURL",
     "StorageURI",
     "TransferError",
     "TransferReport",
@@ -70,13 +88,18 @@ __all__ = [
     "UnsafeKeyError",
     "UnsupportedError",
     "__version__",
+    "aget",
+    "aput",
     "capabilities",
     "get",
     "normalize",
     "open",
     "parse",
+    "presign",
     "put",
+    "revoke",
     "storage_options",
+    "upath",
     "url_to_fs",
 ]
 

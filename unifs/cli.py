@@ -5,6 +5,8 @@
     unifs cat URI                   write an object to stdout
     unifs get SRC DEST              download an object or prefix, verified
     unifs put SRC DEST              upload a file or directory
+    unifs presign URI [--put] [--expires 15m] [--json]     a time-limited URL to one object
+    unifs presign --list URI | --revoke PAR_ID URI        OCI pre-authenticated requests
     unifs caps URI                  what the store can do with these credentials
     unifs caps --matrix             the capability matrix of every provider (Markdown)
     unifs demo [DEST]               the main job against a local OCI server, no account needed
@@ -19,6 +21,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from unifs.errors import UnifsError
@@ -39,10 +42,11 @@ def _options(pairs: Sequence[str] | None) -> dict[str, Any]:
     return options
 
 
-def _progress(total_files: int | None, label: str) -> Any:
-    from tqdm import tqdm
+def _progress(label: str) -> Any:
+    """A tqdm bar in bytes (hidden when stderr is not a terminal), fed as data lands."""
+    from unifs.transfer import progress_bar
 
-    return tqdm(total=total_files, unit="file", desc=label, disable=None, leave=False)
+    return progress_bar(label, terminal=True)
 
 
 def _cmd_normalize(args: argparse.Namespace) -> int:
@@ -77,20 +81,23 @@ def _cmd_cat(args: argparse.Namespace) -> int:
 def _transfer(args: argparse.Namespace, direction: str) -> int:
     from unifs import transfer
 
-    bar = _progress(None, direction)
-
-    def tick(name: str, nbytes: int) -> None:
-        bar.update(1)
-
+    bar = _progress(direction)
     run = transfer.get if direction == "get" else transfer.put
+    extra: dict[str, Any] = {}
+    if direction == "get":
+        extra["verify"] = not args.no_verify
     try:
         report = run(
             args.src,
             args.dest,
+            auth=_auth(args),
             include=args.include,
             exclude=args.exclude,
             concurrency=args.concurrency,
-            callback=tick,
+            part_size=args.part_size * 2**20 if args.part_size else None,
+            retries=args.retries,
+            callback=bar,
+            **extra,
             **_options(args.option),
         )
     except transfer.TransferError as exc:
@@ -126,6 +133,67 @@ def _cmd_caps(args: argparse.Namespace) -> int:
         value = getattr(caps, f.name)
         why = caps.reasons.get(f.name)
         print(f"{f.name:22} {value}" + (f"  ({why})" if why else ""))
+    return 0
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> timedelta:
+    """``90``, ``90s``, ``15m``, ``2h`` or ``7d`` as a timedelta."""
+    number, unit = (text[:-1], text[-1]) if text[-1:].isalpha() else (text, "s")
+    if unit not in _UNITS or not number.replace(".", "", 1).isdigit():
+        raise UnifsError(f"--expires takes a duration such as 90s, 15m, 2h or 7d, not {text!r}")
+    return timedelta(seconds=float(number) * _UNITS[unit])
+
+
+def _cmd_presign(args: argparse.Namespace) -> int:
+    import importlib
+
+    presigning = importlib.import_module("unifs.presign")
+
+    options = _options(args.option)
+    if args.list:
+        for par in presigning.list_presigned(args.uri, auth=_auth(args), **options):
+            print(json.dumps(par, default=str))
+        return 0
+    if args.revoke:
+        signed = presigning.PresignedURL(
+            url="",
+            method="GET",
+            expires_at=datetime.now(timezone.utc),
+            provider="oci",
+            kind="par",
+            uri=args.uri,
+            par_id=args.revoke,
+        )
+        presigning.revoke(signed, auth=_auth(args), **options)
+        print(f"revoked {args.revoke}")
+        return 0
+    signed = presigning.presign(
+        args.uri,
+        method="PUT" if args.put else "GET",
+        expires=_duration(args.expires),
+        auth=_auth(args),
+        content_type=args.content_type,
+        access=args.access,
+        **options,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "url": signed.url,
+                    "method": signed.method,
+                    "expires_at": signed.expires_at.isoformat(),
+                    "headers": dict(signed.headers),
+                    "kind": signed.kind,
+                    "par_id": signed.par_id,
+                }
+            )
+        )
+    else:
+        print(signed.url)
     return 0
 
 
@@ -179,8 +247,23 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("dest")
         p.add_argument("--include", action="append", metavar="GLOB", help="keep matching paths")
         p.add_argument("--exclude", action="append", metavar="GLOB", help="drop matching paths")
-        p.add_argument("--concurrency", type=int, help="files in flight at once")
+        p.add_argument("--concurrency", type=int, help="requests in flight at once (32)")
+        p.add_argument("--part-size", type=int, metavar="MIB", help="ranged part size in MiB")
+        p.add_argument("--retries", type=int, help="retries per request (5)")
+        if name == "get":
+            p.add_argument("--no-verify", action="store_true", help="skip checksum verification")
         p.set_defaults(run=lambda a, d=name: _transfer(a, d))
+
+    p = with_options(sub.add_parser("presign", help="a time-limited URL to one object"))
+    p.add_argument("uri")
+    p.add_argument("--put", action="store_true", help="a URL to upload instead of download")
+    p.add_argument("--expires", default="1h", help="lifetime: 90s, 15m, 2h, 7d (default 1h)")
+    p.add_argument("--content-type", help="the Content-Type a PUT must send")
+    p.add_argument("--access", help="OCI PAR access type, e.g. ObjectReadWrite")
+    p.add_argument("--json", action="store_true", help="print url, method, expiry and headers")
+    p.add_argument("--list", action="store_true", help="list the OCI PARs under URI")
+    p.add_argument("--revoke", metavar="PAR_ID", help="delete the OCI PAR with this id")
+    p.set_defaults(run=_cmd_presign)
 
     p = with_options(sub.add_parser("caps", help="what a store can do with these credentials"))
     p.add_argument("uri", nargs="?")

@@ -14,8 +14,9 @@ from unifs.uri import StorageURI, parse
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
     from fsspec.core import OpenFile
+    from upath import UPath
 
-__all__ = ["Resolved", "merge_options", "open", "resolve", "url_to_fs"]
+__all__ = ["Resolved", "merge_options", "open", "resolve", "upath", "url_to_fs"]
 
 URILike = str | os.PathLike[str] | StorageURI
 AuthLike = Mapping[str, Any] | AuthConfig | None
@@ -68,3 +69,15 @@ def open(uri: URILike, mode: str = "rb", *, auth: AuthLike = None, **kwargs: Any
     }
     fs, path = url_to_fs(uri, auth=auth, **kwargs)
     return OpenFile(fs, path, mode=mode, **text_options)
+
+
+def upath(uri: URILike, *, auth: AuthLike = None, **storage_options: Any) -> UPath:
+    """A pathlib-style :class:`upath.UPath` for ``uri`` in any dialect, with ``auth`` applied.
+
+    ``UPath`` itself takes storage options only; this resolves the dialect (https URLs, OME
+    URIs, OCI's S3 compatibility route) and the auth block first.
+    """
+    from upath import UPath
+
+    resolved = resolve(uri, auth=auth, **storage_options)
+    return UPath(resolved.url, **resolved.options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthError, AuthMode, Param
@@ -21,6 +21,7 @@ from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
     from unifs.capabilities import Capabilities
+    from unifs.presign import PresignedURL
 
 __all__ = ["AzureProvider"]
 
@@ -35,6 +36,15 @@ _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 
 _TENANT = Param("tenant_id", "the Entra ID tenant", env="AZURE_TENANT_ID")
 _CLIENT = Param("client_id", "the application (client) id", env="AZURE_CLIENT_ID")
+
+
+def _conn_value(connection: str, name: str) -> str | None:
+    """One ``Name=value`` entry of an Azure connection string."""
+    for part in connection.split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip().lower() == name.lower():
+            return value
+    return None
 
 
 class AzureProvider(Provider):
@@ -344,6 +354,66 @@ class AzureProvider(Provider):
             async_impl=bool(getattr(fs, "async_impl", False)),
             max_object_size=50_000 * 4000 * 2**20,  # 50,000 blocks of 4000 MiB
             reasons=reasons,
+        )
+
+    def presign(
+        self,
+        fs: Any,
+        path: str,
+        uri: StorageURI,
+        *,
+        method: str,
+        expires_at: datetime,
+        content_type: str | None,
+        access: str | None,
+    ) -> PresignedURL:
+        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+        from fsspec.asyn import sync
+
+        from unifs.presign import PresignedURL
+
+        container, blob = path.split("/", 1)
+        connection = getattr(fs, "connection_string", None) or ""
+        account = str(fs.account_name or _conn_value(connection, "AccountName"))
+        key = getattr(fs, "account_key", None) or _conn_value(connection, "AccountKey")
+        # a few minutes of slack for clocks that run behind the service's
+        start = datetime.now(timezone.utc) - timedelta(minutes=5)
+        permission = (
+            BlobSasPermissions(read=True)
+            if method == "GET"
+            else BlobSasPermissions(create=True, write=True)
+        )
+        signing: dict[str, Any]
+        if key:
+            signing = {"account_key": key}
+        else:  # an Entra ID identity: a user delegation key signs instead
+            delegation = sync(fs.loop, fs.service_client.get_user_delegation_key, start, expires_at)
+            signing = {"user_delegation_key": delegation}
+        sas = generate_blob_sas(
+            account_name=account,
+            container_name=container,
+            blob_name=blob,
+            permission=permission,
+            expiry=expires_at,
+            start=start,
+            content_type=content_type if method == "GET" else None,
+            **signing,
+        )
+        headers = {}
+        if method == "PUT":
+            headers = {
+                "x-ms-blob-type": "BlockBlob",
+                "Content-Type": content_type or "application/octet-stream",
+            }
+        base = fs.service_client.url.rstrip("/")
+        return PresignedURL(
+            url=f"{base}/{container}/{encode_key(blob)}?{sas}",
+            method=method,
+            expires_at=expires_at,
+            headers=headers,
+            provider=self.name,
+            kind="sas",
+            uri=uri.url,
         )
 
     def matrix_filesystems(self) -> list[tuple[str, Any]]:

@@ -16,10 +16,13 @@ from unifs.errors import MissingDependencyError, UnsupportedError, URIError
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from fsspec import AbstractFileSystem
 
     from unifs.auth import AuthMode, Param
     from unifs.capabilities import Capabilities
+    from unifs.presign import PresignedURL
 
 __all__ = [
     "Provider",
@@ -224,6 +227,36 @@ class Provider(ABC):
     def matrix_filesystems(self) -> list[tuple[str, AbstractFileSystem]]:
         """Filesystems with typical, throwaway credentials, for the documented matrix."""
         return []
+
+    # -- presigning -------------------------------------------------------------------------
+
+    def presign(
+        self,
+        fs: AbstractFileSystem,
+        path: str,
+        uri: StorageURI,
+        *,
+        method: str,
+        expires_at: datetime,
+        content_type: str | None,
+        access: str | None,
+    ) -> PresignedURL:
+        """A URL granting ``method`` on ``path`` until ``expires_at`` (checked by the caller)."""
+        from unifs.presign import PresignError
+
+        raise PresignError(f"{self.name} has no presigned URLs")
+
+    def revoke(self, fs: AbstractFileSystem, signed: PresignedURL) -> bool:
+        """Delete the server-side resource behind ``signed``; False where none exists."""
+        return False
+
+    def list_presigned(self, fs: AbstractFileSystem, path: str) -> list[dict[str, Any]]:
+        """The live presigned accesses under ``path``, where the store keeps them."""
+        from unifs.presign import PresignError
+
+        raise PresignError(
+            f"{self.name} keeps no record of presigned URLs: they live in the URL alone"
+        )
 
     # -- filesystems ------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthError, AuthMode, Param
@@ -24,6 +24,7 @@ from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
     from unifs.capabilities import Capabilities
+    from unifs.presign import PresignedURL
 
 __all__ = ["GCSProvider"]
 
@@ -149,6 +150,48 @@ class GCSProvider(Provider):
             reasons=reasons,
         )
 
+    def presign(
+        self,
+        fs: Any,
+        path: str,
+        uri: StorageURI,
+        *,
+        method: str,
+        expires_at: datetime,
+        content_type: str | None,
+        access: str | None,
+    ) -> PresignedURL:
+        from unifs.presign import PresignedURL, seconds_until
+
+        seconds = seconds_until(expires_at)
+        options: dict[str, Any] = {"method": method, "version": "v4"}
+        headers: dict[str, str] = {}
+        if method == "PUT":
+            headers["Content-Type"] = options["content_type"] = (
+                content_type or "application/octet-stream"
+            )
+        elif content_type:
+            options["response_type"] = content_type
+        credentials = fs.credentials.credentials
+        if not hasattr(credentials, "sign_bytes"):
+            # no key to sign with: IAM signBlob signs as the service account, with its token
+            import google.auth.transport.requests
+
+            if not credentials.valid:
+                credentials.refresh(google.auth.transport.requests.Request())
+            options["service_account_email"] = credentials.service_account_email
+            options["access_token"] = credentials.token
+        url = fs.sign(path, expiration=seconds, **options)
+        return PresignedURL(
+            url=url,
+            method=method,
+            expires_at=expires_at,
+            headers=headers,
+            provider=self.name,
+            kind="signed-url",
+            uri=f"gs://{path}",
+        )
+
     def matrix_filesystems(self) -> list[tuple[str, Any]]:
         import fsspec
         from cryptography.hazmat.primitives import serialization
@@ -254,6 +297,10 @@ class GCSProvider(Provider):
             headers=fs._get_headers({"Range": f"bytes={start}-{end - 1}"}),
             timeout=fs.requests_timeout,
         ) as response:
+            if response.status in (401, 403):
+                # gcsfs reports these as a bare OSError; say it is about permission
+                detail = (await response.read())[:300].decode(errors="replace")
+                raise PermissionError(f"{response.status} reading gs://{path}: {detail}")
             if response.status >= 400:
                 validate_response(response.status, await response.read(), path)
             async for chunk in response.content.iter_chunked(1 << 20):

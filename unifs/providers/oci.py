@@ -37,7 +37,10 @@ from unifs.providers.base import (
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from unifs.capabilities import Capabilities
+    from unifs.presign import PresignedURL
 
 __all__ = ["REGION", "OCIProvider"]
 
@@ -55,6 +58,7 @@ _COMPAT_HOST = re.compile(
 # /n/{ns}/b/{bucket}[/o[/{key}]] -- the REST path, shared by OME URIs and https URLs
 _REST_PATH = re.compile(r"^n/(?P<ns>[^/]+)/b/(?P<bucket>[^/]+)(?:/o(?:/(?P<key>.*))?)?/?$")
 _PAR_PATH = re.compile(r"^p/(?P<token>[^/]+)/(?P<rest>n/.*)$")
+_ANY_HOST_PAR = re.compile(r"^/p/[^/]+/n/[^/]+/b/[^/]+/o(/|$)")
 
 
 _CONFIG_PATH = Param(
@@ -66,6 +70,14 @@ _SECRET_KEY = Param(
     "secret_access_key", "a Customer Secret Key's secret", env="OCI_SECRET_ACCESS_KEY", secret=True
 )
 _DEFAULT_CONFIG = "~/.oci/config"
+_PAR_ACCESS = (
+    "ObjectRead",
+    "ObjectWrite",
+    "ObjectReadWrite",
+    "AnyObjectRead",
+    "AnyObjectWrite",
+    "AnyObjectReadWrite",
+)
 
 
 def _anonymous_signer() -> Any:
@@ -168,8 +180,12 @@ class OCIProvider(Provider):
         return "oci://n/my-namespace/b/my-bucket/o/path/to/key or oci://my-bucket@my-namespace/key"
 
     def owns_https(self, url: str) -> bool:
-        host = split_https(url).hostname or ""
-        return any(p.match(host) for p in (_SERVICE_HOST, _TENANCY_HOST, _COMPAT_HOST))
+        parts = split_https(url)
+        host = parts.hostname or ""
+        if any(p.match(host) for p in (_SERVICE_HOST, _TENANCY_HOST, _COMPAT_HOST)):
+            return True
+        # a PAR path is unmistakable whatever the host: private endpoints, local servers
+        return _ANY_HOST_PAR.match(parts.path) is not None
 
     # -- parsing ----------------------------------------------------------------------------
 
@@ -216,7 +232,6 @@ class OCIProvider(Provider):
                 region=compat.group("region"),
             )
         service = _SERVICE_HOST.match(host) or _TENANCY_HOST.match(host)
-        assert service is not None  # owns_https guards this
         par = None
         par_match = _PAR_PATH.match(path)
         if par_match is not None:
@@ -234,9 +249,11 @@ class OCIProvider(Provider):
             match.group("bucket"),
             decode_key(match.group("key") or ""),
             namespace=match.group("ns"),
-            region=service.group("region"),
-            # the regional host follows from the region; a per-tenancy host does not
-            endpoint=None if service.re is _SERVICE_HOST else f"{parts.scheme}://{parts.netloc}",
+            region=service.group("region") if service else None,
+            # the regional host follows from the region; any other host does not
+            endpoint=None
+            if service is not None and service.re is _SERVICE_HOST
+            else f"{parts.scheme}://{parts.netloc}",
             par=par,
         )
 
@@ -319,6 +336,99 @@ class OCIProvider(Provider):
         if uri.endpoint:
             options["config_kwargs"] = {"service_endpoint": uri.endpoint}
         return options
+
+    def _resolve_par(self, uri: StorageURI, options: Mapping[str, Any]) -> Resolved:
+        """A PAR URL is its own credential: ocifs, unsigned, with every request path under
+        ``/p/{token}`` -- the SDK appends ``/n/{ns}/b/{bucket}/o/...`` to the endpoint."""
+        endpoint = uri.endpoint or f"https://objectstorage.{uri.region}.oraclecloud.com"
+        par_options: dict[str, Any] = {
+            "signer": _anonymous_signer(),
+            "config": {"region": uri.region} if uri.region else {},
+            "config_kwargs": {"service_endpoint": f"{endpoint.rstrip('/')}/p/{uri.par}"},
+        }
+        return Resolved("oci", merge_options(par_options, options), self.fs_path(uri))
+
+    # -- presigning -------------------------------------------------------------------------
+
+    def presign(
+        self,
+        fs: Any,
+        path: str,
+        uri: StorageURI,
+        *,
+        method: str,
+        expires_at: datetime,
+        content_type: str | None,
+        access: str | None,
+    ) -> PresignedURL:
+        import uuid
+
+        from oci.object_storage.models import CreatePreauthenticatedRequestDetails
+
+        from unifs.presign import PresignedURL, PresignError
+
+        bucket, namespace, key = fs.split_path(path)
+        prefix = uri.is_prefix
+        default = ("AnyObject" if prefix else "Object") + ("Read" if method == "GET" else "Write")
+        access_type = access or default
+        if access_type not in _PAR_ACCESS:
+            raise PresignError(
+                f"{access_type!r} is not a PAR access type; choose one of {', '.join(_PAR_ACCESS)}"
+            )
+        if access_type.startswith("AnyObject") != prefix:
+            scope = "a prefix" if access_type.startswith("AnyObject") else "one object"
+            slash = "without" if prefix else "with"
+            raise PresignError(
+                f"{access_type} is for {scope}: write the URI {slash} a trailing '/'"
+            )
+        details = CreatePreauthenticatedRequestDetails(
+            name=f"unifs-{uuid.uuid4().hex[:12]}",
+            access_type=access_type,
+            time_expires=expires_at,
+            object_name=(f"{key}/" if prefix and key else key) or None,
+            bucket_listing_action="ListObjects" if access_type == "AnyObjectRead" else None,
+        )
+        par = fs.oci_client.create_preauthenticated_request(namespace, bucket, details).data
+        url = par.full_path or f"{fs.oci_client.base_client.endpoint}{par.access_uri}"
+        if prefix and key:
+            # OCI's URL for a prefix PAR ends at the bucket (/o/); naming the prefix in it
+            # makes the URL address that directory, and object names still append to it
+            url = f"{url.rstrip('/')}/{encode_key(key)}/"
+        headers = {"Content-Type": content_type} if method == "PUT" and content_type else {}
+        return PresignedURL(
+            url=url,
+            method=method,
+            expires_at=expires_at,
+            headers=headers,
+            provider=self.name,
+            kind="par",
+            uri=f"oci://{bucket}@{namespace}/{key}{'/' if prefix and key else ''}",
+            par_id=par.id,
+        )
+
+    def revoke(self, fs: Any, signed: PresignedURL) -> bool:
+        bucket, namespace, _ = fs.split_path(self.fs_path(self.parse(signed.uri)))
+        fs.oci_client.delete_preauthenticated_request(namespace, bucket, signed.par_id)
+        return True
+
+    def list_presigned(self, fs: Any, path: str) -> list[dict[str, Any]]:
+        from oci.pagination import list_call_get_all_results
+
+        bucket, namespace, key = fs.split_path(path)
+        kwargs = {"object_name_prefix": key} if key else {}
+        pars = list_call_get_all_results(
+            fs.oci_client.list_preauthenticated_requests, namespace, bucket, **kwargs
+        ).data
+        return [
+            {
+                "id": par.id,
+                "name": par.name,
+                "access_type": par.access_type,
+                "object_name": par.object_name,
+                "time_expires": par.time_expires,
+            }
+            for par in pars
+        ]
 
     # -- capabilities -----------------------------------------------------------------------
 
@@ -440,6 +550,8 @@ class OCIProvider(Provider):
         params: Mapping[str, Any],
         options: Mapping[str, Any],
     ) -> Resolved:
+        if uri.par is not None:
+            return self._resolve_par(uri, options)
         if mode is None or mode.name != "customer_secret_key":
             return super().resolve(uri, mode, params, options)
         # Customer Secret Keys only work through the Amazon S3 compatibility API: the same

@@ -1,0 +1,397 @@
+"""The parallel transfer engine on every cloud server, behind a fault-injecting proxy.
+
+Each test runs against S3 (moto), GCS (fake-gcs-server), Azure (Azurite) and OCI (unifs's
+server), with the requests passing through :class:`unifs.testing.faults.FaultProxy`. The
+backends' own retries are turned off or bounded (``_without_sdk_retries``) so that what is
+measured is unifs's retry loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fsspec.callbacks import Callback
+
+import unifs
+from unifs import transfer
+from unifs.testing.faults import Fault, FaultProxy, route_through
+
+CLOUDS = ["s3", "gcs", "azure", "oci"]
+MiB = 2**20
+PART = MiB  # small parts: a 3.5 MiB file is four ranged GETs
+
+FILES = {
+    "config.json": b'{"model": "llm"}',
+    "tokenizer.json": b"{}" * 100,
+    "empty.txt": b"",
+    "weights/shard-0.bin": os.urandom(3 * MiB + 12345),
+    "weights/shard-1.bin": os.urandom(MiB // 2),
+    "engines/H100/rank0.engine": os.urandom(2 * MiB + 7),
+    "engines/A100/rank0.engine": os.urandom(1000),
+}
+BIG = "weights/shard-0.bin"
+BIG_PARTS = -(-len(FILES[BIG]) // PART)
+
+
+@dataclass
+class Cloud:
+    """A fresh prefix on one cloud server, reachable directly or through a proxy."""
+
+    backend: str
+    server: Any
+    root: str  # URI of the prefix, ending in "/"
+
+    def uri(self, *parts: str) -> str:
+        return self.root + "/".join(parts)
+
+    def options(self, proxy: FaultProxy | None = None) -> dict[str, Any]:
+        options = dict(self.server.storage_options)
+        if proxy is not None:
+            options = route_through(options, self.server.endpoint, proxy.endpoint)
+            if self.backend == "s3":
+                # botocore's own retries off: only unifs retries what the proxy breaks
+                options["config_kwargs"] = {"retries": {"total_max_attempts": 1}}
+        return options
+
+    def fs(self, proxy: FaultProxy | None = None) -> Any:
+        fs, _ = unifs.url_to_fs(self.root, **self.options(proxy))
+        if proxy is not None:
+            _without_sdk_retries(self.backend, fs)
+        return fs
+
+    def path(self, *parts: str) -> str:
+        return unifs.url_to_fs(self.uri(*parts), **self.options())[1]
+
+    def upload(self, files: dict[str, bytes]) -> None:
+        fs = self.fs()
+        for name, data in files.items():
+            fs.pipe_file(self.path(name), data)
+        fs.invalidate_cache()
+
+
+def _without_sdk_retries(backend: str, fs: Any) -> None:
+    """Nothing per instance: the ``_no_sdk_retries`` fixture configures the SDKs."""
+
+
+@pytest.fixture(autouse=True)
+def _no_sdk_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Turn the backends' own retries off, so the retries counted are unifs's.
+
+    s3fs wraps botocore in its own retry loop (``S3FileSystem.retries``, a class attribute);
+    botocore's is off through ``config_kwargs`` (see ``Cloud.options``). adlfs builds its
+    client without passing retry settings through, so it is given ``retry_total=0`` here.
+    gcsfs's retry decorator does not cover the ranged reads unifs streams itself; the OCI
+    server's storage options already carry ``NoneRetryStrategy``.
+    """
+    import adlfs.spec
+    import s3fs
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "retries", 1)
+    original = adlfs.spec.AIOBlobServiceClient.from_connection_string
+
+    def no_retries(conn_str: str, **kwargs: Any) -> Any:
+        return original(conn_str=conn_str, retry_total=0, **kwargs)
+
+    monkeypatch.setattr(adlfs.spec.AIOBlobServiceClient, "from_connection_string", no_retries)
+
+
+@pytest.fixture(params=CLOUDS)
+def cloud(request: pytest.FixtureRequest, _engine_buckets: set[str]) -> Cloud:
+    backend = request.param
+    server = request.getfixturevalue(f"{backend}_server")
+    bucket = "unifs-engine"
+    if backend not in _engine_buckets:
+        server.make_bucket(bucket)
+        _engine_buckets.add(backend)
+    prefix = f"e-{uuid.uuid4().hex[:10]}"
+    if backend == "oci":
+        root = f"oci://n/{server.namespace}/b/{bucket}/o/{prefix}/"
+    else:
+        root = f"{ {'s3': 's3', 'gcs': 'gs', 'azure': 'az'}[backend] }://{bucket}/{prefix}/"
+    return Cloud(backend, server, root)
+
+
+@pytest.fixture(scope="session")
+def _engine_buckets() -> set[str]:
+    return set()
+
+
+@pytest.fixture
+def model(cloud: Cloud) -> str:
+    cloud.upload({f"model/{k}": v for k, v in FILES.items()})
+    return cloud.uri("model/")
+
+
+@pytest.fixture
+def proxy(cloud: Cloud) -> Iterator[FaultProxy]:
+    with FaultProxy(cloud.server.endpoint) as p:
+        yield p
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _leftovers(root: Path) -> list[str]:
+    return [p.name for p in root.rglob("*") if ".unifs-part" in p.name]
+
+
+def _big_gets(proxy: FaultProxy) -> list[str | None]:
+    return [s.range for s in proxy.requests("GET") if "shard-0" in s.target and s.range]
+
+
+# -- byte-exact, parallel, bounded --------------------------------------------------------
+
+
+def test_directory_get_is_byte_exact_in_ranged_parts(cloud, model, proxy, tmp_path):
+    report = unifs.get(model, tmp_path, part_size=PART, max_buffer=2 * MiB, **cloud.options(proxy))
+    assert _tree(tmp_path) == FILES
+    assert sorted(report.checksum_verified) == sorted(FILES), report.summary()
+    assert report.bytes_transferred == sum(map(len, FILES.values()))
+    assert len(_big_gets(proxy)) == BIG_PARTS  # large files really go in ranged parts
+    assert report.peak_buffer <= 2 * MiB  # the byte budget held
+    assert _leftovers(tmp_path) == []
+
+
+def test_directory_put_is_byte_exact_and_verified(cloud, tmp_path):
+    src = tmp_path / "src"
+    for name, data in FILES.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    (src / ".x.bin.unifs-part").write_bytes(b"an unfinished download is not data")
+    report = unifs.put(src, cloud.uri("up/"), part_size=PART, **cloud.options())
+    assert sorted(report.transferred) == sorted(FILES)
+    assert set(report.checksum_verified) | set(report.size_only) == set(FILES)
+    back = tmp_path / "back"
+    unifs.get(cloud.uri("up/"), back, **cloud.options())
+    assert _tree(back) == FILES
+
+
+def test_async_forms(cloud, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.bin").write_bytes(b"a" * 1000)
+
+    async def roundtrip() -> tuple[transfer.TransferReport, transfer.TransferReport]:
+        up = await unifs.aput(src, cloud.uri("async/"), **cloud.options())
+        down = await unifs.aget(cloud.uri("async/"), tmp_path / "dst", **cloud.options())
+        return up, down
+
+    up, down = asyncio.run(roundtrip())
+    assert up.transferred == down.transferred == ["a.bin"]
+    assert (tmp_path / "dst" / "a.bin").read_bytes() == b"a" * 1000
+
+
+class _Recorder(Callback):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.children: dict[str, _Recorder] = {}
+
+    def branched(self, path_1: str, path_2: str, **kwargs: Any) -> _Recorder:
+        child = _Recorder()
+        self.children[path_1.rsplit("/", 1)[-1]] = child
+        return child
+
+
+def test_progress_in_bytes_with_a_child_per_file(cloud, model, tmp_path):
+    recorder = _Recorder()
+    unifs.get(model, tmp_path, part_size=PART, callback=recorder, **cloud.options())
+    total = sum(map(len, FILES.values()))
+    assert recorder.size == recorder.value == total
+    child = recorder.children["shard-0.bin"]
+    assert child.size == child.value == len(FILES[BIG])
+
+
+# -- skip, corruption, resume -------------------------------------------------------------
+
+
+def test_skip_if_valid_and_refetch_a_corrupted_file(cloud, model, proxy, tmp_path):
+    options = cloud.options(proxy)
+    unifs.get(model, tmp_path, part_size=PART, **options)
+    again = unifs.get(model, tmp_path, part_size=PART, **options)
+    assert again.transferred == [] and sorted(again.skipped) == sorted(FILES)
+    target = tmp_path / BIG
+    target.write_bytes(b"X" * len(FILES[BIG]))  # same size, wrong bytes
+    proxy.log.clear()
+    fixed = unifs.get(model, tmp_path, part_size=PART, **options)
+    assert fixed.transferred == [BIG] and fixed.checksum_verified == [BIG]
+    assert target.read_bytes() == FILES[BIG]
+    assert len(_big_gets(proxy)) == BIG_PARTS
+
+
+def test_multipart_objects_are_checksum_verified(cloud, tmp_path):
+    """Multipart ETags (S3) and multipart MD5s (OCI) are reproduced from the parts."""
+    data = os.urandom(11 * MiB + 5)
+    fs = cloud.fs()
+    with fs.open(cloud.path("mp.bin"), "wb", block_size=5 * MiB) as f:
+        for offset in range(0, len(data), MiB):
+            f.write(data[offset : offset + MiB])
+    fs.invalidate_cache()
+    report = unifs.get(cloud.uri("mp.bin"), tmp_path / "mp.bin", **cloud.options())
+    assert (tmp_path / "mp.bin").read_bytes() == data
+    if cloud.backend == "azure":
+        # a blob committed from blocks has no Content-MD5: size only, and the report says so
+        assert report.size_only == ["mp.bin"]
+        return
+    assert report.checksum_verified == ["mp.bin"], report.unverified
+    (tmp_path / "mp.bin").write_bytes(data[:-1] + b"!")
+    again = unifs.get(cloud.uri("mp.bin"), tmp_path / "mp.bin", **cloud.options())
+    assert again.transferred == ["mp.bin"]
+    assert hashlib.md5((tmp_path / "mp.bin").read_bytes()).digest() == hashlib.md5(data).digest()
+
+
+def test_an_interrupted_get_resumes_with_only_the_missing_parts(cloud, model, proxy, tmp_path):
+    options = cloud.options(proxy)
+    fs = cloud.fs(proxy)
+    assert fs is not None
+    # two ranged GETs of the big file succeed, every later one fails: retries run out
+    proxy.faults.append(
+        Fault("status", status=503, method="GET", path="shard-0", ranged=True, skip=2, times=None)
+    )
+    with pytest.raises(unifs.TransferError) as failed:
+        unifs.get(model, tmp_path, part_size=PART, concurrency=2, retries=1, **options)
+    assert list(failed.value.report.failed) == [BIG]
+    assert failed.value.report.retries >= 1
+    assert not (tmp_path / BIG).exists()  # nothing partial at the final path
+    assert sorted(_leftovers(tmp_path)) == [
+        ".shard-0.bin.unifs-part",
+        ".shard-0.bin.unifs-part.state",
+    ]
+    proxy.clear()
+    resumed = unifs.get(model, tmp_path, part_size=PART, **options)
+    assert resumed.transferred == [BIG] and resumed.resumed == [BIG]
+    assert resumed.bytes_resumed == 2 * PART
+    assert len(_big_gets(proxy)) == BIG_PARTS - 2  # only what was missing
+    assert (tmp_path / BIG).read_bytes() == FILES[BIG]
+    assert resumed.checksum_verified == [BIG]
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_changed_object_is_not_resumed(cloud, model, proxy, tmp_path):
+    options = cloud.options(proxy)
+    cloud.fs(proxy)
+    proxy.faults.append(
+        Fault("status", status=503, method="GET", path="shard-0", ranged=True, skip=1, times=None)
+    )
+    with pytest.raises(unifs.TransferError):
+        unifs.get(model, tmp_path, part_size=PART, concurrency=1, retries=0, **options)
+    proxy.clear()
+    new = os.urandom(len(FILES[BIG]))
+    cloud.upload({f"model/{BIG}": new})
+    report = unifs.get(model, tmp_path, part_size=PART, **options)
+    assert report.resumed == [] and (tmp_path / BIG).read_bytes() == new
+
+
+# -- retries and failures -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("status", status=503, retry_after=0),
+        Fault("status", status=500),
+        Fault("status", status=429, retry_after=0),
+        Fault("reset"),
+        Fault("truncate"),
+    ],
+    ids=["503-retry-after", "500", "429", "reset", "truncate"],
+)
+def test_retries_recover_from_transient_failures(cloud, model, proxy, tmp_path, fault):
+    options = cloud.options(proxy)
+    cloud.fs(proxy)
+    fault = Fault(fault.kind, fault.status, fault.retry_after, method="GET", ranged=True, times=3)
+    proxy.faults.append(fault)
+    report = unifs.get(model, tmp_path, part_size=PART, **options)
+    assert fault.hits == 3
+    if cloud.backend == "azure" and fault.kind != "status":
+        # azure-storage-blob re-reads a broken body itself (three tries, not configurable)
+        assert report.ok
+    else:
+        assert report.retries >= 1, report.summary()
+    assert _tree(tmp_path) == FILES
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_fraction_of_failing_requests_still_converges(cloud, model, proxy, tmp_path):
+    cloud.fs(proxy)
+    proxy.faults.append(Fault("reset", method="GET", ranged=True, rate=0.3, times=None))
+    policy = transfer.RetryPolicy(attempts=12, base_delay=0.01, max_delay=0.05)
+    report = unifs.get(model, tmp_path, part_size=PART, retries=policy, **cloud.options(proxy))
+    assert _tree(tmp_path) == FILES and report.ok
+
+
+def test_a_permanent_failure_leaves_nothing_partial(cloud, model, proxy, tmp_path):
+    good = b"an older, good copy"
+    (tmp_path / "weights").mkdir()
+    (tmp_path / BIG).write_bytes(good)
+    cloud.fs(proxy)
+    proxy.faults.append(
+        Fault("status", status=403, method="GET", path="shard-0", ranged=True, skip=1, times=None)
+    )
+    with pytest.raises(unifs.TransferError) as failed:
+        unifs.get(model, tmp_path, part_size=PART, concurrency=1, **cloud.options(proxy))
+    report = failed.value.report
+    assert list(report.failed) == [BIG] and report.retries == 0  # 403 is not retried
+    assert (tmp_path / BIG).read_bytes() == good  # the good file stays
+    assert _leftovers(tmp_path) == []  # and no partial data anywhere
+    assert sorted(report.transferred) == sorted(set(FILES) - {BIG})  # the others made it
+
+
+def test_exhausted_retries_never_touch_the_final_path(cloud, model, proxy, tmp_path):
+    cloud.fs(proxy)
+    proxy.faults.append(Fault("reset", method="GET", path="shard-1", times=None))
+    with pytest.raises(unifs.TransferError) as failed:
+        unifs.get(model, tmp_path, part_size=PART, retries=2, **cloud.options(proxy))
+    assert list(failed.value.report.failed) == ["weights/shard-1.bin"]
+    assert failed.value.report.retries >= 2
+    assert not (tmp_path / "weights" / "shard-1.bin").exists()
+    assert _leftovers(tmp_path) == []  # one part, nothing done: nothing worth keeping
+
+
+def test_put_retries_a_failed_upload(cloud, proxy, tmp_path):
+    src = tmp_path / "one.bin"
+    src.write_bytes(os.urandom(4096))
+    cloud.fs(proxy)
+    proxy.faults.append(Fault("status", status=503, method="PUT|POST", retry_after=0, times=1))
+    report = unifs.put(src, cloud.uri("put", "one.bin"), **cloud.options(proxy))
+    assert report.transferred == ["one.bin"]
+    assert proxy.faults[0].hits == 1
+    assert cloud.fs().cat_file(cloud.path("put", "one.bin")) == src.read_bytes()
+
+
+# -- containment and filters --------------------------------------------------------------
+
+
+def test_a_traversal_key_is_refused_on_every_cloud(cloud, tmp_path):
+    # a backslash key survives every HTTP stack untouched; on Windows it would be '..\..'
+    cloud.upload({"trav/ok.txt": b"ok", "trav/a\\..\\..\\evil.txt": b"evil"})
+    dest = tmp_path / "dest"
+    with pytest.raises(unifs.UnsafeKeyError, match="outside"):
+        unifs.get(cloud.uri("trav/"), dest, **cloud.options())
+    assert not dest.exists() or _tree(dest) == {}
+    assert not list(tmp_path.rglob("evil.txt"))
+
+
+def test_include_and_exclude_through_the_engine(cloud, model, tmp_path):
+    report = unifs.get(
+        model,
+        tmp_path,
+        include=["*/H100/*", "weights/*"],
+        exclude=["*shard-1*"],
+        part_size=PART,
+        **cloud.options(),
+    )
+    assert sorted(report.transferred) == ["engines/H100/rank0.engine", BIG]
+    assert _tree(tmp_path) == {k: FILES[k] for k in report.transferred}
