@@ -339,7 +339,7 @@ def main() -> int:
     parser.add_argument("--providers", default="s3,gcs,azure,oci")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink sizes and counts")
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender (median)")
-    parser.add_argument("--concurrency", type=int, default=32, help="for every contender")
+    parser.add_argument("--concurrency", type=int, default=64, help="for every contender")
     parser.add_argument("--rtt-ms", type=float, default=20.0)
     parser.add_argument("--conn-mibps", type=float, default=16.0)
     parser.add_argument("--total-mibps", type=float, default=256.0)

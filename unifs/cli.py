@@ -247,7 +247,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("dest")
         p.add_argument("--include", action="append", metavar="GLOB", help="keep matching paths")
         p.add_argument("--exclude", action="append", metavar="GLOB", help="drop matching paths")
-        p.add_argument("--concurrency", type=int, help="requests in flight at once (32)")
+        p.add_argument("--concurrency", type=int, help="requests in flight at once (64)")
         p.add_argument("--part-size", type=int, metavar="MIB", help="ranged part size in MiB")
         p.add_argument("--retries", type=int, help="retries per request (5)")
         if name == "get":

@@ -79,7 +79,7 @@ __all__ = [
 
 MiB = 2**20
 #: requests in flight at once, across all files
-DEFAULT_CONCURRENCY = 32
+DEFAULT_CONCURRENCY = 64
 #: bytes that requests in flight may hold in memory at once
 DEFAULT_MAX_BUFFER = 128 * MiB
 #: bounds of the automatic part size (ranged GETs, multipart uploads)
@@ -90,7 +90,7 @@ _STREAM_RESERVE = 2 * _STREAM_CHUNK  # budget one streamed range holds: a piece 
 _HASH_BLOCK = 4 * MiB
 _START_CONCURRENCY = 8  # bulk requests in flight before the gate has measured anything
 _SMALL_REQUEST = 2 * MiB  # files up to this size are one request, held in memory
-_MIN_SPLIT = 8 * MiB  # a running range is cut only if both halves get at least this much
+_MIN_SPLIT = 16 * MiB  # a running range is cut only if both halves get at least this much
 _MIN_UPLOAD_PART = 5 * MiB  # S3 refuses multipart parts below this (all but the last)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _PART_SUFFIX = ".unifs-part"
@@ -606,13 +606,14 @@ class _Gate:
     a per-connection throughput cap); past that they cost CPU -- on a fast link or on
     loopback a few streams beat many, as every extra stream means smaller, costlier
     socket reads in Python. ``tune`` starts low, doubles the limit while throughput grows
-    by at least ``_GAIN``, steps back when it did not, and probes again later.
+    by at least ``_GAIN`` (quadruples it when it nearly doubles), steps back when it did
+    not, and probes again later.
     """
 
-    _GAIN = 1.15
+    _GAIN = 1.05  # near a link's cap the last doubling gains little, and it is still worth it
     _LEAP = 1.6  # a probe that gained this much scaled almost linearly: take a bigger step
     _WINDOW = 0.08  # seconds per measurement
-    _HOLD = 15  # windows to wait after a probe that did not pay
+    _HOLD = 6  # windows to wait after a probe that did not pay
 
     def __init__(self, start: int, ceiling: int, *, adaptive: bool = True) -> None:
         self.ceiling = max(1, ceiling)
@@ -783,6 +784,7 @@ class _Engine:
         )
         self.tasks: set[asyncio.Task[None]] = set()
         self._made: set[str] = set()
+        self.bulk_bytes = 0  # bytes written by ranged (gated) requests: what the gate tunes on
 
     def makedirs(self, directory: str) -> None:
         """``os.makedirs`` once per directory (thousands of files share a few)."""
@@ -1109,6 +1111,7 @@ async def _fetch_part(engine: _Engine, dl: _Download, piece: _Range) -> None:
             if hasher is not None:
                 dl.hashed = offset + nbytes
             dl.wrote(piece, offset + nbytes)
+            engine.bulk_bytes += nbytes
             engine.report.bytes_transferred += nbytes
             if engine.callback is not None:
                 engine.callback.relative_update(nbytes)
@@ -1353,13 +1356,16 @@ async def _download_all(engine: _Engine, downloads: list[_Download]) -> None:
         return None
 
     async def fetch(dl: _Download, piece: _Range | None) -> None:
-        if dl.error is not None or not await _ensure_open(engine, dl):
-            return
+        try:
+            if dl.error is not None or not await _ensure_open(engine, dl):
+                return
+        finally:
+            if piece is not None and (dl.error is not None or dl.fd is None):
+                running.pop(piece, None)
         if piece is None:
             engine.spawn(_finish(engine, dl, report))
             return
         dl.inflight += 1
-        running[piece] = dl
         try:
             await _fetch_part(engine, dl, piece)
         except asyncio.CancelledError:
@@ -1395,10 +1401,13 @@ async def _download_all(engine: _Engine, downloads: list[_Download]) -> None:
                 work = bulk.popleft() if bulk else steal()
                 if work is None:
                     return  # ranges only shrink: nothing will become worth splitting
+                if work[1] is not None:
+                    running[work[1]] = work[0]  # splittable from now on, before any await
                 await fetch(*work)
 
     workers = [asyncio.ensure_future(worker()) for _ in range(engine.concurrency)]
-    tuner = asyncio.ensure_future(engine.gate.tune(lambda: report.bytes_transferred))
+    # only gated (bulk) bytes: a burst of small files would make any probe look like a loss
+    tuner = asyncio.ensure_future(engine.gate.tune(lambda: engine.bulk_bytes))
     try:
         await asyncio.gather(*workers)
         tuner.cancel()
@@ -1418,19 +1427,18 @@ async def _download_all(engine: _Engine, downloads: list[_Download]) -> None:
 
 
 def _auto_part_size(total: int, concurrency: int, max_buffer: int, streams: bool) -> int:
-    """The size files are first cut into.
+    """The size files are cut into: the total over ``concurrency``, within 8-64 MiB.
 
-    A streamed range is cut further while it runs whenever a worker is idle, so it starts as
-    large as resuming allows: few requests where few streams are enough (and on servers that
-    pay per request), as many as the gate admits where more pay. A range read at once sits in
-    memory: there every slot's part must fit the byte budget.
+    Parts go out in order, so the bytes behind the slowest one are contiguous and MD5 keeps
+    up with the download; at the end idle workers split the ranges still running. A range
+    read at once sits in memory: there every slot's part must also fit the byte budget.
     """
-    if streams:
-        return MAX_PART_SIZE
     part = -(-total // max(concurrency, 1))
     part = -(-part // MiB) * MiB
     part = min(max(part, MIN_PART_SIZE), MAX_PART_SIZE)
-    return min(part, max(MiB, max_buffer // max(concurrency, 1)))
+    if not streams:
+        part = min(part, max(MiB, max_buffer // 16))  # 16 such reads fit the budget
+    return part
 
 
 async def _open_backend(
@@ -1510,9 +1518,11 @@ async def _get(
             if downloads[-1].resumed_bytes and fs_callback is not None:
                 fs_callback.relative_update(downloads[-1].resumed_bytes)
         await _download_all(engine, downloads)
-        for dl in downloads:
-            if dl.item.relative in report.transferred and file_callback is not None:
-                file_callback(dl.item.relative, dl.item.size)
+        if file_callback is not None:
+            done = set(report.transferred)
+            for dl in downloads:
+                if dl.item.relative in done:
+                    file_callback(dl.item.relative, dl.item.size)
     finally:
         report.peak_buffer = engine.budget.peak
         report.peak_requests = engine.gate.peak
@@ -1682,7 +1692,7 @@ def get(
     A prefix (or a URI ending in ``/``) lands below ``dest``; a single object lands at
     ``dest``, or inside it when ``dest`` is an existing directory or ends in ``/``.
 
-    ``concurrency`` caps requests in flight (default 32) and ``max_buffer`` the bytes they
+    ``concurrency`` caps requests in flight (default 64) and ``max_buffer`` the bytes they
     hold (default 128 MiB); ``part_size`` fixes the ranged-GET size (default: chosen from
     the total, 8-64 MiB). ``retries`` is a count of retries per request or a
     :class:`RetryPolicy`. ``resume=False`` discards parts an earlier run left. ``callback``

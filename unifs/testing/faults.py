@@ -185,6 +185,14 @@ async def _read_head(reader: asyncio.StreamReader) -> _Head | None:
     return _Head(lines[0], headers)
 
 
+@dataclass
+class _Connection:
+    """What one client connection keeps between its requests."""
+
+    pacer: _Pacer
+    upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+
 class FaultProxy:
     """Forward 127.0.0.1:``port`` to ``upstream``, failing and pacing requests as told.
 
@@ -214,6 +222,7 @@ class FaultProxy:
         self.faults: list[Fault] = list(faults or [])
         self.link = link or Link()
         self.log: list[Seen] = []
+        self._busy = 0  # requests read but not yet logged
         self._rng = random.Random(seed)
         self._total = _Pacer(self.link.total)
         self._port = port
@@ -280,21 +289,29 @@ class FaultProxy:
         self.stop()
 
     def clear(self) -> None:
-        """Forget every fault and the log."""
+        """Forget every fault and the log (after logging requests already answered)."""
+        self.requests()
         with self._lock:
             self.faults.clear()
             self.log.clear()
 
-    def requests(self, method: str | None = None) -> list[Seen]:
-        """The log so far, optionally only requests with ``method``."""
-        with self._lock:
-            return [s for s in self.log if method is None or s.method == method]
+    def requests(self, method: str | None = None, *, timeout: float = 10.0) -> list[Seen]:
+        """The log, optionally only requests with ``method``, once no request is half-done.
+
+        A client may have read a whole response a moment before the proxy logs it: this
+        waits (up to ``timeout`` seconds) until every request it has read is logged.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._busy == 0 or time.monotonic() > deadline:
+                    return [s for s in self.log if method is None or s.method == method]
+            time.sleep(0.001)
 
     # -- one client connection ------------------------------------------------------------
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        pacer = _Pacer(self.link.per_connection)
+        connection = _Connection(pacer=_Pacer(self.link.per_connection))
         try:
             if self.link.rtt:
                 await asyncio.sleep(self.link.rtt)  # the TCP handshake of a new connection
@@ -302,33 +319,13 @@ class FaultProxy:
                 head = await _read_head(reader)
                 if head is None:
                     return
-                method, target = [*head.start_line.split(" "), "", ""][:2]
-                headers = head.lower
-                fault = self._pick(method, target, headers)
-                if headers.get("expect", "").lower() == "100-continue":
-                    # answer for the server so the client sends its body to us first
-                    head.headers = [(k, v) for k, v in head.headers if k.lower() != "expect"]
-                    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                if self.link.rtt:
-                    await asyncio.sleep(self.link.rtt / 2)
-                if fault is not None and fault.kind == "status":
-                    await self._relay_body(reader, None, headers, pacer)
-                    await self._answer(writer, method, target, headers, fault)
-                    continue
-                if upstream is None:
-                    upstream = await asyncio.open_connection(*self.upstream, limit=2**20)
-                up_reader, up_writer = upstream
-                if self.rewrite_host:
-                    host = f"{self.upstream[0]}:{self.upstream[1]}"
-                    head.headers = [
-                        (k, host if k.lower() == "host" else v) for k, v in head.headers
-                    ]
-                up_writer.write(head.encode())
-                await self._relay_body(reader, up_writer, headers, pacer)
-                await up_writer.drain()
-                keep = await self._relay_response(
-                    up_reader, writer, method, target, headers, fault, pacer
-                )
+                with self._lock:
+                    self._busy += 1
+                try:
+                    keep = await self._exchange(head, reader, writer, connection)
+                finally:
+                    with self._lock:
+                        self._busy -= 1
                 if not keep:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
@@ -337,10 +334,45 @@ class FaultProxy:
             # stop() cancels connections; ending quietly keeps asyncio from logging it
             return
         finally:
+            upstream = connection.upstream
             for w in (writer, upstream[1] if upstream else None):
                 if w is not None:
                     with contextlib.suppress(Exception):
                         w.close()
+
+    async def _exchange(
+        self,
+        head: _Head,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        connection: _Connection,
+    ) -> bool:
+        """Serve one request; True to keep the client connection for the next one."""
+        method, target = [*head.start_line.split(" "), "", ""][:2]
+        headers = head.lower
+        fault = self._pick(method, target, headers)
+        if headers.get("expect", "").lower() == "100-continue":
+            # answer for the server so the client sends its body to us first
+            head.headers = [(k, v) for k, v in head.headers if k.lower() != "expect"]
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.link.rtt:
+            await asyncio.sleep(self.link.rtt / 2)
+        if fault is not None and fault.kind == "status":
+            await self._relay_body(reader, None, headers, connection.pacer)
+            await self._answer(writer, method, target, headers, fault)
+            return True
+        if connection.upstream is None:
+            connection.upstream = await asyncio.open_connection(*self.upstream, limit=2**20)
+        up_reader, up_writer = connection.upstream
+        if self.rewrite_host:
+            host = f"{self.upstream[0]}:{self.upstream[1]}"
+            head.headers = [(k, host if k.lower() == "host" else v) for k, v in head.headers]
+        up_writer.write(head.encode())
+        await self._relay_body(reader, up_writer, headers, connection.pacer)
+        await up_writer.drain()
+        return await self._relay_response(
+            up_reader, writer, method, target, headers, fault, connection.pacer
+        )
 
     def _pick(self, method: str, target: str, headers: Mapping[str, str]) -> Fault | None:
         with self._lock:
