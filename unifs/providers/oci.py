@@ -605,5 +605,9 @@ class OCIProvider(Provider):
         raw = response.data.raw
         try:
             yield from raw.stream(1 << 20, decode_content=False)
-        finally:
-            raw.release_conn()
+        except BaseException:
+            # stopped early (the caller needs less, or failed): the rest of the body is still
+            # on the wire, so the connection must not go back to the pool
+            raw.close()
+            raise
+        raw.release_conn()

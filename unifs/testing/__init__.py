@@ -3,5 +3,7 @@
 ``unifs.testing.oci_server`` is a local OCI Object Storage server (none exists elsewhere);
 ``unifs.testing.servers`` starts moto (S3), fake-gcs-server (GCS), Azurite (Azure) and the
 OCI server on free ports of 127.0.0.1; ``unifs.testing.pytest_plugin`` exposes them as
-session fixtures.
+session fixtures. ``unifs.testing.metadata`` stands in for the clouds' metadata and token
+services, ``unifs.testing.faults`` injects faults and emulates a cloud link in front of any
+server, and ``unifs.testing.network.guard()`` keeps everything on 127.0.0.1.
 """
