@@ -19,8 +19,9 @@ from unifs.testing import network
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-# Before any test module imports a cloud SDK: set the no-probe environment and refuse
-# every connection outside 127.0.0.1/::1 (EMULATORS.md, Network safety).
+# Before any test module imports a cloud SDK: set the no-probe environment and install the
+# socket guard, which refuses every connection and name lookup outside 127.0.0.1/::1
+# (EMULATORS.md, Network safety).
 network.guard()
 
 
