@@ -303,14 +303,14 @@ def storage_options(
 
 def auth_table() -> str:
     """A Markdown table of every provider's auth modes, from their declarations (for docs)."""
-    from unifs.registry import get_provider
+    from unifs.registry import providers
 
     lines = [
         "| provider | auth | needs | also takes | env fallbacks | verified against |",
         "|---|---|---|---|---|---|",
     ]
-    for name in ("oci", "s3", "gcs", "azure"):
-        provider = get_provider(name)
+    for provider in providers():
+        name = provider.name
         common = ", ".join(provider.auth_params)
         for mode in provider.auth_modes.values():
             label = " / ".join((mode.name, *mode.aliases))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from unifs.registry import get_provider, provider_for_scheme
+from unifs.registry import provider_for_scheme, providers
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -150,10 +150,10 @@ def capability_matrix(setups: Mapping[str, Capabilities] | None = None) -> str:
 def representative_setups() -> dict[str, Capabilities]:
     """Capabilities of each provider under typical credential setups, for the docs."""
     result: dict[str, Capabilities] = {}
-    for name in ("s3", "gcs", "azure", "oci", "local", "memory"):
-        provider = get_provider(name)
+    for provider in providers():
         for label, fs in provider.matrix_filesystems():
-            result[f"{name}: {label}" if label else name] = provider.capabilities(fs)
+            key = f"{provider.name}: {label}" if label else provider.name
+            result[key] = provider.capabilities(fs)
     return result
 
 

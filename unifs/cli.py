@@ -150,6 +150,8 @@ def _duration(text: str) -> timedelta:
 def _cmd_presign(args: argparse.Namespace) -> int:
     import importlib
 
+    from unifs.uri import parse
+
     presigning = importlib.import_module("unifs.presign")
 
     options = _options(args.option)
@@ -162,7 +164,7 @@ def _cmd_presign(args: argparse.Namespace) -> int:
             url="",
             method="GET",
             expires_at=datetime.now(timezone.utc),
-            provider="oci",
+            provider=parse(args.uri).provider,
             kind="par",
             uri=args.uri,
             par_id=args.revoke,
