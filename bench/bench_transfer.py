@@ -22,6 +22,9 @@ streamed, ``--concurrency`` at once); boto3's TransferManager (S3, ``max_concurr
 ``--concurrency``); azure-storage-blob ``download_blob(max_concurrency=...)`` blob after
 blob. Every download is checked (file count and bytes) before its time counts.
 
+``--part-size MIB`` fixes unifs's part size (default: its own choice); ``UNIFS_BENCH_DEBUG=1``
+makes each contender log unifs's gate and range splits to stderr.
+
 Prints one table per profile: MiB/s, each peer's speed as a ratio of unifs's, peak RSS.
 Asserts nothing; moto copies the whole object for every ranged GET, so read S3 numbers with
 that in mind.
@@ -114,7 +117,11 @@ def run_unifs(job: dict[str, Any]) -> Runner:
 
     def go() -> None:
         report = unifs.get(
-            job["root"], job["dest"], concurrency=job["concurrency"], **job["options"]
+            job["root"],
+            job["dest"],
+            concurrency=job["concurrency"],
+            part_size=job["part_size"],
+            **job["options"],
         )
         job["extra"] = (
             f"{report.requests} req, {len(report.checksum_verified)} verified, "
@@ -261,6 +268,11 @@ def child(job_file: str) -> int:
     """Run one contender described in ``job_file``; print seconds, bytes, files, peak RSS."""
     with open(job_file, "rb") as handle:
         job = pickle.load(handle)
+    if os.environ.get("UNIFS_BENCH_DEBUG"):
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)6d %(message)s")
+        logging.getLogger("unifs.transfer").setLevel(logging.DEBUG)
     go = RUNNERS[job["contender"]](job)
     started = time.perf_counter()
     go()
@@ -292,6 +304,7 @@ def measure(
         "options": options,
         "dest": dest,
         "concurrency": args.concurrency,
+        "part_size": int(args.part_size * MiB) if args.part_size else None,
     }
     with tempfile.NamedTemporaryFile("wb", suffix=".job", delete=False) as handle:
         pickle.dump(job, handle)
@@ -340,6 +353,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="shrink sizes and counts")
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender (median)")
     parser.add_argument("--concurrency", type=int, default=64, help="for every contender")
+    parser.add_argument("--part-size", type=float, help="MiB, for unifs (default: its own)")
     parser.add_argument("--rtt-ms", type=float, default=20.0)
     parser.add_argument("--conn-mibps", type=float, default=16.0)
     parser.add_argument("--total-mibps", type=float, default=256.0)

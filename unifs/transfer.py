@@ -90,7 +90,8 @@ _STREAM_RESERVE = 2 * _STREAM_CHUNK  # budget one streamed range holds: a piece 
 _HASH_BLOCK = 4 * MiB
 _START_CONCURRENCY = 8  # bulk requests in flight before the gate has measured anything
 _SMALL_REQUEST = 2 * MiB  # files up to this size are one request, held in memory
-_MIN_SPLIT = 16 * MiB  # a running range is cut only if both halves get at least this much
+_MIN_SPLIT = MIN_PART_SIZE  # a running range is cut only if both halves get at least this much
+_SPLIT_PAYBACK = 4  # ... and only if its tail would take this many first-byte latencies
 _MIN_UPLOAD_PART = 5 * MiB  # S3 refuses multipart parts below this (all but the last)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _PART_SUFFIX = ".unifs-part"
@@ -610,10 +611,11 @@ class _Gate:
     not, and probes again later.
     """
 
-    _GAIN = 1.05  # near a link's cap the last doubling gains little, and it is still worth it
+    _GAIN = 1.1  # near a link's cap the last doubling gains little, and it is still worth it
     _LEAP = 1.6  # a probe that gained this much scaled almost linearly: take a bigger step
-    _WINDOW = 0.08  # seconds per measurement
-    _HOLD = 6  # windows to wait after a probe that did not pay
+    _WINDOW = 0.08  # seconds per measurement, at least
+    _HOLD = 6  # windows to wait after a probe that did not pay; doubled after each such probe
+    _MAX_HOLD = 96
 
     def __init__(self, start: int, ceiling: int, *, adaptive: bool = True) -> None:
         self.ceiling = max(1, ceiling)
@@ -622,6 +624,7 @@ class _Gate:
         self.active = 0
         self.waiting = 0
         self.peak = self.limit
+        self.rate = 0.0  # the last throughput measured, bytes per second
         self._changed = asyncio.Condition()
 
     @contextlib.asynccontextmanager
@@ -646,28 +649,41 @@ class _Gate:
             self.peak = max(self.peak, self.limit)
             self._changed.notify_all()
 
-    async def _rate(self, progress: Callable[[], int], windows: int = 1) -> float:
+    async def _rate(self, progress: Callable[[], int], seconds: float) -> float:
         before, started = progress(), time.monotonic()
-        await asyncio.sleep(self._WINDOW * windows)
-        return (progress() - before) / max(time.monotonic() - started, 1e-6)
+        await asyncio.sleep(seconds)
+        self.rate = (progress() - before) / max(time.monotonic() - started, 1e-6)
+        return self.rate
 
-    async def tune(self, progress: Callable[[], int]) -> None:
-        """Adjust ``limit`` from the throughput ``progress()`` (bytes so far) shows."""
+    async def tune(self, progress: Callable[[], int], latency: Callable[[], float]) -> None:
+        """Adjust ``limit`` from the throughput ``progress()`` (bytes so far) shows.
+
+        ``latency()`` is the time new requests take to their first byte: a window shorter
+        than that would judge a probe before its requests delivered anything.
+        """
         if not self.adaptive:
             return
-        await asyncio.sleep(self._WINDOW)  # first responses: connection set-up dominates
-        base_rate = await self._rate(progress)
+
+        def settle() -> float:
+            # requests sent now deliver after their first-byte latency
+            return latency() + self._WINDOW
+
+        while not latency():  # nothing has arrived yet: there is nothing to measure
+            await asyncio.sleep(self._WINDOW / 4)
+        await asyncio.sleep(settle())  # requests sent with the first have delivered too
+        base_rate = await self._rate(progress, self._WINDOW)
         step = 2
+        hold = self._HOLD
         while True:
             if self.limit >= self.ceiling or self.waiting == 0:
                 # nothing to gain now: either at the ceiling or not enough work queued
                 await asyncio.sleep(self._WINDOW)
-                base_rate = await self._rate(progress)
+                base_rate = await self._rate(progress, self._WINDOW)
                 continue
             base = self.limit
             await self._set(base * step)
-            await asyncio.sleep(self._WINDOW)  # let the new requests get going
-            probe_rate = await self._rate(progress)
+            await asyncio.sleep(settle())  # let the new requests get going
+            probe_rate = await self._rate(progress, self._WINDOW)
             logger.debug(
                 "gate %d -> %d: %.1f -> %.1f MiB/s",
                 base,
@@ -677,12 +693,16 @@ class _Gate:
             )
             if probe_rate >= base_rate * self._GAIN:
                 step = 4 if probe_rate >= base_rate * self._LEAP else 2
+                hold = self._HOLD
                 base_rate = probe_rate
                 continue
+            # A probe is not free (new requests, and ranges split to feed them): the longer
+            # probing keeps failing, the less often it is tried.
             step = 2
             await self._set(base)
-            await asyncio.sleep(self._WINDOW * self._HOLD)
-            base_rate = await self._rate(progress)
+            await asyncio.sleep(settle() * hold)
+            hold = min(2 * hold, self._MAX_HOLD)
+            base_rate = await self._rate(progress, self._WINDOW)
 
 
 class _Backend:
@@ -785,6 +805,11 @@ class _Engine:
         self.tasks: set[asyncio.Task[None]] = set()
         self._made: set[str] = set()
         self.bulk_bytes = 0  # bytes written by ranged (gated) requests: what the gate tunes on
+        self.latency = 0.0  # recent time from a ranged request to its first byte (EWMA)
+
+    def first_byte(self, seconds: float) -> None:
+        """Note how long a ranged request took to deliver its first byte."""
+        self.latency = seconds if not self.latency else 0.7 * self.latency + 0.3 * seconds
 
     def makedirs(self, directory: str) -> None:
         """``os.makedirs`` once per directory (thousands of files share a few)."""
@@ -991,14 +1016,18 @@ class _Download:
                     os.remove(self.state_path)
 
     def record(self, piece: _Range) -> None:
-        """Note ``piece`` as on disk (after its bytes were written)."""
+        """Note ``piece`` as complete (its bytes are on disk and in the state file)."""
         piece.done = True
-        if self.state_fd is not None:
-            os.write(self.state_fd, f"{piece.start},{piece.end}\n".encode())
 
-    def wrote(self, piece: _Range, upto: int) -> None:
-        """``piece`` has its bytes up to ``upto`` on disk (a stream writes in order)."""
+    def wrote(self, piece: _Range, start: int, upto: int) -> None:
+        """``piece`` has its bytes up to ``upto`` on disk (a stream writes in order).
+
+        The span goes to the state file at once: a range can be a whole multi-GB file,
+        and an interrupted run resumes from its last write, not from the range's start.
+        """
         piece.position = upto
+        if self.state_fd is not None:
+            os.write(self.state_fd, f"{start},{upto}\n".encode())
         if self._next < len(self.ranges) and self.ranges[self._next] is piece:
             self.advance()
 
@@ -1110,7 +1139,7 @@ async def _fetch_part(engine: _Engine, dl: _Download, piece: _Range) -> None:
                     dl.hash_busy = False
             if hasher is not None:
                 dl.hashed = offset + nbytes
-            dl.wrote(piece, offset + nbytes)
+            dl.wrote(piece, offset, offset + nbytes)
             engine.bulk_bytes += nbytes
             engine.report.bytes_transferred += nbytes
             if engine.callback is not None:
@@ -1126,10 +1155,14 @@ async def _fetch_part(engine: _Engine, dl: _Download, piece: _Range) -> None:
             # chunks are gathered and written with one pwritev: no copy to coalesce them
             pending: list[bytes] = []
             pending_len = 0
+            sent = time.monotonic()
             try:
                 reader = backend.read(dl.item.remote, position, asked)
                 async with contextlib.aclosing(reader) as it:
                     async for chunk in it:
+                        if sent:
+                            engine.first_byte(time.monotonic() - sent)
+                            sent = 0.0
                         room = piece.end - position - pending_len
                         if len(chunk) > room:
                             if piece.end == asked:
@@ -1223,7 +1256,8 @@ def _settle_failed(dl: _Download) -> None:
     dl.settled = True
     if dl.child is not None:
         dl.child.close()
-    if dl.transient and dl.resume and dl.state_fd is not None and any(r.done for r in dl.ranges):
+    landed = any(r.done or r.position > r.start for r in dl.ranges)
+    if dl.transient and dl.resume and dl.state_fd is not None and landed:
         dl.close_files()  # an interrupted download: the next get resumes from here
     else:
         dl.discard()
@@ -1346,12 +1380,29 @@ async def _download_all(engine: _Engine, downloads: list[_Download]) -> None:
     can_split = engine.backend.streams
 
     def steal() -> tuple[_Download, _Range] | None:
-        """Split the running range with the most left, for an idle worker to fetch its tail."""
+        """Split the running range with the most left, for an idle worker to fetch its tail.
+
+        Only while the tail would take a few first-byte latencies at one stream's pace: a
+        new request costs that latency (and on some servers, e.g. moto, a whole-object
+        copy), so splitting a range that is about to finish only adds work.
+        """
         if not can_split:
             return None
+        per_stream = engine.gate.rate / max(len(running), 1)
         for piece, dl in sorted(running.items(), key=lambda kv: kv[0].position - kv[0].end):
+            tail_seconds = (piece.end - piece.position) / 2 / per_stream if per_stream else 0.0
+            if tail_seconds and tail_seconds < _SPLIT_PAYBACK * engine.latency:
+                return None  # the range with the most left is not worth it: none is
             tail = dl.split(piece)
             if tail is not None:
+                logger.debug(
+                    "split %s at %d: %d running, %.1f MiB/s each, first byte after %.3f s",
+                    dl.item.relative,
+                    tail.start,
+                    len(running),
+                    per_stream / MiB,
+                    engine.latency,
+                )
                 return dl, tail
         return None
 
@@ -1407,7 +1458,9 @@ async def _download_all(engine: _Engine, downloads: list[_Download]) -> None:
 
     workers = [asyncio.ensure_future(worker()) for _ in range(engine.concurrency)]
     # only gated (bulk) bytes: a burst of small files would make any probe look like a loss
-    tuner = asyncio.ensure_future(engine.gate.tune(lambda: engine.bulk_bytes))
+    tuner = asyncio.ensure_future(
+        engine.gate.tune(lambda: engine.bulk_bytes, lambda: engine.latency)
+    )
     try:
         await asyncio.gather(*workers)
         tuner.cancel()
@@ -1427,18 +1480,23 @@ async def _download_all(engine: _Engine, downloads: list[_Download]) -> None:
 
 
 def _auto_part_size(total: int, concurrency: int, max_buffer: int, streams: bool) -> int:
-    """The size files are cut into: the total over ``concurrency``, within 8-64 MiB.
+    """The size files are cut into.
 
-    Parts go out in order, so the bytes behind the slowest one are contiguous and MD5 keeps
-    up with the download; at the end idle workers split the ranges still running. A range
-    read at once sits in memory: there every slot's part must also fit the byte budget.
+    Streamed ranges are not cut up front: each file starts as one request, and running
+    ranges are split in two as the gate finds that more streams pay (``steal``). Requests
+    are not free -- a first-byte latency each, and on some servers a copy of the whole
+    object -- so a fast link ends up with few of them and a slow, capped one with many.
+
+    A range read at once sits in memory: there files are cut into the total over
+    ``concurrency``, within 8-64 MiB and so that 16 such reads fit the byte budget. Parts
+    go out in order, so the bytes behind the slowest one are contiguous and MD5 keeps up.
     """
+    if streams:
+        return max(total, 1)
     part = -(-total // max(concurrency, 1))
     part = -(-part // MiB) * MiB
     part = min(max(part, MIN_PART_SIZE), MAX_PART_SIZE)
-    if not streams:
-        part = min(part, max(MiB, max_buffer // 16))  # 16 such reads fit the budget
-    return part
+    return min(part, max(MiB, max_buffer // 16))  # 16 such reads fit the budget
 
 
 async def _open_backend(
