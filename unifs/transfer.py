@@ -655,11 +655,15 @@ class _Gate:
         self.rate = (progress() - before) / max(time.monotonic() - started, 1e-6)
         return self.rate
 
-    async def tune(self, progress: Callable[[], int], latency: Callable[[], float]) -> None:
+    async def tune(
+        self, progress: Callable[[], int], latency: Callable[[], float], *, streamed: bool
+    ) -> None:
         """Adjust ``limit`` from the throughput ``progress()`` (bytes so far) shows.
 
-        ``latency()`` is the time new requests take to their first byte: a window shorter
-        than that would judge a probe before its requests delivered anything.
+        ``latency()`` is the time new streamed requests take to their first byte: a probe
+        judged sooner would see its requests' cost and none of their bytes. (Where reads are
+        not streamed it stays 0: a whole range arrives at once, and the windows stay short
+        so that the ramp is not slowed by the time a range takes.)
         """
         if not self.adaptive:
             return
@@ -668,22 +672,26 @@ class _Gate:
             # requests sent now deliver after their first-byte latency
             return latency() + self._WINDOW
 
-        while not latency():  # nothing has arrived yet: there is nothing to measure
-            await asyncio.sleep(self._WINDOW / 4)
+        def window() -> float:
+            return max(self._WINDOW, latency())
+
+        if streamed:
+            while not latency():  # nothing has arrived yet: there is nothing to measure
+                await asyncio.sleep(self._WINDOW / 4)
         await asyncio.sleep(settle())  # requests sent with the first have delivered too
-        base_rate = await self._rate(progress, self._WINDOW)
+        base_rate = await self._rate(progress, window())
         step = 2
         hold = self._HOLD
         while True:
             if self.limit >= self.ceiling or self.waiting == 0:
                 # nothing to gain now: either at the ceiling or not enough work queued
-                await asyncio.sleep(self._WINDOW)
-                base_rate = await self._rate(progress, self._WINDOW)
+                await asyncio.sleep(window())
+                base_rate = await self._rate(progress, window())
                 continue
             base = self.limit
             await self._set(base * step)
             await asyncio.sleep(settle())  # let the new requests get going
-            probe_rate = await self._rate(progress, self._WINDOW)
+            probe_rate = await self._rate(progress, window())
             logger.debug(
                 "gate %d -> %d: %.1f -> %.1f MiB/s",
                 base,
@@ -702,7 +710,7 @@ class _Gate:
             await self._set(base)
             await asyncio.sleep(settle() * hold)
             hold = min(2 * hold, self._MAX_HOLD)
-            base_rate = await self._rate(progress, self._WINDOW)
+            base_rate = await self._rate(progress, window())
 
 
 class _Backend:
@@ -1160,7 +1168,7 @@ async def _fetch_part(engine: _Engine, dl: _Download, piece: _Range) -> None:
                 reader = backend.read(dl.item.remote, position, asked)
                 async with contextlib.aclosing(reader) as it:
                     async for chunk in it:
-                        if sent:
+                        if sent and backend.streams:  # else the first byte comes last
                             engine.first_byte(time.monotonic() - sent)
                             sent = 0.0
                         room = piece.end - position - pending_len
@@ -1459,7 +1467,9 @@ async def _download_all(engine: _Engine, downloads: list[_Download]) -> None:
     workers = [asyncio.ensure_future(worker()) for _ in range(engine.concurrency)]
     # only gated (bulk) bytes: a burst of small files would make any probe look like a loss
     tuner = asyncio.ensure_future(
-        engine.gate.tune(lambda: engine.bulk_bytes, lambda: engine.latency)
+        engine.gate.tune(
+            lambda: engine.bulk_bytes, lambda: engine.latency, streamed=engine.backend.streams
+        )
     )
     try:
         await asyncio.gather(*workers)
