@@ -1763,10 +1763,11 @@ def get(
     ``concurrency`` caps requests in flight (default 64) and ``max_buffer`` the bytes they
     hold (default 128 MiB); ``part_size`` fixes the ranged-GET size (default: where reads
     stream, each file starts as one request and running ranges are split while more streams
-    pay; elsewhere the total over ``concurrency``, 8-64 MiB). ``retries`` is a count of retries per request or a
-    :class:`RetryPolicy`. ``resume=False`` discards parts an earlier run left. ``callback``
-    is an fsspec ``Callback`` (bytes overall, and a per-file child from ``branched``) or a
-    plain ``callback(relative_path, nbytes)`` called as each file completes.
+    pay; elsewhere the total over ``concurrency``, 8-64 MiB). ``retries`` is a count of
+    retries per request or a :class:`RetryPolicy`. ``resume=False`` discards parts an
+    earlier run left. ``callback`` is an fsspec ``Callback`` (bytes overall, and a per-file
+    child from ``branched``) or a plain ``callback(relative_path, nbytes)`` called as each
+    file completes.
 
     Raises :class:`TransferError` (with the report) if any file fails; files that succeeded
     stay.
