@@ -313,7 +313,6 @@ class AzureProvider(Provider):
         return identity.ManagedIdentityCredential(client_id=params.get("client_id"))
 
     def capabilities(self, fs: Any) -> Capabilities:
-        from unifs.capabilities import Capabilities
 
         reasons = {
             "presign_revocable": "a SAS works until it expires, unless it is tied to a stored "
@@ -340,8 +339,8 @@ class AzureProvider(Provider):
             reasons["presign_get"] = reasons["presign_put"] = (
                 "a SAS cannot mint another SAS: give the account key or an Entra ID identity"
             )
-        return Capabilities(
-            provider=self.name,
+        return self._capabilities(
+            fs,
             presign_get=signs,
             presign_put=signs,
             presign_kind="sas" if signs else None,
@@ -349,9 +348,7 @@ class AzureProvider(Provider):
             suffix_ranges=False,
             server_side_copy=True,
             multipart_upload=True,
-            versioning=bool(getattr(fs, "version_aware", False)),
             checksum="md5 (Content-MD5, set on single-request uploads)",
-            async_impl=bool(getattr(fs, "async_impl", False)),
             max_object_size=50_000 * 4000 * 2**20,  # 50,000 blocks of 4000 MiB
             reasons=reasons,
         )

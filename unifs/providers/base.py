@@ -220,9 +220,17 @@ class Provider(ABC):
 
     def capabilities(self, fs: AbstractFileSystem) -> Capabilities:
         """What ``fs`` (this provider's backend, with its credentials) can do. No I/O."""
+        return self._capabilities(fs)
+
+    def _capabilities(self, fs: AbstractFileSystem, **fields: Any) -> Capabilities:
+        """``Capabilities`` for ``fs`` with ``fields``; what ``fs`` itself says is filled in:
+        the provider, whether it is async, whether it was opened version-aware."""
         from unifs.capabilities import Capabilities
 
-        return Capabilities(provider=self.name, async_impl=bool(getattr(fs, "async_impl", False)))
+        fields.setdefault("versioning", bool(getattr(fs, "version_aware", False)))
+        return Capabilities(
+            provider=self.name, async_impl=bool(getattr(fs, "async_impl", False)), **fields
+        )
 
     def matrix_filesystems(self) -> list[tuple[str, AbstractFileSystem]]:
         """Filesystems with typical, throwaway credentials, for the documented matrix."""

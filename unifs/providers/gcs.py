@@ -115,7 +115,7 @@ class GCSProvider(Provider):
         return options
 
     def capabilities(self, fs: Any) -> Capabilities:
-        from unifs.capabilities import Capabilities, TiB
+        from unifs.capabilities import TiB
 
         reasons = {
             "presign_revocable": "a signed URL works until it expires (or its key is deleted)",
@@ -135,17 +135,15 @@ class GCSProvider(Provider):
                 else "these credentials can neither sign nor name a service account"
             )
             reasons["presign_get"] = reasons["presign_put"] = why
-        return Capabilities(
-            provider=self.name,
+        return self._capabilities(
+            fs,
             presign_get=signs,
             presign_put=signs,
             presign_kind="signed-url" if signs else None,
             presign_max_lifetime=timedelta(days=7) if signs else None,
             server_side_copy=True,
             multipart_upload=True,
-            versioning=bool(getattr(fs, "version_aware", False)),
             checksum="md5 and crc32c (composite objects: crc32c only)",
-            async_impl=bool(getattr(fs, "async_impl", False)),
             max_object_size=5 * TiB,
             reasons=reasons,
         )

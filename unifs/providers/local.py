@@ -16,14 +16,11 @@ if TYPE_CHECKING:
 __all__ = ["LocalProvider", "MemoryProvider"]
 
 
-def _local_capabilities(name: str, fs: Any) -> Capabilities:
-    from unifs.capabilities import Capabilities
-
+def _local_capabilities(provider: Provider, fs: Any) -> Capabilities:
     no_url = "local paths have no URL to share"
-    return Capabilities(
-        provider=name,
+    return provider._capabilities(
+        fs,
         server_side_copy=True,
-        async_impl=bool(getattr(fs, "async_impl", False)),
         reasons={"presign_get": no_url, "presign_put": no_url, "checksum": "no stored checksum"},
     )
 
@@ -57,7 +54,7 @@ class LocalProvider(Provider):
         return "file://" + uri.key
 
     def capabilities(self, fs: Any) -> Capabilities:
-        return _local_capabilities(self.name, fs)
+        return _local_capabilities(self, fs)
 
     def matrix_filesystems(self) -> list[tuple[str, Any]]:
         import fsspec
@@ -94,7 +91,7 @@ class MemoryProvider(Provider):
         return "memory://" + uri.key.lstrip("/")
 
     def capabilities(self, fs: Any) -> Capabilities:
-        return _local_capabilities(self.name, fs)
+        return _local_capabilities(self, fs)
 
     def matrix_filesystems(self) -> list[tuple[str, Any]]:
         import fsspec

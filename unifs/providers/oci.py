@@ -433,7 +433,7 @@ class OCIProvider(Provider):
     # -- capabilities -----------------------------------------------------------------------
 
     def capabilities(self, fs: Any) -> Capabilities:
-        from unifs.capabilities import Capabilities, TiB
+        from unifs.capabilities import TiB
 
         reasons = {
             "versioning": "ocifs does not read object versions",
@@ -448,8 +448,8 @@ class OCIProvider(Provider):
             )
         else:
             reasons["presign_get"] = reasons["presign_put"] = "anonymous: cannot create a PAR"
-        return Capabilities(
-            provider=self.name,
+        return self._capabilities(
+            fs,
             presign_get=signs,
             presign_put=signs,
             presign_kind="par" if signs else None,
@@ -457,7 +457,6 @@ class OCIProvider(Provider):
             server_side_copy=True,
             multipart_upload=True,
             checksum="md5 (multipart: MD5 of the part MD5s)",
-            async_impl=bool(getattr(fs, "async_impl", False)),
             max_object_size=10 * TiB,
             reasons=reasons,
         )

@@ -294,7 +294,7 @@ class S3Provider(Provider):
         }
 
     def capabilities(self, fs: Any) -> Capabilities:
-        from unifs.capabilities import Capabilities, TiB
+        from unifs.capabilities import TiB
 
         reasons = {
             "presign_revocable": "a presigned URL works until it expires (or its key is revoked)",
@@ -305,17 +305,15 @@ class S3Provider(Provider):
             reasons["presign_get"] = reasons["presign_put"] = "anonymous: nothing to sign with"
         if getattr(fs, "token", None):
             reasons["presign_max_lifetime"] = "temporary credentials: URLs die with them"
-        return Capabilities(
-            provider=self.name,
+        return self._capabilities(
+            fs,
             presign_get=signs,
             presign_put=signs,
             presign_kind="presigned-url" if signs else None,
             presign_max_lifetime=timedelta(days=7) if signs else None,
             server_side_copy=True,
             multipart_upload=True,
-            versioning=bool(getattr(fs, "version_aware", False)),
             checksum="md5 (the ETag of single-part objects)",
-            async_impl=bool(getattr(fs, "async_impl", False)),
             max_object_size=5 * TiB,
             reasons=reasons,
         )
