@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from unifs.errors import (
         AmbiguousURIError,
         MissingDependencyError,
+        ObjectChangedError,
         UnifsError,
         UnsupportedError,
         URIError,
@@ -54,6 +55,7 @@ _EXPORTS = {
     "storage_options": "unifs.auth",
     "AmbiguousURIError": "unifs.errors",
     "MissingDependencyError": "unifs.errors",
+    "ObjectChangedError": "unifs.errors",
     "StorageURI": "unifs.uri",
     "TransferError": "unifs.transfer",
     "TransferReport": "unifs.transfer",
@@ -78,6 +80,7 @@ __all__ = [
     "AuthError",
     "Capabilities",
     "MissingDependencyError",
+    "ObjectChangedError",
     "PresignError",
     "PresignedURL",
     "StorageURI",

@@ -9,6 +9,7 @@ working::
     ├── URIError (ValueError)                  a URI unifs cannot read
     │   └── AmbiguousURIError                  one that reads two ways: spell it out
     ├── UnsupportedError (ValueError)          a style/operation a provider does not have
+    ├── ObjectChangedError (OSError)           an object was replaced while it was being read
     └── MissingDependencyError (ImportError)   a provider's extra is not installed
 
 Messages say what was wrong and how to write it right. They never contain secrets.
@@ -19,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "AmbiguousURIError",
     "MissingDependencyError",
+    "ObjectChangedError",
     "URIError",
     "UnifsError",
     "UnsupportedError",
@@ -46,6 +48,24 @@ class AmbiguousURIError(URIError):
 
 class UnsupportedError(UnifsError, ValueError):
     """A provider cannot do what was asked (a URI style, an operation)."""
+
+
+class ObjectChangedError(UnifsError, OSError):
+    """An object no longer is the version a read was pinned to (its ETag or generation moved).
+
+    Raised by pinned reads (``If-Match`` on the ETag, GCS's generation) when the store answers
+    412 Precondition Failed or otherwise shows another version: the bytes already read belong
+    to an object that is gone, so the read must start over or fail, never be spliced.
+    ``path`` is the object's path; ``expected`` the identity the read was pinned to.
+    """
+
+    def __init__(self, path: str, expected: str | None = None, *, request_id: str | None = None):
+        detail = f" (pinned to {expected})" if expected else ""
+        rid = f"; request id {request_id}" if request_id else ""
+        super().__init__(f"{path} was replaced on the server while it was being read{detail}{rid}")
+        self.path = path
+        self.expected = expected
+        self.request_id = request_id
 
 
 class MissingDependencyError(UnifsError, ImportError):
