@@ -74,6 +74,9 @@ _EXPORTS = {
     "url_to_fs": "unifs.filesystem",
 }
 
+# public submodules, imported on first use: ``unifs.scan.scan_paths(...)``
+_SUBMODULES = ("scan",)
+
 __all__ = [
     "AmbiguousURIError",
     "AuthConfig",
@@ -101,6 +104,7 @@ __all__ = [
     "presign",
     "put",
     "revoke",
+    "scan",
     "storage_options",
     "upath",
     "url_to_fs",
@@ -108,6 +112,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"unifs.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'unifs' has no attribute {name!r}")
