@@ -17,6 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from unifs.artifacts import ArtifactNotCachedError, download_artifact
     from unifs.auth import AuthConfig, AuthError, storage_options
     from unifs.capabilities import Capabilities, capabilities
     from unifs.errors import (
@@ -44,6 +45,8 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
+    "ArtifactNotCachedError": "unifs.artifacts",
+    "download_artifact": "unifs.artifacts",
     "PresignError": "unifs.presign",
     "PresignedURL": "unifs.presign",
     "presign": "unifs.presign",
@@ -79,6 +82,7 @@ _SUBMODULES = ("scan",)
 
 __all__ = [
     "AmbiguousURIError",
+    "ArtifactNotCachedError",
     "AuthConfig",
     "AuthError",
     "Capabilities",
@@ -97,6 +101,7 @@ __all__ = [
     "aget",
     "aput",
     "capabilities",
+    "download_artifact",
     "get",
     "normalize",
     "open",
