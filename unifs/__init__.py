@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from unifs.filesystem import open, upath, url_to_fs
     from unifs.presign import PresignedURL, PresignError, presign, revoke
+    from unifs.signing import ModelVerificationError, VerificationReport, sign_model, verify_model
     from unifs.transfer import (
         TransferError,
         TransferReport,
@@ -58,6 +59,10 @@ _EXPORTS = {
     "storage_options": "unifs.auth",
     "AmbiguousURIError": "unifs.errors",
     "MissingDependencyError": "unifs.errors",
+    "ModelVerificationError": "unifs.signing",
+    "VerificationReport": "unifs.signing",
+    "sign_model": "unifs.signing",
+    "verify_model": "unifs.signing",
     "ObjectChangedError": "unifs.errors",
     "StorageURI": "unifs.uri",
     "TransferError": "unifs.transfer",
@@ -87,6 +92,7 @@ __all__ = [
     "AuthError",
     "Capabilities",
     "MissingDependencyError",
+    "ModelVerificationError",
     "ObjectChangedError",
     "PresignError",
     "PresignedURL",
@@ -97,6 +103,7 @@ __all__ = [
     "UnifsError",
     "UnsafeKeyError",
     "UnsupportedError",
+    "VerificationReport",
     "__version__",
     "aget",
     "aput",
@@ -110,9 +117,11 @@ __all__ = [
     "put",
     "revoke",
     "scan",
+    "sign_model",
     "storage_options",
     "upath",
     "url_to_fs",
+    "verify_model",
 ]
 
 

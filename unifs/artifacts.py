@@ -308,13 +308,12 @@ def _verify_staged(
 ) -> None:
     from unifs.signing import DEFAULT_SIGNATURE_NAME, verify_files
 
-    if signature is True:
-        signature = staging / DEFAULT_SIGNATURE_NAME
+    where = staging / DEFAULT_SIGNATURE_NAME if isinstance(signature, bool) else signature
     files = {rel: staging / rel for rel, _, _ in listing.objects}
     try:
         verify_files(
             files,
-            signature=signature,
+            signature=where,
             public_key=public_key,
             auth=auth,
             **storage_options,

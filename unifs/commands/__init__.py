@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["VERBS", "register_all"]
 
 #: verb module names, in the order ``unifs --help`` lists them
-VERBS = ("scan", "cache")
+VERBS = ("scan", "cache", "sign_model", "verify_model")
 
 
 def register_all(subparsers: Any, with_options: Any) -> None:
