@@ -205,6 +205,17 @@ def test_threads_racing_get_one_download(
     assert object_gets(proxy, model) == dict.fromkeys(FILES, 1)
 
 
+def spans_written(root: Path) -> bool:
+    """True once the engine has recorded landed bytes of model.bin (its resume state)."""
+    for state in root.rglob(".model.bin.unifs-part.state"):
+        try:
+            if len(state.read_text().splitlines()) > 1:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def test_kill_during_download_leaves_nothing_complete_and_a_retry_finishes(
     s3_server: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -216,7 +227,7 @@ def test_kill_during_download_leaves_nothing_complete_and_a_retry_finishes(
     # a slow link, so the child is surely mid-transfer when it is killed
     with FaultProxy(s3_server.endpoint, link=Link(per_connection=256 * 1024)) as slow:
         child = spawn(prefix, tmp_path, routed(s3_server, slow))
-        wait_for(lambda: any(tmp_path.rglob("*.unifs-part")), "the child to start writing")
+        wait_for(lambda: spans_written(tmp_path), "the child to write part of model.bin")
         os.killpg(child.pid, signal.SIGKILL)
         child.communicate(timeout=60)
     assert child.returncode == -signal.SIGKILL
@@ -225,9 +236,14 @@ def test_kill_during_download_leaves_nothing_complete_and_a_retry_finishes(
     assert [p.name for p in key_dir.iterdir() if not p.name.startswith(".")] == []
     with pytest.raises(unifs.ArtifactNotCachedError):
         unifs.download_artifact(prefix, cache_dir=tmp_path, offline=True)
-    path = unifs.download_artifact(prefix, cache_dir=tmp_path, **s3_server.storage_options)
+    with FaultProxy(s3_server.endpoint) as watch:
+        options = routed(s3_server, watch)
+        path = unifs.download_artifact(prefix, cache_dir=tmp_path, **options)
+        ranges = [s.range for s in watch.requests("GET") if s.target.endswith("/model.bin")]
     assert read_tree(path) == {"model.bin": big, "config.json": b"{}"}
     assert not list(key_dir.glob(".staging-*"))
+    # the retry resumed: it did not ask for model.bin from its first byte again
+    assert ranges and all(r and not r.startswith("bytes=0-") for r in ranges), ranges
 
 
 def test_offline_serves_the_cache_without_a_request(

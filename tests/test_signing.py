@@ -261,10 +261,11 @@ def test_download_artifact_refuses_a_model_that_fails(
 
     with unifs.open(prefix + "config.json", "wb", **options) as handle:
         handle.write(b'{"hidden": 65}')
-    with pytest.raises(ModelVerificationError, match=r"differs: config\.json"):
+    with pytest.raises(ModelVerificationError, match=r"differs: config\.json") as info:
         unifs.download_artifact(
             prefix, cache_dir=cache, verify_signature=True, public_key=public, **options
         )
+    assert str(info.value).startswith(unifs.normalize(prefix)) and ".staging" not in str(info.value)
     # only the good entry was ever published; the failed one left nothing behind
     assert [e.root for e in artifacts.entries(cache)] == [good]
     key_dir = good.parent

@@ -282,7 +282,9 @@ def download_artifact(
             **storage_options,
         )
         if verify_signature is not None and verify_signature is not False:
-            _verify_staged(staging, listing, verify_signature, public_key, auth, storage_options)
+            _verify_staged(
+                u.url, staging, listing, verify_signature, public_key, auth, storage_options
+            )
         os.rename(staging, entry_dir)
         files, size = _measure(entry_dir)
         record = {
@@ -299,6 +301,7 @@ def download_artifact(
 
 
 def _verify_staged(
+    url: str,
     staging: Path,
     listing: _Listing,
     signature: str | os.PathLike[str] | bool,
@@ -315,6 +318,7 @@ def _verify_staged(
             files,
             signature=where,
             public_key=public_key,
+            model=url,
             auth=auth,
             **storage_options,
         )

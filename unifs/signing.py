@@ -460,6 +460,7 @@ def verify_files(
     signature: str | os.PathLike[str],
     public_key: str | os.PathLike[str] | None = None,
     digests: Mapping[str, str] | None = None,
+    model: str | None = None,
     auth: Any = None,
     **storage_options: Any,
 ) -> VerificationReport:
@@ -471,6 +472,8 @@ def verify_files(
     local path or URI of a model-signing bundle (with ``public_key``) or of a
     ``model_signature.json`` (then ``files`` holds the one object). Raises
     :class:`ModelVerificationError` naming each file that differs, is missing or is extra.
+    ``model`` is how the report and error name the model (default: the files' common
+    directory); give the source URI rather than a staging path.
     """
     expected, _ = _read_expected(signature, public_key, auth, storage_options)
     given = dict(digests or {})
@@ -491,6 +494,7 @@ def verify_files(
                 "were downloaded"
             )
         actual = {"": next(iter(actual.values()))}
-    root = os.path.commonpath([os.fspath(p) for p in files.values()]) if files else ""
-    report = _compare(root, _show(signature), expected, actual)
+    if model is None:
+        model = os.path.commonpath([os.fspath(p) for p in files.values()]) if files else ""
+    report = _compare(model, _show(signature), expected, actual)
     return report.raise_for_failure()

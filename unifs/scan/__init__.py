@@ -1,9 +1,12 @@
 """Find direct cloud-SDK use to migrate to unifs: ``unifs.scan.scan_paths(paths)``.
 
+```python
 >>> from unifs.scan import scan_source
 >>> code = "import boto3 as b\\nb.client('s3').download_file('b', 'k', 'f')\\n"
 >>> [f.symbol for f in scan_source(code)]
 ['import boto3', 'boto3.client().download_file']
+
+```
 
 The scanner parses Python with :mod:`ast` (never regular expressions) and follows names
 through imports, aliases, assignments and attribute chains in each scope
