@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from unifs.errors import MissingDependencyError, UnsupportedError, URIError
+from unifs.redact import install_log_filters, mask_secrets
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
@@ -65,7 +66,10 @@ class Resolved:
         from unifs.auth import mask
 
         shown = {k: mask(k, v) for k, v in self.options.items()}
-        return f"Resolved(protocol={self.protocol!r}, options={shown!r}, path={self.path!r})"
+        # by name (secret_access_key, ...), then by shape (a PAR token in an endpoint, ...)
+        return mask_secrets(
+            f"Resolved(protocol={self.protocol!r}, options={shown!r}, path={self.path!r})"
+        )
 
 
 class Provider(ABC):
@@ -279,7 +283,12 @@ class Provider(ABC):
         import fsspec
 
         self.ensure_installed()
-        return fsspec.filesystem(self.fsspec_protocol, **storage_options)
+        # the backend is imported by now, and its clients make their loggers while it is
+        # built: cover both (idempotent, a walk over the logger table)
+        install_log_filters()
+        fs = fsspec.filesystem(self.fsspec_protocol, **storage_options)
+        install_log_filters()
+        return fs
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
