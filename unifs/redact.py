@@ -197,28 +197,30 @@ def _masking_factory(
     return factory
 
 
-def install_log_filters(roots: Iterable[str] = SDK_LOGGERS) -> None:
+def install_log_filters(roots: Iterable[str] = SDK_LOGGERS, *, later: bool = True) -> None:
     """Mask secrets in every record the loggers ``roots`` and their children log.
 
-    Attaches :class:`RedactingFilter` to each of those loggers that exists now, and wraps
-    the log-record factory so that loggers made later are masked too: the OCI SDK makes
-    one per client, and SDK modules imported later make theirs (a logger's filters only see
-    what that logger itself logs, never its children's). Idempotent and cheap: a walk over
-    the logger table; no level, handler or propagation is changed.
+    Attaches :class:`RedactingFilter` to each of those loggers that exists now and, with
+    ``later``, wraps the log-record factory so that loggers made later are masked too: the
+    OCI SDK makes one per client, and SDK modules imported later make theirs (a logger's
+    filters only see what that logger itself logs, never its children's). Idempotent and
+    cheap: a walk over the logger table; no level, handler or propagation is changed.
     """
     global _prefixes
-    new = set(roots) - _roots
-    if new:
+    wanted = tuple(roots)
+    new = set(wanted) - _roots
+    if later and new:
         _roots.update(new)
         _prefixes = tuple(f"{root}." for root in sorted(_roots))
     current = logging.getLogRecordFactory()
-    if not getattr(current, "unifs_redacting", False):
+    if later and not getattr(current, "unifs_redacting", False):
         logging.setLogRecordFactory(_masking_factory(current))
-    for name in [*_roots, *logging.Logger.manager.loggerDict]:
-        if name in _covered or not _is_covered(name):
+    prefixes = tuple(f"{root}." for root in wanted)
+    for name in [*wanted, *logging.Logger.manager.loggerDict]:
+        if name in _covered or not (name in wanted or name.startswith(prefixes)):
             continue
         logger = logging.Logger.manager.loggerDict.get(name)
-        if logger is None and name in _roots:
+        if logger is None and name in wanted:
             logger = logging.getLogger(name)
         if not isinstance(logger, logging.Logger):
             continue  # a placeholder: a logger later, masked by the record factory
