@@ -131,3 +131,32 @@ def test_a_get_into_a_busy_directory_says_so(store, dest):
         holder.release()
     report = unifs.get(store.uri("busy/"), dest, lock_timeout=0, **store.options)
     assert report.transferred == ["a.bin"] and (dest / "a.bin").read_bytes() == b"a"
+
+
+# -- case 1: a replaced object is never spliced (local; the clouds: test_transfer_engine) ---
+
+
+def test_a_local_file_replaced_while_read_fails_clearly(tmp_path, dest):
+    from fsspec.callbacks import Callback
+
+    src = tmp_path / "src"
+    src.mkdir()
+    old, new = os.urandom(4 * MiB + 1), os.urandom(4 * MiB + 1)
+    (src / "big.bin").write_bytes(old)
+
+    class ReplaceOnce(Callback):
+        replaced = False
+
+        def relative_update(self, inc: int = 1) -> None:
+            super().relative_update(inc)
+            if not self.replaced:
+                self.replaced = True
+                (src / "big.new").write_bytes(new)
+                os.replace(src / "big.new", src / "big.bin")
+
+    with pytest.raises(unifs.TransferError) as failed:
+        unifs.get(f"{src}/", dest, part_size=MiB, concurrency=1, callback=ReplaceOnce())
+    assert failed.value.report.failed["big.bin"].startswith("ObjectChangedError")
+    assert not (dest / "big.bin").exists()
+    unifs.get(f"{src}/", dest, part_size=MiB)
+    assert (dest / "big.bin").read_bytes() == new

@@ -442,3 +442,36 @@ def test_a_large_file_is_split_among_idle_workers(cloud, proxy, tmp_path):
     assert report.bytes_transferred == len(data)  # and no byte was counted twice
     if cloud.backend != "azure":  # a block blob has no whole-object MD5
         assert report.checksum_verified == ["big.bin"]
+
+
+# -- issue 15: every file is exactly one version of its object ----------------------------
+
+
+def test_an_object_replaced_between_parts_fails_clearly_and_is_never_spliced(
+    cloud, proxy, tmp_path
+):
+    """Every ranged read names the version seen at planning (If-Match on the ETag, GCS's
+    generation): the part after a replacement fails with ObjectChangedError, nothing
+    reaches the final path, and the next get fetches the new version whole."""
+    old, new = os.urandom(4 * MiB + 7), os.urandom(4 * MiB + 7)  # same size: a splice fits
+    cloud.upload({"rep/big.bin": old})
+    writer = cloud.fs()
+
+    def replace() -> None:
+        writer.pipe_file(cloud.path("rep", "big.bin"), new)
+
+    cloud.fs(proxy)
+    proxy.faults.append(
+        Fault("call", method="GET", path="big.bin", ranged=True, skip=1, action=replace)
+    )
+    options = cloud.options(proxy)
+    with pytest.raises(unifs.TransferError) as failed:
+        unifs.get(cloud.uri("rep/"), tmp_path, part_size=PART, concurrency=1, **options)
+    assert proxy.faults[0].hits == 1
+    reason = failed.value.report.failed["big.bin"]
+    assert reason.startswith("ObjectChangedError") and "replaced" in reason, reason
+    assert not (tmp_path / "big.bin").exists()
+    assert _leftovers(tmp_path) == []  # parts of a version that is gone are not kept
+    again = unifs.get(cloud.uri("rep/"), tmp_path, part_size=PART, **options)
+    assert again.checksum_verified == ["big.bin"]
+    assert (tmp_path / "big.bin").read_bytes() == new

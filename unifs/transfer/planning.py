@@ -8,7 +8,7 @@ import os
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from unifs.errors import UnifsError
@@ -34,6 +34,10 @@ class _Item:
     checksum: tuple[str, str] | None  # (kind, hex digest) as the store reports it
     multipart: tuple[str, int] | None = None  # (hex MD5 of part MD5s, parts)
     identity: str = ""  # what changes when the object does (ETag, generation, mtime)
+    pin: str | None = None  # what every read names, so that only this version is read
+    #: the multipart layout as the store records it (None: not asked, or not known)
+    part_sizes: tuple[int, ...] | None = None
+    info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _matches(relative: str, include: Sequence[str] | None, exclude: Sequence[str] | None) -> bool:
@@ -89,6 +93,8 @@ def _item(provider: Provider, remote: str, relative: str, info: dict[str, Any]) 
         checksum=known[0] if known else None,
         multipart=provider.multipart_checksum(info),
         identity=_identity(info),
+        pin=provider.version_pin(info),
+        info=info,
     )
 
 
