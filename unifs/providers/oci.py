@@ -591,6 +591,13 @@ class OCIProvider(Provider):
             return (b64_to_hex(digest), int(parts))
         return None
 
+    def put_file_options(
+        self, fs: Any, *, part_size: int, md5: bytes | None = None
+    ) -> dict[str, Any]:
+        # ocifs uploads through its file object: the block size is the part size, which
+        # makes the multipart MD5 reproducible from the part size unifs chose
+        return {"block_size": part_size}
+
     def version_pin(self, info: dict[str, Any]) -> str | None:
         etag = info.get("etag") or info.get("ETag")
         return str(etag) if etag else None
