@@ -625,3 +625,66 @@ def test_skip_if_valid_never_trusts_the_size_alone(cloud, tmp_path):
     fs.invalidate_cache()
     latest = unifs.get(cloud.uri("s.bin"), target, **cloud.options())
     assert latest.transferred == ["s.bin"] and target.read_bytes() == new
+
+
+def _unfinished_uploads(cloud: Cloud, name: str) -> list[str]:
+    """Upload ids of the multipart uploads to ``name`` the store still holds open."""
+    fs = cloud.fs()
+    if cloud.backend == "s3":
+        from fsspec.asyn import sync
+
+        bucket, key, _ = fs.split_path(cloud.path(name))
+        page = sync(fs.loop, fs._call_s3, "list_multipart_uploads", Bucket=bucket, Prefix=key)
+        return [u["UploadId"] for u in page.get("Uploads", []) if u["Key"] == key]
+    bucket, namespace, key = fs.split_path(cloud.path(name))
+    uploads = fs.oci_client.list_multipart_uploads(namespace, bucket).data
+    return [u.upload_id for u in uploads if u.object == key]
+
+
+def _start_upload(cloud: Cloud, name: str) -> None:
+    """What a killed put leaves: a multipart upload with one part, never completed."""
+    fs = cloud.fs()
+    if cloud.backend == "s3":
+        from fsspec.asyn import sync
+
+        bucket, key, _ = fs.split_path(cloud.path(name))
+        mpu = sync(fs.loop, fs._call_s3, "create_multipart_upload", Bucket=bucket, Key=key)
+        sync(
+            fs.loop, fs._call_s3, "upload_part", Bucket=bucket, Key=key,
+            UploadId=mpu["UploadId"], PartNumber=1, Body=b"x" * (5 * MiB),
+        )  # fmt: skip
+        return
+    from oci.object_storage.models import CreateMultipartUploadDetails
+
+    bucket, namespace, key = fs.split_path(cloud.path(name))
+    details = CreateMultipartUploadDetails(object=key)
+    upload = fs.oci_client.create_multipart_upload(namespace, bucket, details).data
+    fs.oci_client.upload_part(namespace, bucket, key, upload.upload_id, 1, b"x" * (5 * MiB))
+
+
+def test_a_later_put_aborts_uploads_a_killed_put_left(cloud, tmp_path):
+    """Issue 15 case 7, on the stores that list unfinished multipart uploads (S3, OCI)."""
+    if cloud.backend not in ("s3", "oci"):
+        pytest.skip("GCS and Azure list no unfinished uploads (they expire them themselves)")
+    _start_upload(cloud, "left.bin")
+    assert len(_unfinished_uploads(cloud, "left.bin")) == 1
+    data = os.urandom(MP)
+    _put_multipart(cloud, tmp_path, "left.bin", data)
+    assert _unfinished_uploads(cloud, "left.bin") == []
+    assert cloud.fs().cat_file(cloud.path("left.bin")) == data
+
+
+def test_a_failed_multipart_put_leaves_no_upload_behind(cloud, proxy, tmp_path):
+    if cloud.backend not in ("s3", "oci"):
+        pytest.skip("GCS and Azure list no unfinished uploads (they expire them themselves)")
+    src = tmp_path / "f.bin"
+    src.write_bytes(os.urandom(MP))
+    cloud.fs(proxy)
+    # the second part upload is refused for good
+    proxy.faults.append(Fault("status", status=403, method="PUT", path="f.bin", skip=1))
+    with pytest.raises(unifs.TransferError) as failed:
+        unifs.put(src, cloud.uri("f.bin"), part_size=5 * MiB, **cloud.options(proxy))
+    assert list(failed.value.report.failed) == ["f.bin"]
+    assert proxy.faults[0].hits == 1
+    assert _unfinished_uploads(cloud, "f.bin") == []
+    assert not cloud.fs().exists(cloud.path("f.bin"))

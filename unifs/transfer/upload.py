@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from unifs.transfer.backend import _open_backend
@@ -17,6 +19,8 @@ from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy, _describe, _Permanent
 from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
 from unifs.uri import StorageURI
+
+logger = logging.getLogger(__name__)
 
 
 def _read_and_hash(local: str, hasher: _Hasher) -> bytes:
@@ -73,9 +77,15 @@ async def _put_one(
             report.requests += 1
             await backend.call("put_file", local, remote, **options)
 
+        await _abort_unfinished(engine, remote)  # what a killed or failed put left
         try:
             async with engine.slots.hold(parallel), engine.budget.hold(parallel * part_size):
                 await engine.retrying(upload_file)
+        except BaseException:
+            # a failed or interrupted upload leaves no parts behind (the SDKs abort on some
+            # errors only, and never on cancellation)
+            await asyncio.shield(_abort_unfinished(engine, remote))
+            raise
         finally:
             await hashing
     report.bytes_transferred += size
@@ -104,6 +114,21 @@ async def _put_one(
         report.unverified[relative] = why
     report.transferred.append(relative)
     (report.checksum_verified if verified else report.size_only).append(relative)
+
+
+async def _abort_unfinished(engine: _Engine, remote: str) -> None:
+    """Abort the multipart uploads to ``remote`` begun before now, where the store has them."""
+    backend = engine.backend
+    now = datetime.now(timezone.utc)
+    try:
+        aborted = await backend.resolve(
+            backend.provider.abort_uploads(backend.fs, remote, before=now)
+        )
+    except Exception as exc:  # cleaning up must not fail the upload itself
+        logger.warning("could not list or abort unfinished uploads to %s: %s", remote, exc)
+        return
+    if aborted:
+        logger.info("aborted %d unfinished multipart upload(s) to %s", aborted, remote)
 
 
 async def _put(
