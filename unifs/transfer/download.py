@@ -147,10 +147,15 @@ async def _with_layouts(
 ) -> list[tuple[_Item, str]]:
     """Ask the store for the part sizes of multipart objects that have no other checksum."""
     backend = engine.backend
+    asking = asyncio.Semaphore(engine.concurrency)
 
     async def layout(item: _Item) -> _Item:
         if item.checksum is not None or item.multipart is None:
             return item
+        async with asking:
+            return await ask(item)
+
+    async def ask(item: _Item) -> _Item:
         try:
             sizes = await engine.retrying(
                 lambda _: backend.resolve(
