@@ -90,7 +90,7 @@ def test_corrupted_local_file_is_detected_on_every_store(store, model, tmp_path)
     again = unifs.get(model, tmp_path, **store.options)
     if "engines/H100/rank0.engine" not in first.checksum_verified:
         # local and memory report no checksum: the report says so rather than claiming a
-        # verification it did not do, and the MD5 recorded with the file catches the change
+        # verification it did not do, and the digest recorded with the file catches the change
         assert store.backend in ("local", "memory")
         assert "engines/H100/rank0.engine" in first.size_only
         assert "no checksum" in first.unverified["engines/H100/rank0.engine"]

@@ -472,7 +472,7 @@ class AzureProvider(Provider):
                     version_id=version_id,
                     etag=pin,
                     match_condition=MatchConditions.IfNotModified,
-                    max_concurrency=1,
+                    max_concurrency=fs.max_concurrency or 1,  # as adlfs's cat_file
                 )
                 data: bytes = await stream.readall()
             except ResourceNotFoundError as exc:

@@ -2,7 +2,7 @@
 
 A record names the object version the file was read from (size and identity: ETag,
 generation, ...) and a digest of its bytes -- the store's checksum where there was one,
-else an MD5 computed while the bytes landed. It is an extended attribute of the file
+else a CRC32C (or MD5) computed while the bytes landed. It is an extended attribute of the file
 (``user.unifs.verified``) where the file system has them, else a small JSON file in the
 destination's work directory. A later get skips a file with no store checksum only if its
 record names the object's current version and the file still hashes to the recorded digest.

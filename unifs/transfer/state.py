@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from unifs.transfer.checksums import _HASH_BLOCK, _Expect, _Hasher
+from unifs.transfer.checksums import _HASH_BLOCK, _Expect, _Hasher, _local_digest
 from unifs.transfer.limits import _MIN_SPLIT, _SMALL_REQUEST, MiB
 from unifs.transfer.planning import _Item
 from unifs.transfer.records import save_record
@@ -86,9 +86,9 @@ class _Download:
         self.work = work
         #: a second fetch after a digest mismatch: another mismatch fails the file
         self.last_try = last_try
-        #: what the bytes are hashed as: the store's digest, else (``local_hash``) an MD5
+        #: what the bytes are hashed as: the store's digest, else (``local_hash``) a CRC32C
         #: recorded with the file so that a later get can tell it is unchanged
-        self.hashing = expect or (_Expect("md5", "", known=False) if local_hash else None)
+        self.hashing = expect or (_local_digest() if local_hash else None)
         #: set once verified: kept with the file as it is committed
         self.verified_record: dict[str, Any] | None = None
         self.tmp = work.tmp(target)
