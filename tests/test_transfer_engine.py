@@ -576,11 +576,18 @@ def test_bytes_corrupted_on_every_fetch_fail_clearly(cloud, proxy, tmp_path):
     assert _leftovers(tmp_path) == []
 
 
-def test_a_resume_over_a_damaged_part_file_ends_exact(cloud, proxy, tmp_path):
+@pytest.mark.parametrize("writer", ["unifs.put", "fs.open"])
+def test_a_resume_over_a_damaged_part_file_ends_exact(cloud, proxy, tmp_path, writer):
     """Issue 15 case 2: the resumed bytes do not hash to the store's digest, so the file is
-    fetched again from scratch instead of kept."""
+    fetched again from scratch instead of kept. An object with no checksum at all (an Azure
+    blob another tool committed from blocks) is not resumed: nothing could check the parts."""
     data = os.urandom(MP)
-    _put_multipart(cloud, tmp_path, "r.bin", data)
+    if writer == "unifs.put":
+        _put_multipart(cloud, tmp_path, "r.bin", data)
+    else:
+        with cloud.fs().open(cloud.path("r.bin"), "wb", block_size=5 * MiB) as f:
+            for offset in range(0, len(data), MiB):
+                f.write(data[offset : offset + MiB])
     dest = tmp_path / "dest"
     cloud.fs(proxy)
     proxy.faults.append(
@@ -591,12 +598,18 @@ def test_a_resume_over_a_damaged_part_file_ends_exact(cloud, proxy, tmp_path):
         unifs.get(
             cloud.uri("r.bin"), dest / "r.bin", part_size=PART, concurrency=2, retries=1, **options
         )
-    [part] = _work_parts(dest)
-    with open(part, "r+b") as handle:  # damage what the first run landed
-        handle.write(b"\0" * 1000)
+    parts = _work_parts(dest)
+    if not parts:  # nothing could check resumed parts: none were kept
+        assert cloud.backend == "azure" and writer == "fs.open"
+    for part in parts:
+        with open(part, "r+b") as handle:  # damage what the first run landed
+            handle.write(b"\0" * 1000)
     proxy.clear()
     report = unifs.get(cloud.uri("r.bin"), dest / "r.bin", part_size=PART, **options)
-    assert report.checksum_verified == ["r.bin"]
+    if report.size_only:  # nothing to check against
+        assert cloud.backend == "azure" and writer == "fs.open" and report.resumed == []
+    else:
+        assert report.checksum_verified == ["r.bin"]
     assert (dest / "r.bin").read_bytes() == data
     assert _leftovers(dest) == []
 

@@ -100,8 +100,11 @@ async def _get(
             expect, why = expects[item.relative] if verify else (None, "")
             if why:
                 report.unverified[item.relative] = why
+            # parts left by an earlier run are trusted only where the whole file is then
+            # checked against the store: with nothing to check, a damaged part would stay
+            reuse = resume and (expect is not None or not verify)
             downloads.append(
-                _Download(engine, item, target, expect, chosen, resume, work, local_hash=verify)
+                _Download(engine, item, target, expect, chosen, reuse, work, local_hash=verify)
             )
             if downloads[-1].resumed_bytes and fs_callback is not None:
                 fs_callback.relative_update(downloads[-1].resumed_bytes)
