@@ -186,3 +186,19 @@ def test_a_record_falls_back_to_the_work_directory_without_xattrs(tmp_path):
         os.close(fd)
     assert os.path.exists(work.record(str(target)))
     assert load_record(work, str(target)) == record
+
+
+# -- case 6: put uploads every file the user has --------------------------------------------
+
+
+def test_put_uploads_files_named_like_work_files_on_every_store(store, tmp_path):
+    src = tmp_path / "src"
+    files = {".a.bin.unifs-part": b"a", "b.unifs-part.state": b"b", "c/.d.unifs-part": b"d"}
+    for name, data in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    report = unifs.put(src, store.uri("up/"), **store.options)
+    assert sorted(report.transferred) == sorted(files)
+    back = tmp_path / "back"
+    unifs.get(store.uri("up/"), back, **store.options)
+    assert _tree(back) == files
