@@ -22,10 +22,18 @@ streamed, ``--concurrency`` at once); boto3's TransferManager (S3, ``max_concurr
 ``--concurrency``); azure-storage-blob ``download_blob(max_concurrency=...)`` blob after
 blob. Every download is checked (file count and bytes) before its time counts.
 
+rclone (S3, GCS, Azure; the OS package, e.g. ``apt-get install rclone``; skipped with a
+note when it is not on ``PATH``): ``rclone copy`` with ``--transfers 8`` files at once and
+``--rclone-streams`` (16) streams per file above 16 MiB, MD5 checked as it does by default.
+
+Every download is checked byte for byte: each file's CRC32 against the one computed when
+the data was seeded (after the timed part). Client CPU is user+sys seconds of the
+contender's process and the processes it waited for (rclone), per GiB moved.
+
 ``--part-size MIB`` fixes unifs's part size (default: its own choice); ``UNIFS_BENCH_DEBUG=1``
 makes each contender log unifs's gate and range splits to stderr.
 
-Prints one table per profile: MiB/s, each peer's speed as a ratio of unifs's, peak RSS.
+Prints one table: MiB/s, each peer's speed as a ratio of unifs's, CPU-s per GiB, peak RSS.
 Asserts nothing; moto copies the whole object for every ranged GET, so read S3 numbers with
 that in mind.
 """
@@ -45,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -57,9 +66,9 @@ BUCKET = "unifs-bench"
 DATASETS = ("model", "small", "large")
 PROFILES = ("loopback", "link")
 PEERS: dict[str, tuple[str, ...]] = {
-    "s3": ("unifs", "fsspec", "obstore", "boto3"),
-    "gcs": ("unifs", "fsspec", "obstore"),
-    "azure": ("unifs", "fsspec", "obstore", "azure-blob"),
+    "s3": ("unifs", "fsspec", "obstore", "boto3", "rclone"),
+    "gcs": ("unifs", "fsspec", "obstore", "rclone"),
+    "azure": ("unifs", "fsspec", "obstore", "azure-blob", "rclone"),
     "oci": ("unifs", "fsspec"),
 }
 STOCK = {"s3": "s3fs", "gcs": "gcsfs", "azure": "adlfs", "oci": "ocifs"}
@@ -86,8 +95,8 @@ def dataset_files(name: str, scale: float) -> dict[str, int]:
     raise ValueError(name)
 
 
-def seed(server: Any, dataset: str, scale: float) -> tuple[str, dict[str, int]]:
-    """Upload ``dataset`` to ``server``; return its root URI and files."""
+def seed(server: Any, dataset: str, scale: float) -> tuple[str, dict[str, tuple[int, int]]]:
+    """Upload ``dataset`` to ``server``; return its root URI and each file's size and CRC32."""
     import unifs
 
     files = dataset_files(dataset, scale)
@@ -95,12 +104,15 @@ def seed(server: Any, dataset: str, scale: float) -> tuple[str, dict[str, int]]:
     fs = server.filesystem()
     _, base = unifs.url_to_fs(root, **server.storage_options)
     pool = os.urandom(max(files.values()) + 4096)
+    expected = {}
     for index, (name, size) in enumerate(sorted(files.items())):
         # distinct bytes per file without generating each from scratch
         start = (index * 4099) % 4096
-        fs.pipe_file(f"{base.rstrip('/')}/{name}", pool[start : start + size])
+        data = memoryview(pool)[start : start + size]
+        fs.pipe_file(f"{base.rstrip('/')}/{name}", bytes(data))
+        expected[name] = (size, zlib.crc32(data))
     fs.invalidate_cache()
-    return root, files
+    return root, expected
 
 
 # -- contenders (each runs in a child process) ---------------------------------------------
@@ -246,6 +258,60 @@ def run_azure_blob(job: dict[str, Any]) -> Runner:
     return go
 
 
+def _rclone_remote(job: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """rclone settings for the job's store as environment variables; the remote path."""
+    o, provider = job["options"], job["provider"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
+    env.pop("AWS_CA_BUNDLE", None)  # rclone refuses the bundle this environment sets
+    settings: dict[str, str]
+    if provider == "s3":
+        settings = {
+            "type": "s3", "provider": "Other", "endpoint": o["endpoint_url"],
+            "access_key_id": o["key"], "secret_access_key": o["secret"],
+            "region": "us-east-1", "force_path_style": "true",
+        }  # fmt: skip
+        path = f"{BUCKET}/{job['prefix']}"
+    elif provider == "gcs":
+        # rclone reads from each object's mediaLink: the link proxy rewrites it to itself
+        endpoint = o["endpoint_url"].rstrip("/") + "/storage/v1/"
+        settings = {"type": "google cloud storage", "anonymous": "true", "endpoint": endpoint}
+        path = f"{BUCKET}/{job['prefix']}"
+    else:
+        # with an account key rclone builds https://{account}.{endpoint}: a SAS URL it takes
+        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+        parts = dict(p.split("=", 1) for p in o["connection_string"].split(";") if p)
+        sas = generate_container_sas(
+            parts["AccountName"],
+            BUCKET,
+            account_key=parts["AccountKey"],
+            permission=ContainerSasPermissions(read=True, list=True),
+            expiry=time.time() + 3600,  # type: ignore[arg-type]
+        )
+        settings = {"type": "azureblob", "sas_url": f"{parts['BlobEndpoint']}/{BUCKET}?{sas}"}
+        path = f"{BUCKET}/{job['prefix']}"
+    for name, value in settings.items():
+        env[f"RCLONE_CONFIG_BENCH_{name.upper()}"] = value
+    return env, f"bench:{path}"
+
+
+def run_rclone(job: dict[str, Any]) -> Runner:
+    env, remote = _rclone_remote(job)
+    command = [
+        "rclone", "copy", remote, job["dest"], "--config", os.devnull,
+        "--transfers", "8", "--checkers", "16",
+        "--multi-thread-streams", str(job["rclone_streams"]), "--multi-thread-cutoff", "16M",
+    ]  # fmt: skip
+    job["rss_of_children"] = True  # rclone's peak, not the Python process waiting for it
+
+    def go() -> None:
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"rclone exit {done.returncode}: {done.stderr.strip()[-300:]}")
+
+    return go
+
+
 def _peak_rss() -> int:
     """This process's peak resident set since exec (VmHWM; ru_maxrss counts the parent's)."""
     with open("/proc/self/status") as handle:
@@ -261,6 +327,7 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], Runner]] = {
     "obstore": run_obstore,
     "boto3": run_boto3,
     "azure-blob": run_azure_blob,
+    "rclone": run_rclone,
 }
 
 
@@ -274,28 +341,64 @@ def child(job_file: str) -> int:
         logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)6d %(message)s")
         logging.getLogger("unifs.transfer").setLevel(logging.DEBUG)
     go = RUNNERS[job["contender"]](job)
+    before = _cpu_seconds()
     started = time.perf_counter()
     go()
     seconds = time.perf_counter() - started
-    from unifs.transfer import WORK_DIR
-
-    sizes = [
-        os.path.getsize(os.path.join(d, f))
-        for d, _, names in os.walk(job["dest"])
-        for f in names
-        if WORK_DIR not in d.split(os.sep)
-    ]
-    result = {"seconds": seconds, "bytes": sum(sizes), "files": len(sizes), "rss": _peak_rss()}
-    result["extra"] = job.get("extra", "")
+    cpu = _cpu_seconds() - before
+    rss = _peak_rss()
+    if job.get("rss_of_children"):
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    result = {"seconds": seconds, "cpu": cpu, "rss": rss, "extra": job.get("extra", "")}
+    result["check"] = check_download(job["dest"], job["expected"])
     print(json.dumps(result))
     return 0
+
+
+def _cpu_seconds() -> float:
+    """User+sys seconds of this process (all threads) and of the children it waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def check_download(dest: str, expected: dict[str, tuple[int, int]]) -> str:
+    """ "ok" if ``dest`` holds exactly the expected files, byte for byte; else what differs."""
+    from unifs.transfer import WORK_DIR
+
+    found: dict[str, str] = {}
+    for directory, _, names in os.walk(dest):
+        if WORK_DIR in directory.split(os.sep):
+            continue
+        for name in names:
+            path = os.path.join(directory, name)
+            crc = 0
+            with open(path, "rb") as handle:
+                while block := handle.read(8 * MiB):
+                    crc = zlib.crc32(block, crc)
+            found[os.path.relpath(path, dest).replace(os.sep, "/")] = (
+                f"{os.path.getsize(path)}:{crc}"
+            )
+    want = {name: f"{size}:{crc}" for name, (size, crc) in expected.items()}
+    missing = sorted(set(want) - set(found))
+    extra = sorted(set(found) - set(want))
+    wrong = sorted(n for n in set(want) & set(found) if want[n] != found[n])
+    if not (missing or extra or wrong):
+        return "ok"
+    return f"bad: {len(missing)} missing, {len(extra)} extra, {len(wrong)} wrong bytes"
 
 
 # -- the parent: servers, link proxy, table ------------------------------------------------
 
 
 def measure(
-    contender: str, provider: str, root: str, prefix: str, options: dict[str, Any], args: Any
+    contender: str,
+    provider: str,
+    root: str,
+    prefix: str,
+    options: dict[str, Any],
+    expected: dict[str, tuple[int, int]],
+    args: Any,
 ) -> dict[str, Any]:
     dest = tempfile.mkdtemp(prefix="unifs-bench-dst-")
     job = {
@@ -307,6 +410,8 @@ def measure(
         "dest": dest,
         "concurrency": args.concurrency,
         "part_size": int(args.part_size * MiB) if args.part_size else None,
+        "rclone_streams": args.rclone_streams,
+        "expected": expected,
     }
     with tempfile.NamedTemporaryFile("wb", suffix=".job", delete=False) as handle:
         pickle.dump(job, handle)
@@ -330,8 +435,9 @@ def measure(
 
 
 def start_link(endpoint: str, args: Any, provider: str) -> tuple[subprocess.Popen[str], str]:
-    # fake-gcs-server routes by Host (obstore's XML-style paths need it); nothing there signs
-    rewrite = ["--rewrite-host"] if provider == "gcs" else []
+    # fake-gcs-server routes by Host (obstore's XML-style paths need it), nothing there signs,
+    # and its JSON names itself in each object's mediaLink (which rclone downloads from)
+    rewrite = ["--rewrite-host", "--rewrite-links"] if provider == "gcs" else []
     process = subprocess.Popen(
         [
             sys.executable, "-m", "unifs.testing.faults", "--upstream", endpoint,
@@ -361,6 +467,7 @@ def main() -> int:
     parser.add_argument("--total-mibps", type=float, default=256.0)
     parser.add_argument("--timeout", type=float, default=900.0, help="per contender run")
     parser.add_argument("--contenders", help="comma-separated subset, e.g. unifs,obstore")
+    parser.add_argument("--rclone-streams", type=int, default=16, help="streams per large file")
     args = parser.parse_args()
     if args.child:
         return child(args.child)
@@ -381,16 +488,19 @@ def main() -> int:
     )
     header = (
         f"{'profile':<9}{'provider':<7}{'dataset':<8}{'contender':<12}{'MiB':>7}{'MiB/s':>8}"
-        f"{'vs unifs':>10}{'peak RSS':>10}  notes"
+        f"{'vs unifs':>10}{'CPU-s/GiB':>10}{'peak RSS':>10}  bytes  notes"
     )
     rows: list[str] = []
+    skipped: list[str] = []
+    if shutil.which("rclone") is None:
+        skipped.append("rclone: not on PATH (apt-get install rclone), not measured")
     for provider in args.providers.split(","):
         server = servers.start(provider)
         try:
             server.make_bucket(BUCKET)
             for dataset in datasets:
-                root, files = seed(server, dataset, args.scale)
-                mib = sum(files.values()) / MiB
+                root, expected = seed(server, dataset, args.scale)
+                mib = sum(size for size, _ in expected.values()) / MiB
                 _, fs_path = __import__("unifs").url_to_fs(root, **server.storage_options)
                 prefix = fs_path.split("/", 1)[1] if "/" in fs_path else ""
                 for profile in profiles:
@@ -404,8 +514,10 @@ def main() -> int:
                         for contender in PEERS[provider]:
                             if wanted and contender not in wanted:
                                 continue
+                            if contender == "rclone" and shutil.which("rclone") is None:
+                                continue
                             runs = [
-                                measure(contender, provider, root, prefix, options, args)
+                                measure(contender, provider, root, prefix, options, expected, args)
                                 for _ in range(args.repeat)
                             ]
                             good = [r for r in runs if "error" not in r]
@@ -414,18 +526,18 @@ def main() -> int:
                                 continue
                             best = dict(good[0])
                             best["seconds"] = statistics.median(r["seconds"] for r in good)
+                            best["cpu"] = statistics.median(r["cpu"] for r in good)
                             best["rss"] = max(r["rss"] for r in good)
-                            if best["files"] != len(files) or best["bytes"] != sum(files.values()):
-                                best["error"] = (
-                                    f"incomplete: {best['files']} files, {best['bytes']} bytes"
-                                )
+                            bad = [r["check"] for r in good if r["check"] != "ok"]
+                            if bad:
+                                best["error"] = bad[0]
                             results[contender] = best
                         ours = results.get("unifs", {})
                         for contender, r in results.items():
                             name = STOCK[provider] if contender == "fsspec" else contender
+                            line = f"{profile:<9}{provider:<7}{dataset:<8}{name:<12}{mib:>7.0f}"
                             if "error" in r:
-                                line = f"{profile:<9}{provider:<7}{dataset:<8}{name:<12}{mib:>7.0f}"
-                                rows.append(f"{line}{'':>8}{'':>10}{'':>10}  {r['error']}")
+                                rows.append(f"{line}{'':>8}{'':>10}{'':>10}{'':>10}  {r['error']}")
                                 print(rows[-1], flush=True)
                                 continue
                             speed = mib / r["seconds"]
@@ -435,9 +547,8 @@ def main() -> int:
                                 else float("nan")
                             )
                             rows.append(
-                                f"{profile:<9}{provider:<7}{dataset:<8}{name:<12}{mib:>7.0f}"
-                                f"{speed:>8.1f}{ratio:>9.2f}x{r['rss'] / MiB:>8.0f}MiB"
-                                f"  {r.get('extra', '')}"
+                                f"{line}{speed:>8.1f}{ratio:>9.2f}x{r['cpu'] / (mib / 1024):>10.2f}"
+                                f"{r['rss'] / MiB:>7.0f}MiB  {r['check']:<5}  {r.get('extra', '')}"
                             )
                             print(rows[-1], flush=True)
                     finally:
@@ -449,6 +560,10 @@ def main() -> int:
             server.stop()
     print()
     print("'vs unifs' = contender MiB/s / unifs MiB/s (below 1: unifs is faster)")
+    print("CPU-s/GiB = user+sys seconds of the client (and its child processes) per GiB moved")
+    print("bytes: every downloaded file compared (size and CRC32) with what was seeded")
+    for note in skipped:
+        print(note)
     print(header)
     for row in rows:
         print(row)

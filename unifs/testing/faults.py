@@ -207,7 +207,9 @@ class FaultProxy:
 
     Runs its own event loop in a daemon thread: ``start()`` (or ``with``), ``stop()``.
     ``rewrite_host`` sends the upstream's address as ``Host`` (fake-gcs-server routes by it;
-    leave it off for signed requests, whose signature covers ``Host``).
+    leave it off for signed requests, whose signature covers ``Host``). ``rewrite_links``
+    replaces the upstream's address in JSON response bodies with the proxy's (fake-gcs-server
+    names itself in each object's ``mediaLink``, which some clients download from).
     Faults can be changed while it runs (``faults`` is a plain list; ``clear()`` resets the
     list and the log).
     """
@@ -221,6 +223,7 @@ class FaultProxy:
         seed: int = 0,
         port: int = 0,
         rewrite_host: bool = False,
+        rewrite_links: bool = False,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.hostname is None or parts.port is None:
@@ -228,6 +231,7 @@ class FaultProxy:
         self.upstream = (parts.hostname, parts.port)
         # fake-gcs-server routes by Host; signed requests (S3 SigV4, OCI) need it untouched
         self.rewrite_host = rewrite_host
+        self.rewrite_links = rewrite_links
         self.faults: list[Fault] = list(faults or [])
         self.link = link or Link()
         self.log: list[Seen] = []
@@ -380,6 +384,8 @@ class FaultProxy:
         if self.rewrite_host:
             host = f"{self.upstream[0]}:{self.upstream[1]}"
             head.headers = [(k, host if k.lower() == "host" else v) for k, v in head.headers]
+        if self.rewrite_links:  # bodies to rewrite must come uncompressed
+            head.headers = [(k, v) for k, v in head.headers if k.lower() != "accept-encoding"]
         up_writer.write(head.encode())
         await self._relay_body(reader, up_writer, headers, connection.pacer)
         await up_writer.drain()
@@ -510,8 +516,17 @@ class FaultProxy:
         headers = head.lower
         if self.link.rtt:
             await asyncio.sleep(self.link.rtt / 2)
-        writer.write(head.encode())
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+        if (
+            self.rewrite_links
+            and fault is None
+            and not no_body
+            and "json" in headers.get("content-type", "")
+            and "content-length" in headers
+            and not headers.get("content-encoding")
+        ):
+            return await self._relay_rewritten(reader, writer, head, method, target)
+        writer.write(head.encode())
         framed = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "")
         ranged = _range(request_headers)
         if fault is not None and fault.kind == "corrupt" and not no_body:
@@ -553,6 +568,29 @@ class FaultProxy:
         )
         return (framed or no_body) and not closing
 
+    async def _relay_rewritten(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        head: _Head,
+        method: str,
+        target: str,
+    ) -> bool:
+        """Pass a JSON response on with the upstream's address replaced by the proxy's."""
+        headers = head.lower
+        body = await reader.readexactly(int(headers["content-length"]))
+        host, port = self.upstream
+        body = body.replace(f"http://{host}:{port}".encode(), self.endpoint.encode())
+        head.headers = [
+            (k, str(len(body)) if k.lower() == "content-length" else v) for k, v in head.headers
+        ]
+        writer.write(head.encode())
+        writer.write(body)
+        await writer.drain()
+        status = int(head.start_line.split(" ")[1])
+        self._record(Seen(method, target, None, status, None, len(body)))
+        return "close" not in headers.get("connection", "").lower()
+
 
 def route_through(options: Any, upstream: str, proxy: str) -> Any:
     """Copy storage options with every mention of ``upstream`` (scheme://host:port) replaced.
@@ -581,6 +619,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--total-mibps", type=float, help="cap across connections, MiB/s")
     parser.add_argument("--rewrite-host", action="store_true", help="send the upstream's Host")
     parser.add_argument(
+        "--rewrite-links", action="store_true", help="the proxy's address in JSON bodies"
+    )
+    parser.add_argument(
         "--exit-with-stdin", action="store_true", help="stop when standard input closes"
     )
     args = parser.parse_args(argv)
@@ -590,7 +631,11 @@ def main(argv: list[str] | None = None) -> int:
         total=args.total_mibps * 2**20 if args.total_mibps else None,
     )
     proxy = FaultProxy(
-        args.upstream, link=link, port=args.port, rewrite_host=args.rewrite_host
+        args.upstream,
+        link=link,
+        port=args.port,
+        rewrite_host=args.rewrite_host,
+        rewrite_links=args.rewrite_links,
     ).start()
     print(proxy.endpoint, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
