@@ -7,7 +7,7 @@ import importlib.util
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
@@ -434,3 +434,24 @@ def precondition_failed(exc: BaseException) -> bool:
                 return True
         todo += [current.__cause__, current.__context__]
     return False
+
+
+#: bytes an aiohttp body may queue before the socket is paused (aiohttp's own default,
+#: 64-128 KiB, pauses and resumes reading several times per MiB on a fast link)
+STREAM_BUFFER = 1 << 20
+
+
+async def iter_body(content: Any) -> AsyncIterator[bytes]:
+    """Yield an aiohttp response body's bytes as they arrive, each piece as aiohttp got it.
+
+    ``read(n)`` joins the pieces queued so far into one new bytes object (a copy of every
+    byte); ``readchunk()`` hands each over as is, and the engine writes them with one
+    ``pwritev`` without joining either.
+    """
+    content.set_read_chunk_size(STREAM_BUFFER)
+    while True:
+        chunk, end_of_http_chunk = await content.readchunk()
+        if chunk:
+            yield chunk
+        elif not end_of_http_chunk:
+            return

@@ -17,6 +17,7 @@ from unifs.providers.base import (
     decode_key,
     encode_key,
     https_path,
+    iter_body,
     reject_query,
     split_https,
     split_scheme_uri,
@@ -312,5 +313,5 @@ class GCSProvider(Provider):
                 raise PermissionError(f"{response.status} reading gs://{path}: {detail}")
             if response.status >= 400:
                 validate_response(response.status, await response.read(), path)
-            async for chunk in response.content.iter_chunked(1 << 20):
+            async for chunk in iter_body(response.content):
                 yield chunk

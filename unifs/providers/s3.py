@@ -15,6 +15,7 @@ from unifs.providers.base import (
     decode_key,
     encode_key,
     https_path,
+    iter_body,
     merge_options,
     precondition_failed,
     reject_query,
@@ -290,9 +291,14 @@ class S3Provider(Provider):
                 raise ObjectChangedError(path, pin) from exc
             raise
         body = response["Body"]
+        content = getattr(getattr(body, "raw_stream", None), "content", None)
         try:
-            while chunk := await body.read(1 << 20):
-                yield chunk
+            if content is not None:  # aiohttp underneath: its pieces as they come, no join
+                async for chunk in iter_body(content):
+                    yield chunk
+            else:
+                while chunk := await body.read(1 << 20):
+                    yield chunk
         finally:
             body.close()
 
