@@ -25,6 +25,7 @@ import unifs
 from unifs import artifacts
 from unifs.cli import main
 from unifs.testing.faults import FaultProxy, Link, route_through
+from unifs.transfer.workdir import WORK_DIR
 
 BUCKET = "unifs-artifacts"
 FILES = {
@@ -207,11 +208,12 @@ def test_threads_racing_get_one_download(
 
 def spans_written(root: Path) -> bool:
     """True once the engine has recorded landed bytes of model.bin (its resume state)."""
-    for state in root.rglob(".model.bin.unifs-part.state"):
+    for state in root.rglob(f"{WORK_DIR}/*.state"):
         try:
-            if len(state.read_text().splitlines()) > 1:
+            header, *spans = state.read_text().splitlines()
+            if json.loads(header).get("key") == "model.bin" and spans:
                 return True
-        except OSError:
+        except (OSError, ValueError):
             continue
     return False
 
