@@ -436,9 +436,10 @@ def precondition_failed(exc: BaseException) -> bool:
     return False
 
 
-#: bytes an aiohttp body may queue before the socket is paused (aiohttp's own default,
-#: 64-128 KiB, pauses and resumes reading several times per MiB on a fast link)
-STREAM_BUFFER = 1 << 20
+#: aiohttp pauses a socket once twice this much is queued (its default, 64 KiB, pauses and
+#: resumes reading several times per MiB on a fast link); 1 MiB queued and the engine's
+#: 1 MiB piece are the 2 MiB of budget a streamed request holds
+STREAM_BUFFER = 1 << 19
 
 
 async def iter_body(content: Any) -> AsyncIterator[bytes]:

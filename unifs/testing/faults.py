@@ -517,17 +517,17 @@ class FaultProxy:
         if self.link.rtt:
             await asyncio.sleep(self.link.rtt / 2)
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+        framed = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "")
         if (
             self.rewrite_links
             and fault is None
             and not no_body
             and "json" in headers.get("content-type", "")
-            and "content-length" in headers
+            and framed
             and not headers.get("content-encoding")
         ):
             return await self._relay_rewritten(reader, writer, head, method, target)
         writer.write(head.encode())
-        framed = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "")
         ranged = _range(request_headers)
         if fault is not None and fault.kind == "corrupt" and not no_body:
             body = bytearray(await reader.readexactly(int(headers.get("content-length") or 0)))
@@ -578,12 +578,21 @@ class FaultProxy:
     ) -> bool:
         """Pass a JSON response on with the upstream's address replaced by the proxy's."""
         headers = head.lower
-        body = await reader.readexactly(int(headers["content-length"]))
+        if "content-length" in headers:
+            body = await reader.readexactly(int(headers["content-length"]))
+        else:  # chunked (Go sends bodies over 4 KiB so)
+            pieces = []
+            while size := int((await reader.readuntil(b"\r\n")).split(b";")[0] or b"0", 16):
+                pieces.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass  # trailers
+            body = b"".join(pieces)
         host, port = self.upstream
         body = body.replace(f"http://{host}:{port}".encode(), self.endpoint.encode())
-        head.headers = [
-            (k, str(len(body)) if k.lower() == "content-length" else v) for k, v in head.headers
-        ]
+        framing = ("content-length", "transfer-encoding")
+        head.headers = [(k, v) for k, v in head.headers if k.lower() not in framing]
+        head.headers.append(("Content-Length", str(len(body))))
         writer.write(head.encode())
         writer.write(body)
         await writer.drain()
