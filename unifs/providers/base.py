@@ -437,9 +437,9 @@ def precondition_failed(exc: BaseException) -> bool:
 
 
 #: aiohttp pauses a socket once twice this much is queued (its default, 64 KiB, pauses and
-#: resumes reading several times per MiB on a fast link); 1 MiB queued and the engine's
-#: 1 MiB piece are the 2 MiB of budget a streamed request holds
-STREAM_BUFFER = 1 << 19
+#: resumes reading several times per MiB on a fast link); 512 KiB queued and the engine's
+#: 512 KiB piece are the 1 MiB of budget a streamed request holds
+STREAM_BUFFER = 1 << 18
 
 
 async def iter_body(content: Any) -> AsyncIterator[bytes]:

@@ -20,7 +20,7 @@ MIN_PART_SIZE = 8 * MiB
 MAX_PART_SIZE = 64 * MiB
 
 
-_STREAM_CHUNK = 1 * MiB  # a streamed range is written to disk in pieces of this size
+_STREAM_CHUNK = MiB // 2  # a streamed range is written to disk in pieces of this size
 
 
 _STREAM_RESERVE = 2 * _STREAM_CHUNK  # budget one streamed range holds: a piece and the next
