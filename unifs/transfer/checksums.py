@@ -23,6 +23,9 @@ _COMMON_PART_MIB = (8, 5, 16, 32, 64, 50, 128, 10, 15, 25, 100, 256, 512)
 class _Hasher:
     """Feeds bytes in order; ``hexdigest()`` in the form the expected value uses."""
 
+    #: whether ``update`` reads a memoryview in place (else it copies it to bytes first)
+    takes_views = True
+
     def update(self, data: bytes | memoryview) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -42,6 +45,8 @@ class _MD5(_Hasher):
 
 
 class _CRC32C(_Hasher):
+    takes_views = False  # google_crc32c takes only bytes
+
     def __init__(self) -> None:
         try:
             import google_crc32c  # shipped with gcsfs, the store that reports crc32c
