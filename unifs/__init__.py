@@ -17,6 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from unifs.artifacts import ArtifactNotCachedError, download_artifact
     from unifs.auth import AuthConfig, AuthError, storage_options
     from unifs.capabilities import Capabilities, capabilities
     from unifs.errors import (
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     )
     from unifs.filesystem import open, upath, url_to_fs
     from unifs.presign import PresignedURL, PresignError, presign, revoke
+    from unifs.signing import ModelVerificationError, VerificationReport, sign_model, verify_model
     from unifs.transfer import (
         TransferError,
         TransferReport,
@@ -44,6 +46,8 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
+    "ArtifactNotCachedError": "unifs.artifacts",
+    "download_artifact": "unifs.artifacts",
     "PresignError": "unifs.presign",
     "PresignedURL": "unifs.presign",
     "presign": "unifs.presign",
@@ -55,6 +59,10 @@ _EXPORTS = {
     "storage_options": "unifs.auth",
     "AmbiguousURIError": "unifs.errors",
     "MissingDependencyError": "unifs.errors",
+    "ModelVerificationError": "unifs.signing",
+    "VerificationReport": "unifs.signing",
+    "sign_model": "unifs.signing",
+    "verify_model": "unifs.signing",
     "ObjectChangedError": "unifs.errors",
     "StorageURI": "unifs.uri",
     "TransferError": "unifs.transfer",
@@ -74,12 +82,17 @@ _EXPORTS = {
     "url_to_fs": "unifs.filesystem",
 }
 
+# public submodules, imported on first use: ``unifs.scan.scan_paths(...)``
+_SUBMODULES = ("scan",)
+
 __all__ = [
     "AmbiguousURIError",
+    "ArtifactNotCachedError",
     "AuthConfig",
     "AuthError",
     "Capabilities",
     "MissingDependencyError",
+    "ModelVerificationError",
     "ObjectChangedError",
     "PresignError",
     "PresignedURL",
@@ -90,10 +103,12 @@ __all__ = [
     "UnifsError",
     "UnsafeKeyError",
     "UnsupportedError",
+    "VerificationReport",
     "__version__",
     "aget",
     "aput",
     "capabilities",
+    "download_artifact",
     "get",
     "normalize",
     "open",
@@ -101,13 +116,18 @@ __all__ = [
     "presign",
     "put",
     "revoke",
+    "scan",
+    "sign_model",
     "storage_options",
     "upath",
     "url_to_fs",
+    "verify_model",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"unifs.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'unifs' has no attribute {name!r}")

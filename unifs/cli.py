@@ -10,6 +10,12 @@
     unifs caps URI                  what the store can do with these credentials
     unifs caps --matrix             the capability matrix of every provider (Markdown)
     unifs demo [DEST]               the main job against a local OCI server, no account needed
+    unifs scan PATH...              direct cloud-SDK use to migrate (exit 1 when found)
+    unifs cache ls|du|prune         the node-local artifact cache (download_artifact)
+    unifs sign-model MODEL --private-key KEY      an OpenSSF model signature
+    unifs verify-model MODEL --public-key PUB     check a model against its signature
+
+The last four live in unifs/commands/, one module per verb.
 
 Storage options are given as ``-o name=value`` (values are read as JSON when they parse,
 e.g. ``-o anon=true``). Exit status: 0 ok, 1 a transfer failed, 2 bad input.
@@ -277,6 +283,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dest", nargs="?", default="unifs-demo-model")
     p.set_defaults(run=_cmd_demo)
+
+    from unifs.commands import register_all
+
+    register_all(sub, with_options)
     return parser
 
 

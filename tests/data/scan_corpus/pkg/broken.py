@@ -1,0 +1,4 @@
+import boto3
+
+def oops(:
+    boto3.client("s3")

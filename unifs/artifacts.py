@@ -1,0 +1,445 @@
+"""A node-local cache of model artifacts: ``unifs.download_artifact(uri) -> Path``.
+
+>>> path = unifs.download_artifact("oci://n/acme/b/models/o/llama/")   # doctest: +SKIP
+
+The first call downloads (with :func:`unifs.get`: parallel, verified, resumable); later
+calls, from any thread or process on the node, return the same local path without moving a
+byte. What makes it safe:
+
+- **Keyed by identity**: an entry is named after the normalized URI (plus include/exclude)
+  and the identity of every object under it (ETag, generation, MD5 or CRC32C, size). A
+  changed remote object is a new entry; the old one stays until pruned.
+- **Once per node**: a file lock per URI (``filelock``) makes concurrent callers wait
+  while one downloads; they then get the same path.
+- **Never half there**: data lands in a staging directory, is checked (and its signature
+  verified when asked), and only then renamed into place, so a path this returns is
+  always complete. A download interrupted at any point is resumed from its parts by the
+  next call.
+- **Offline**: ``offline=True`` or ``UNIFS_OFFLINE=1`` serves the newest cached entry for
+  the URI without a single request, or raises :class:`ArtifactNotCachedError`.
+
+Layout below the cache root (``cache_dir``, else ``UNIFS_CACHE_DIR``, else the user cache
+directory, e.g. ``~/.cache/unifs/artifacts``)::
+
+    <key>/.lock                the per-URI lock
+    <key>/.staging-<version>/  a download in progress (resumable; never returned)
+    <key>/<version>/           a complete entry: the object, or the prefix's tree
+    <key>/<version>.json       what it holds; its mtime is the entry's last use (for LRU)
+
+``unifs cache ls|du|prune`` manage it from a shell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import json
+import logging
+import os
+import posixpath
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unifs.errors import UnifsError
+
+__all__ = [
+    "ArtifactNotCachedError",
+    "CacheEntry",
+    "cache_root",
+    "download_artifact",
+    "entries",
+    "prune",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_CACHE_DIR = "UNIFS_CACHE_DIR"
+ENV_OFFLINE = "UNIFS_OFFLINE"
+_STAGING = ".staging-"
+_TRASH = ".trash-"
+
+# fsspec info keys that change when an object does, most specific first
+_IDENTITY_KEYS = (
+    "generation",
+    "version_id",
+    "VersionId",
+    "ETag",
+    "etag",
+    "md5Hash",
+    "md5",
+    "crc32c",
+    "content_md5",
+)
+
+
+class ArtifactNotCachedError(UnifsError, FileNotFoundError):
+    """Offline, and the artifact is not in the cache: nothing was requested from the store."""
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One complete entry in the cache."""
+
+    uri: str  # normalized URI (never a credential)
+    path: Path  # what download_artifact returns: the file, or the directory
+    root: Path  # the entry's directory
+    version: str
+    files: int
+    size: int  # bytes on disk
+    last_used: float  # seconds since the epoch
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready data for ``unifs cache ls --json``."""
+        return {
+            "uri": self.uri,
+            "path": str(self.path),
+            "version": self.version,
+            "files": self.files,
+            "size": self.size,
+            "last_used": self.last_used,
+        }
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The cache root: ``cache_dir``, else ``$UNIFS_CACHE_DIR``, else the user cache dir."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get(ENV_CACHE_DIR)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("unifs", appauthor=False)) / "artifacts"
+
+
+def _offline(offline: bool | None) -> bool:
+    if offline is not None:
+        return offline
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _key(url: str, include: Sequence[str] | None, exclude: Sequence[str] | None) -> str:
+    text = json.dumps([url, sorted(include or ()), sorted(exclude or ())])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _identity(provider: Any, info: dict[str, Any]) -> str:
+    """What changes when the object does: its version or checksum, and its size."""
+    parts = [str(info.get("size") or 0)]
+    parts += [f"{k}={info[k]}" for k in _IDENTITY_KEYS if info.get(k)]
+    parts += [f"{kind}={digest}" for kind, digest in provider.checksums(info)]
+    if len(parts) == 1:  # local files and stores with no checksum: the modification time
+        for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+            if info.get(key):
+                parts.append(f"{key}={info[key]}")
+                break
+    return ";".join(parts)
+
+
+def _matches(relative: str, include: Sequence[str] | None, exclude: Sequence[str] | None) -> bool:
+    # the same filter semantics as unifs.get: fnmatch on the relative path, '*' crosses '/'
+    if include and not any(fnmatch.fnmatchcase(relative, pat) for pat in include):
+        return False
+    return not (exclude and any(fnmatch.fnmatchcase(relative, pat) for pat in exclude))
+
+
+@dataclass(frozen=True)
+class _Listing:
+    single: str | None  # the object's name when the URI names one object
+    objects: tuple[tuple[str, int, str], ...]  # (relative path, size, identity)
+
+    @property
+    def version(self) -> str:
+        blob = json.dumps([self.single, list(self.objects)])
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _list_remote(
+    uri: Any,
+    auth: Any,
+    include: Sequence[str] | None,
+    exclude: Sequence[str] | None,
+    storage_options: dict[str, Any],
+) -> _Listing:
+    from unifs.filesystem import url_to_fs
+    from unifs.registry import get_provider
+
+    fs, path = url_to_fs(uri, auth=auth, **storage_options)
+    provider = get_provider(uri.provider)
+    fs.invalidate_cache()  # a cached listing may describe an older version
+    if not uri.is_prefix:
+        with contextlib.suppress(FileNotFoundError):
+            info = fs.info(path)
+            if info.get("type") == "file":
+                name = posixpath.basename(path.rstrip("/"))
+                return _Listing(
+                    name, ((name, int(info.get("size") or 0), _identity(provider, info)),)
+                )
+    base = fs._strip_protocol(path).rstrip("/")
+    found = fs.find(base, detail=True)
+    objects = []
+    for name, info in sorted(found.items()):
+        if info.get("type") != "file":
+            continue
+        relative = name[len(base) :].lstrip("/") if name.startswith(base) else name
+        if relative and _matches(relative, include, exclude):
+            objects.append((relative, int(info.get("size") or 0), _identity(provider, info)))
+    if not objects:
+        raise FileNotFoundError(
+            f"nothing found at {uri.url}" + (" (after include/exclude)" if found else "")
+        )
+    return _Listing(None, tuple(objects))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _entry_path(entry_dir: Path, single: str | None) -> Path:
+    return entry_dir / single if single else entry_dir
+
+
+def _touch(meta: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.utime(meta)
+
+
+def _lock(key_dir: Path) -> Any:
+    from filelock import FileLock
+
+    key_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(key_dir / ".lock")
+
+
+def download_artifact(
+    uri: str | Any,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    auth: Any = None,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    offline: bool | None = None,
+    verify_signature: str | os.PathLike[str] | bool | None = None,
+    public_key: str | os.PathLike[str] | None = None,
+    callback: Any = None,
+    **storage_options: Any,
+) -> Path:
+    """Return a local path holding the artifact at ``uri``, downloading it at most once per node.
+
+    A single object gives the path of the file; a prefix (or a URI ending in ``/``) the
+    directory holding its tree. ``include`` / ``exclude`` filter a prefix as in
+    :func:`unifs.get` (and are part of the cache key). ``offline=True`` (or
+    ``UNIFS_OFFLINE=1``) makes no request: it serves the newest cached entry for ``uri``
+    or raises :class:`ArtifactNotCachedError`.
+
+    ``verify_signature`` checks the model before it is published into the cache: the path
+    or URI of a signature (a model-signing bundle, or a ``model_signature.json`` with
+    ``artifact_uri`` and ``sha256``), or ``True`` for ``model.sig`` inside the artifact.
+    ``public_key`` is the PEM public key that bundle was signed with. A model that fails
+    is not published: :class:`unifs.signing.ModelVerificationError` names the files that
+    differ, are missing or are extra. ``callback`` is passed to :func:`unifs.get`.
+    """
+    from unifs.uri import parse
+
+    u = parse(uri, account=storage_options.get("account_name"))
+    root = cache_root(cache_dir)
+    key_dir = root / _key(u.url, include, exclude)
+    if _offline(offline):
+        return _serve_offline(u.url, root, key_dir)
+
+    listing = _list_remote(u, auth, include, exclude, storage_options)
+    version = listing.version
+    entry_dir = key_dir / version
+    meta = key_dir / f"{version}.json"
+    if entry_dir.is_dir():  # a hit needs no lock: entries appear by rename, complete
+        _touch(meta)
+        return _entry_path(entry_dir, listing.single)
+    with _lock(key_dir):
+        if entry_dir.is_dir():  # another thread or process finished it while we waited
+            _touch(meta)
+            return _entry_path(entry_dir, listing.single)
+        _clear_stale(key_dir, keep=version)
+        staging = key_dir / f"{_STAGING}{version}"
+        staging.mkdir(exist_ok=True)
+        target = staging / listing.single if listing.single else staging
+        from unifs.transfer import get
+
+        get(
+            u,
+            target,
+            auth=auth,
+            include=include,
+            exclude=exclude,
+            callback=callback,
+            **storage_options,
+        )
+        if verify_signature is not None and verify_signature is not False:
+            _verify_staged(
+                u.url, staging, listing, verify_signature, public_key, auth, storage_options
+            )
+        os.rename(staging, entry_dir)
+        files, size = _measure(entry_dir)
+        record = {
+            "uri": u.url,
+            "version": version,
+            "single": listing.single,
+            "files": files,
+            "size": size,
+            "created": time.time(),
+        }
+        _write_atomic(meta, json.dumps(record, indent=1))
+    log.info("cached %s as %s", u.url, entry_dir)
+    return _entry_path(entry_dir, listing.single)
+
+
+def _verify_staged(
+    url: str,
+    staging: Path,
+    listing: _Listing,
+    signature: str | os.PathLike[str] | bool,
+    public_key: str | os.PathLike[str] | None,
+    auth: Any,
+    storage_options: dict[str, Any],
+) -> None:
+    from unifs.signing import DEFAULT_SIGNATURE_NAME, verify_files
+
+    where = staging / DEFAULT_SIGNATURE_NAME if isinstance(signature, bool) else signature
+    files = {rel: staging / rel for rel, _, _ in listing.objects}
+    try:
+        verify_files(
+            files,
+            signature=where,
+            public_key=public_key,
+            model=url,
+            auth=auth,
+            **storage_options,
+        )
+    except BaseException:
+        # a model that fails is never published; its bytes are not worth resuming either
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _serve_offline(url: str, root: Path, key_dir: Path) -> Path:
+    """The newest complete entry for this key, found on disk alone."""
+    newest: tuple[float, Path, dict[str, Any]] | None = None
+    if key_dir.is_dir():
+        for _, version, record in _iter_key(key_dir):
+            created = float(record.get("created", 0))
+            if newest is None or created > newest[0]:
+                newest = (created, key_dir / version, record)
+    if newest is None:
+        raise ArtifactNotCachedError(
+            f"offline: {url} is not in the artifact cache at {root}. Run once with network "
+            f"access (offline=False, or unset {ENV_OFFLINE}) to fetch it, or point "
+            f"{ENV_CACHE_DIR} at the cache that holds it."
+        )
+    _, entry_dir, record = newest
+    _touch(entry_dir.with_name(f"{entry_dir.name}.json"))
+    return _entry_path(entry_dir, record.get("single"))
+
+
+def _clear_stale(key_dir: Path, *, keep: str) -> None:
+    """Under the lock: staging dirs of other versions (an object changed mid-way) and trash."""
+    for child in key_dir.iterdir():
+        stale_staging = child.name.startswith(_STAGING) and child.name != f"{_STAGING}{keep}"
+        if stale_staging or child.name.startswith(_TRASH):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _measure(directory: Path) -> tuple[int, int]:
+    files = size = 0
+    for current, _, names in os.walk(directory):
+        for name in names:
+            with contextlib.suppress(OSError):
+                size += os.lstat(os.path.join(current, name)).st_size
+                files += 1
+    return files, size
+
+
+# -- managing the cache ---------------------------------------------------------------------
+
+
+def _iter_key(key_dir: Path) -> Iterator[tuple[Path, str, dict[str, Any]]]:
+    for meta in sorted(key_dir.glob("*.json")):
+        version = meta.name[: -len(".json")]
+        if meta.name.startswith(".") or not (key_dir / version).is_dir():
+            continue
+        try:
+            record = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            continue
+        yield key_dir, version, record
+
+
+def _iter_entries(root: Path) -> Iterator[tuple[Path, str, dict[str, Any]]]:
+    if not root.is_dir():
+        return
+    for key_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        yield from _iter_key(key_dir)
+
+
+def entries(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
+    """Every complete entry in the cache, least recently used first."""
+    root = cache_root(cache_dir)
+    found = []
+    for key_dir, version, record in _iter_entries(root):
+        entry_dir = key_dir / version
+        with contextlib.suppress(OSError):
+            found.append(
+                CacheEntry(
+                    uri=str(record.get("uri", "")),
+                    path=_entry_path(entry_dir, record.get("single")),
+                    root=entry_dir,
+                    version=version,
+                    files=int(record.get("files", 0)),
+                    size=int(record.get("size", 0)),
+                    last_used=(key_dir / f"{version}.json").stat().st_mtime,
+                )
+            )
+    return sorted(found, key=lambda e: (e.last_used, str(e.root)))
+
+
+def prune(
+    max_size: int,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    dry_run: bool = False,
+    on_remove: Callable[[CacheEntry], None] | None = None,
+) -> list[CacheEntry]:
+    """Remove least recently used entries until the cache holds at most ``max_size`` bytes.
+
+    Each removal takes the entry's lock and renames the entry away before deleting it, so
+    no caller is ever handed a half-deleted directory. Returns the entries removed.
+    """
+    if max_size < 0:
+        raise ValueError(f"max_size must be 0 or more bytes, not {max_size}")
+    listed = entries(cache_dir)
+    total = sum(e.size for e in listed)
+    removed = []
+    for entry in listed:
+        if total <= max_size:
+            break
+        if not dry_run:
+            key_dir = entry.root.parent
+            with _lock(key_dir):
+                if not entry.root.is_dir():
+                    continue
+                trash = key_dir / f"{_TRASH}{entry.version}-{uuid.uuid4().hex[:8]}"
+                os.rename(entry.root, trash)
+                with contextlib.suppress(FileNotFoundError):
+                    (key_dir / f"{entry.version}.json").unlink()
+                shutil.rmtree(trash, ignore_errors=True)
+        total -= entry.size
+        removed.append(entry)
+        if on_remove is not None:
+            on_remove(entry)
+    return removed

@@ -1,0 +1,135 @@
+"""Find direct cloud-SDK use to migrate to unifs: ``unifs.scan.scan_paths(paths)``.
+
+```python
+>>> from unifs.scan import scan_source
+>>> code = "import boto3 as b\\nb.client('s3').download_file('b', 'k', 'f')\\n"
+>>> [f.symbol for f in scan_source(code)]
+['import boto3', 'boto3.client().download_file']
+
+```
+
+The scanner parses Python with :mod:`ast` (never regular expressions) and follows names
+through imports, aliases, assignments and attribute chains in each scope
+(:mod:`unifs.scan.visitor`); what counts as SDK use, and what replaces it, is data
+(:mod:`unifs.scan.rules`); output formats live apart (:mod:`unifs.scan.formatters`).
+A line ending in ``# unifs: ignore`` is not reported. The same scan runs as
+``unifs scan PATH...``.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from unifs.scan.formatters import FORMATTERS, SkippedFile
+from unifs.scan.visitor import Finding, SDKVisitor, ignored_lines
+
+__all__ = ["DEFAULT_EXCLUDE", "FORMATTERS", "Finding", "SkippedFile", "scan_paths", "scan_source"]
+
+log = logging.getLogger(__name__)
+
+#: directories never worth scanning: tools', environments' and VCS's own
+DEFAULT_EXCLUDE = (
+    ".git",
+    ".hg",
+    ".venv",
+    "venv",
+    ".tox",
+    ".nox",
+    "node_modules",
+    "__pycache__",
+    "site-packages",
+    ".mypy_cache",
+    ".ruff_cache",
+)
+
+
+def scan_source(source: str, path: str = "<string>") -> list[Finding]:
+    """Findings in one module's source text; raises SyntaxError if it does not parse."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # invalid escapes in old code
+        tree = ast.parse(source, filename=path)
+    findings = SDKVisitor(path).scan(tree)
+    quiet = ignored_lines(source)
+    return [f for f in findings if f.line not in quiet]
+
+
+def scan_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    exclude: Sequence[str] = (),
+    skipped: list[SkippedFile] | None = None,
+) -> list[Finding]:
+    """Scan Python files and directories (recursively) for direct cloud-SDK use.
+
+    ``exclude`` holds fnmatch globs matched against each path relative to the argument it
+    came from and against its bare name (``--exclude 'tests/*' --exclude '*_pb2.py'``).
+    A file that cannot be read or parsed is logged, appended to ``skipped`` when a list is
+    given, and passed over. A path that does not exist raises FileNotFoundError.
+    """
+    findings: list[Finding] = []
+    for path in _python_files(paths, exclude):
+        try:
+            source = _read(path)
+            findings.extend(scan_source(source, str(path)))
+        except (SyntaxError, UnicodeDecodeError, ValueError, OSError) as exc:
+            reason = _describe(exc)
+            # the caller who collects skipped files reports them; otherwise the log does
+            log.log(
+                logging.DEBUG if skipped is not None else logging.WARNING,
+                "unifs scan: skipped %s: %s",
+                path,
+                reason,
+            )
+            if skipped is not None:
+                skipped.append(SkippedFile((str(path), reason)))
+    return sorted(findings)
+
+
+def _read(path: Path) -> str:
+    import tokenize
+
+    with tokenize.open(path) as handle:  # honours PEP 263 coding declarations
+        return handle.read()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _excluded(relative: str, patterns: Sequence[str]) -> bool:
+    name = relative.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def _python_files(
+    paths: Iterable[str | os.PathLike[str]], exclude: Sequence[str]
+) -> Iterator[Path]:
+    for given in paths:
+        root = Path(given)
+        if not root.exists():
+            raise FileNotFoundError(f"no such file or directory: {os.fspath(given)!r}")
+        if root.is_file():
+            if not _excluded(root.as_posix(), exclude):
+                yield root
+            continue
+        for current, dirs, files in os.walk(root):
+            base = Path(current)
+            rel_dir = base.relative_to(root).as_posix()
+            dirs[:] = sorted(
+                d
+                for d in dirs
+                if d not in DEFAULT_EXCLUDE
+                and not _excluded(d if rel_dir == "." else f"{rel_dir}/{d}", exclude)
+            )
+            for name in sorted(files):
+                relative = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if name.endswith((".py", ".pyi")) and not _excluded(relative, exclude):
+                    yield base / name
