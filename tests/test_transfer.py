@@ -9,7 +9,7 @@ import fsspec
 import pytest
 
 import unifs
-from unifs.transfer import safe_join
+from unifs.transfer import WORK_DIR, safe_join
 
 MODEL = {
     "config.json": b'{"model": "llm"}',
@@ -132,6 +132,7 @@ def test_no_partial_files_are_left_behind(store, model, tmp_path):
     unifs.get(model, tmp_path, **store.options)
     leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".unifs-part")]
     assert leftovers == []
+    assert not (tmp_path / WORK_DIR).exists()  # the work directory goes once it is empty
 
 
 def test_put_single_file_and_report(store, tmp_path):

@@ -145,7 +145,9 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def _leftovers(root: Path) -> list[str]:
-    return [p.name for p in root.rglob("*") if ".unifs-part" in p.name]
+    """unifs's work files below ``root``: its work directory, or old-style temp names."""
+    work = [p.name for p in (root / transfer.WORK_DIR).rglob("*")]
+    return work + [p.name for p in root.rglob("*") if ".unifs-part" in p.name]
 
 
 def _big_gets(proxy: FaultProxy) -> list[str | None]:
@@ -170,13 +172,19 @@ def test_directory_put_is_byte_exact_and_verified(cloud, tmp_path):
     for name, data in FILES.items():
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_bytes(data)
-    (src / ".x.bin.unifs-part").write_bytes(b"an unfinished download is not data")
+    # a user's file is data whatever its name (issue 15, case 6); unifs's work directory,
+    # left by an interrupted get, is not
+    user = {**FILES, ".x.bin.unifs-part": b"mine", "w.unifs-part.state": b"also mine"}
+    for name in (".x.bin.unifs-part", "w.unifs-part.state"):
+        (src / name).write_bytes(user[name])
+    (src / transfer.WORK_DIR).mkdir()
+    (src / transfer.WORK_DIR / "0123.part").write_bytes(b"an unfinished download")
     report = unifs.put(src, cloud.uri("up/"), part_size=PART, **cloud.options())
-    assert sorted(report.transferred) == sorted(FILES)
-    assert set(report.checksum_verified) | set(report.size_only) == set(FILES)
+    assert sorted(report.transferred) == sorted(user)
+    assert set(report.checksum_verified) | set(report.size_only) == set(user)
     back = tmp_path / "back"
     unifs.get(cloud.uri("up/"), back, **cloud.options())
-    assert _tree(back) == FILES
+    assert _tree(back) == user
 
 
 def test_async_forms(cloud, tmp_path):
@@ -265,10 +273,8 @@ def test_an_interrupted_get_resumes_with_only_the_missing_parts(cloud, model, pr
     assert list(failed.value.report.failed) == [BIG]
     assert failed.value.report.retries >= 1
     assert not (tmp_path / BIG).exists()  # nothing partial at the final path
-    assert sorted(_leftovers(tmp_path)) == [
-        ".shard-0.bin.unifs-part",
-        ".shard-0.bin.unifs-part.state",
-    ]
+    # the temporary file and its state, named by a hash in the work directory
+    assert sorted(Path(name).suffix for name in _leftovers(tmp_path)) == [".part", ".state"]
     proxy.clear()
     resumed = unifs.get(model, tmp_path, part_size=PART, **options)
     assert resumed.transferred == [BIG] and resumed.resumed == [BIG]
@@ -436,3 +442,36 @@ def test_a_large_file_is_split_among_idle_workers(cloud, proxy, tmp_path):
     assert report.bytes_transferred == len(data)  # and no byte was counted twice
     if cloud.backend != "azure":  # a block blob has no whole-object MD5
         assert report.checksum_verified == ["big.bin"]
+
+
+# -- issue 15: every file is exactly one version of its object ----------------------------
+
+
+def test_an_object_replaced_between_parts_fails_clearly_and_is_never_spliced(
+    cloud, proxy, tmp_path
+):
+    """Every ranged read names the version seen at planning (If-Match on the ETag, GCS's
+    generation): the part after a replacement fails with ObjectChangedError, nothing
+    reaches the final path, and the next get fetches the new version whole."""
+    old, new = os.urandom(4 * MiB + 7), os.urandom(4 * MiB + 7)  # same size: a splice fits
+    cloud.upload({"rep/big.bin": old})
+    writer = cloud.fs()
+
+    def replace() -> None:
+        writer.pipe_file(cloud.path("rep", "big.bin"), new)
+
+    cloud.fs(proxy)
+    proxy.faults.append(
+        Fault("call", method="GET", path="big.bin", ranged=True, skip=1, action=replace)
+    )
+    options = cloud.options(proxy)
+    with pytest.raises(unifs.TransferError) as failed:
+        unifs.get(cloud.uri("rep/"), tmp_path, part_size=PART, concurrency=1, **options)
+    assert proxy.faults[0].hits == 1
+    reason = failed.value.report.failed["big.bin"]
+    assert reason.startswith("ObjectChangedError") and "replaced" in reason, reason
+    assert not (tmp_path / "big.bin").exists()
+    assert _leftovers(tmp_path) == []  # parts of a version that is gone are not kept
+    again = unifs.get(cloud.uri("rep/"), tmp_path, part_size=PART, **options)
+    assert again.checksum_verified == ["big.bin"]
+    assert (tmp_path / "big.bin").read_bytes() == new

@@ -158,19 +158,66 @@ class Provider(ABC):
     def multipart_checksum(self, info: dict[str, Any]) -> tuple[str, int] | None:
         """The digest of a multipart object as ``(hex MD5 of the part MD5s, part count)``, if any.
 
-        A local file is checked against it by hashing each part on its own; ``info`` does not
-        say the part size, so :mod:`unifs.transfer` infers it from the size and the count.
+        A local file is checked against it by hashing each part on its own; the part sizes
+        come from :meth:`part_sizes` where the store can say, else :mod:`unifs.transfer`
+        infers them from the size and the count.
         """
         return None
 
-    def stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+    def part_sizes(self, fs: Any, path: str, info: dict[str, Any]) -> Any:
+        """The size of each part of the multipart object ``path``, as the store records them.
+
+        Returns an awaitable for an async backend, a callable taking no arguments (run in a
+        worker thread) for a synchronous one, or the list itself when ``info`` already says.
+        None: the store cannot tell, and the layout has to be inferred.
+        """
+        return None
+
+    def version_pin(self, info: dict[str, Any]) -> str | None:
+        """What names this version of the object for pinned reads: an ETag, a generation.
+
+        Passed back as ``pin`` to :meth:`stream_range` and :meth:`read_range`, which then read
+        that version or raise :class:`unifs.errors.ObjectChangedError`. None: reads cannot be
+        pinned (the whole-object checksum is then what catches a replaced object).
+        """
+        return None
+
+    def stream_range(
+        self, fs: Any, path: str, start: int, end: int, *, pin: str | None = None
+    ) -> Any:
         """Stream bytes ``[start, end)`` of ``path`` in chunks; None lets callers use ``cat_file``.
 
         Returns an async iterator for an async backend (consumed on the filesystem's loop) or
         a generator for a synchronous one (consumed in a worker thread). Creating it does no
         I/O. Streaming keeps a ranged read's memory to one chunk instead of the whole range.
+        With ``pin`` (from :meth:`version_pin`) every request names that version, and a
+        replaced object raises :class:`unifs.errors.ObjectChangedError`.
         """
         return None
+
+    def read_range(
+        self, fs: Any, path: str, start: int, end: int, *, pin: str | None = None
+    ) -> Any:
+        """Read bytes ``[start, end)`` of ``path`` whole, pinned to ``pin`` (non-streamed reads).
+
+        Returns an awaitable for an async backend or a callable taking no arguments for a
+        synchronous one (run in a worker thread), each giving the bytes; None lets callers
+        use ``cat_file`` (unpinned). A replaced object raises
+        :class:`unifs.errors.ObjectChangedError`.
+        """
+        return None
+
+    #: whether :meth:`put_file_options` needs the file's MD5 before the upload starts
+    md5_before_put: ClassVar[bool] = False
+
+    def put_file_options(
+        self, fs: Any, *, part_size: int, md5: bytes | None = None
+    ) -> dict[str, Any]:
+        """Extra ``put_file`` arguments so that the stored object keeps a checksum to verify.
+
+        ``md5`` is the whole file's binary MD5 when :attr:`md5_before_put` asks for it.
+        """
+        return {}
 
     # -- auth -------------------------------------------------------------------------------
 
@@ -324,3 +371,23 @@ def reject_query(parts: SplitResult, url: str) -> None:
 def b64_to_hex(value: str) -> str:
     """Turn a base64 digest (as GCS, Azure and OCI report MD5s) into hex."""
     return base64.b64decode(value).hex()
+
+
+def precondition_failed(exc: BaseException) -> bool:
+    """True if ``exc`` (or an error it was raised from) is an HTTP 412 Precondition Failed."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        response = getattr(current, "response", None)
+        metadata = response.get("ResponseMetadata", {}) if isinstance(response, dict) else {}
+        if metadata.get("HTTPStatusCode") == 412:  # botocore
+            return True
+        for name in ("status_code", "status", "code"):
+            if getattr(current, name, None) == 412:
+                return True
+        todo += [current.__cause__, current.__context__]
+    return False

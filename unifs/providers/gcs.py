@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthError, AuthMode, Param
-from unifs.errors import URIError
+from unifs.errors import ObjectChangedError, URIError
 from unifs.providers.base import (
     Provider,
     b64_to_hex,
@@ -279,22 +279,32 @@ class GCSProvider(Provider):
             found.append(("md5", b64_to_hex(info["md5Hash"])))
         return found
 
-    def stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+    def version_pin(self, info: dict[str, Any]) -> str | None:
+        generation = info.get("generation")
+        return str(generation) if generation else None
+
+    def stream_range(
+        self, fs: Any, path: str, start: int, end: int, *, pin: str | None = None
+    ) -> Any:
         # gcsfs's cat_file holds a whole range in memory; its session can stream the body
         if not hasattr(fs, "_get_headers"):
             return None
-        return self._stream_range(fs, path, start, end)
+        return self._stream_range(fs, path, start, end, pin)
 
-    async def _stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+    async def _stream_range(self, fs: Any, path: str, start: int, end: int, pin: str | None) -> Any:
         from gcsfs.retry import validate_response
 
         await fs._set_session()
+        # ``generation`` reads exactly that version: once it is replaced, the read fails
+        params = {"generation": pin} if pin else {}
         async with fs.session.get(
             url=fs.url(path),
-            params=fs._get_params({}),
+            params=fs._get_params(params),
             headers=fs._get_headers({"Range": f"bytes={start}-{end - 1}"}),
             timeout=fs.requests_timeout,
         ) as response:
+            if pin and response.status in (404, 412):
+                raise ObjectChangedError(path, f"generation {pin}")
             if response.status in (401, 403):
                 # gcsfs reports these as a bare OSError; say it is about permission
                 detail = (await response.read())[:300].decode(errors="replace")

@@ -6,7 +6,7 @@ import os
 import posixpath
 from typing import TYPE_CHECKING, Any
 
-from unifs.errors import URIError
+from unifs.errors import ObjectChangedError, URIError
 from unifs.providers.base import Provider
 from unifs.uri import StorageURI
 
@@ -70,6 +70,32 @@ class LocalProvider(Provider):
 
     def fs_path(self, uri: StorageURI) -> str:
         return uri.key
+
+    def version_pin(self, info: dict[str, Any]) -> str | None:
+        # a file replaced by rename has a new inode; one rewritten in place a new mtime
+        if info.get("ino") is None or info.get("mtime") is None:
+            return None
+        return f"{info['ino']}:{info['mtime']}:{info.get('size')}"
+
+    def read_range(
+        self, fs: Any, path: str, start: int, end: int, *, pin: str | None = None
+    ) -> Any:
+        if not pin:
+            return None
+
+        def read() -> bytes:
+            with open(path, "rb") as handle:
+                before = _local_pin(os.fstat(handle.fileno()))
+                data = os.pread(handle.fileno(), end - start, start)
+                if before != pin or _local_pin(os.fstat(handle.fileno())) != pin:
+                    raise ObjectChangedError(path, pin)
+            return data
+
+        return read
+
+
+def _local_pin(stat: os.stat_result) -> str:
+    return f"{stat.st_ino}:{stat.st_mtime}:{stat.st_size}"
 
 
 class MemoryProvider(Provider):

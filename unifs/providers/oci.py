@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthError, AuthMode, Param
-from unifs.errors import AmbiguousURIError, UnsupportedError, URIError
+from unifs.errors import AmbiguousURIError, ObjectChangedError, UnsupportedError, URIError
 from unifs.providers.base import (
     Provider,
     Resolved,
@@ -30,6 +30,7 @@ from unifs.providers.base import (
     decode_key,
     encode_key,
     merge_options,
+    precondition_failed,
     reject_query,
     split_https,
     split_scheme_uri,
@@ -590,17 +591,29 @@ class OCIProvider(Provider):
             return (b64_to_hex(digest), int(parts))
         return None
 
-    def stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+    def version_pin(self, info: dict[str, Any]) -> str | None:
+        etag = info.get("etag") or info.get("ETag")
+        return str(etag) if etag else None
+
+    def stream_range(
+        self, fs: Any, path: str, start: int, end: int, *, pin: str | None = None
+    ) -> Any:
         # ocifs is synchronous and reads a range whole; the SDK can stream the body
         if not hasattr(fs, "oci_client"):
             return None
-        return self._stream_range(fs, path, start, end)
+        return self._stream_range(fs, path, start, end, pin)
 
-    def _stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+    def _stream_range(self, fs: Any, path: str, start: int, end: int, pin: str | None) -> Any:
         bucket, namespace, key = fs.split_path(path)
-        response = fs.oci_client.get_object(
-            namespace, bucket, key, range=f"bytes={start}-{end - 1}"
-        )
+        extra = {"if_match": pin} if pin else {}
+        try:
+            response = fs.oci_client.get_object(
+                namespace, bucket, key, range=f"bytes={start}-{end - 1}", **extra
+            )
+        except Exception as exc:
+            if pin and precondition_failed(exc):
+                raise ObjectChangedError(path, pin) from exc
+            raise
         raw = response.data.raw
         try:
             yield from raw.stream(1 << 20, decode_content=False)

@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthError, AuthMode, Param
-from unifs.errors import URIError
+from unifs.errors import ObjectChangedError, URIError
 from unifs.providers.base import (
     Provider,
     decode_key,
     encode_key,
     merge_options,
+    precondition_failed,
     reject_query,
     split_https,
     split_scheme_uri,
@@ -203,19 +204,57 @@ class S3Provider(Provider):
         match = re.fullmatch(r"([0-9a-f]{32})-(\d+)", etag)
         return (match.group(1), int(match.group(2))) if match else None
 
-    def stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+    def version_pin(self, info: dict[str, Any]) -> str | None:
+        etag = info.get("ETag") or info.get("etag")
+        return str(etag) if etag else None
+
+    def part_sizes(self, fs: Any, path: str, info: dict[str, Any]) -> Any:
+        # HEAD ?partNumber=N answers with that part's length and the part count
+        found = self.multipart_checksum(info)
+        if found is None or not hasattr(fs, "_call_s3"):
+            return None
+        return self._part_sizes(fs, path, int(info.get("size") or 0), found[1])
+
+    async def _part_sizes(self, fs: Any, path: str, size: int, parts: int) -> list[int] | None:
+        bucket, key, version = fs.split_path(path)
+        extra = {"VersionId": version} if version else {}
+
+        async def length(number: int) -> int:
+            head = await fs._call_s3(
+                "head_object", Bucket=bucket, Key=key, PartNumber=number, **extra
+            )
+            return int(head["ContentLength"])
+
+        first = await length(1)
+        if parts == 1:
+            return [first]
+        last = await length(parts)
+        if size - first - last == (parts - 2) * first:  # the usual layout: equal parts, a tail
+            return [first] * (parts - 1) + [last]
+        return [first, *[await length(n) for n in range(2, parts)], last]
+
+    def stream_range(
+        self, fs: Any, path: str, start: int, end: int, *, pin: str | None = None
+    ) -> Any:
         # s3fs's cat_file holds a whole range in memory; its client can stream the body
         if not hasattr(fs, "_call_s3"):
             return None
-        return self._stream_range(fs, path, start, end)
+        return self._stream_range(fs, path, start, end, pin)
 
-    async def _stream_range(self, fs: Any, path: str, start: int, end: int) -> Any:
+    async def _stream_range(self, fs: Any, path: str, start: int, end: int, pin: str | None) -> Any:
         bucket, key, version = fs.split_path(path)
-        extra = {"VersionId": version} if version else {}
-        response = await fs._call_s3(
-            "get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}",
-            **fs.req_kw, **extra,
-        )  # fmt: skip
+        extra: dict[str, Any] = {"VersionId": version} if version else {}
+        if pin:
+            extra["IfMatch"] = pin
+        try:
+            response = await fs._call_s3(
+                "get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}",
+                **fs.req_kw, **extra,
+            )  # fmt: skip
+        except Exception as exc:
+            if pin and precondition_failed(exc):
+                raise ObjectChangedError(path, pin) from exc
+            raise
         body = response["Body"]
         try:
             while chunk := await body.read(1 << 20):

@@ -37,7 +37,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,6 +76,8 @@ class Fault:
     "status" answers ``status`` (with ``Retry-After: retry_after`` when given) without
     asking the server. "reset" and "truncate" forward the request, then pass on the response
     headers and ``cut`` (a fraction) of the body before a TCP reset or a clean close.
+    "call" runs ``action()`` in a worker thread, then forwards the request untouched: a
+    test can change the server between two requests of one transfer (replace an object).
     """
 
     kind: str = "status"
@@ -88,12 +90,17 @@ class Fault:
     times: int | None = 1
     rate: float = 1.0
     cut: float = 0.5
+    action: Callable[[], object] | None = None
     hits: int = 0
     seen: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "reset", "truncate"):
-            raise ValueError(f"Fault kind must be status, reset or truncate, not {self.kind!r}")
+        if self.kind not in ("status", "reset", "truncate", "call"):
+            raise ValueError(
+                f"Fault kind must be status, reset, truncate or call, not {self.kind!r}"
+            )
+        if (self.kind == "call") != (self.action is not None):
+            raise ValueError('a Fault takes an action exactly when its kind is "call"')
 
     def _matches(self, method: str, target: str, headers: Mapping[str, str]) -> bool:
         if self.method is not None and not re.fullmatch(self.method, method, re.IGNORECASE):
@@ -357,6 +364,10 @@ class FaultProxy:
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if self.link.rtt:
             await asyncio.sleep(self.link.rtt / 2)
+        if fault is not None and fault.kind == "call":
+            assert fault.action is not None
+            await asyncio.to_thread(fault.action)
+            fault = None
         if fault is not None and fault.kind == "status":
             await self._relay_body(reader, None, headers, connection.pacer)
             await self._answer(writer, method, target, headers, fault)

@@ -50,11 +50,14 @@ from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy
 from unifs.transfer.retries import _classify as _classify
 from unifs.transfer.upload import aput, put
+from unifs.transfer.workdir import WORK_DIR, TransferBusyError
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_BUFFER",
+    "WORK_DIR",
     "RetryPolicy",
+    "TransferBusyError",
     "TransferError",
     "TransferReport",
     "UnsafeKeyError",

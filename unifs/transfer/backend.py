@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -64,14 +65,25 @@ class _Backend:
         method = getattr(self.fs, name)
         return await self.run(lambda: method(*args, **kwargs))
 
-    async def read(self, path: str, start: int, end: int) -> AsyncGenerator[bytes, None]:
-        """Yield bytes ``[start, end)`` of ``path`` in order, streamed where possible."""
-        stream = self.provider.stream_range(self.fs, path, start, end) if self.streams else None
+    async def read(
+        self, path: str, start: int, end: int, pin: str | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """Yield bytes ``[start, end)`` of ``path`` in order, streamed where possible.
+
+        With ``pin`` (the provider's ``version_pin``) every request names that version of
+        the object, and a replaced one raises ``ObjectChangedError`` instead of other bytes.
+        """
+        provider = self.provider
+        stream = provider.stream_range(self.fs, path, start, end, pin=pin) if self.streams else None
         if stream is None:
-            if self.is_async:
-                yield await self.fs._cat_file(path, start=start, end=end)
-            else:
-                yield await self.run(self.fs.cat_file, path, start, end)
+            whole = provider.read_range(self.fs, path, start, end, pin=pin) if pin else None
+            if whole is None:
+                whole = (
+                    self.fs._cat_file(path, start=start, end=end)
+                    if self.is_async
+                    else functools.partial(self.fs.cat_file, path, start, end)
+                )
+            yield await (self.run(whole) if callable(whole) else whole)
             return
         if hasattr(stream, "__anext__"):
             try:

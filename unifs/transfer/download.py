@@ -12,12 +12,13 @@ from unifs.transfer.backend import _open_backend
 from unifs.transfer.checksums import _expectation, _is_valid, _same_size
 from unifs.transfer.limits import _auto_part_size
 from unifs.transfer.parts import _download_all
-from unifs.transfer.planning import _Item, _plan_remote, safe_join
+from unifs.transfer.planning import _Item, _plan_remote, check_targets, safe_join
 from unifs.transfer.progress import _split_callback
 from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy
 from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
 from unifs.transfer.state import _Download
+from unifs.transfer.workdir import WorkDir
 from unifs.uri import StorageURI
 
 
@@ -35,6 +36,7 @@ async def _get(
     resume: bool,
     retries: RetryPolicy,
     callback: Any,
+    lock_timeout: float,
     storage_options: dict[str, Any],
 ) -> TransferReport:
     started = time.perf_counter()
@@ -49,6 +51,7 @@ async def _get(
         policy=retries,
         callback=fs_callback,
     )
+    work: WorkDir | None = None
     try:
         items, single = await engine.retrying(
             lambda _: _plan_remote(backend, path, uri, include, exclude)
@@ -59,7 +62,11 @@ async def _get(
             targets = [(items[0], safe_join(root, items[0].relative) if into_dir else dest)]
         else:
             # every key is checked before anything is written
+            root = dest
             targets = [(item, safe_join(dest, item.relative)) for item in items]
+        check_targets([(item.relative, target) for item, target in targets], root)
+        work = WorkDir(root)
+        await work.acquire(lock_timeout)
         preferred = [part_size] if part_size else []
         expects = {item.relative: _expectation(item, preferred) for item, _ in targets}
 
@@ -84,7 +91,7 @@ async def _get(
             expect, why = expects[item.relative] if verify else (None, "")
             if why:
                 report.unverified[item.relative] = why
-            downloads.append(_Download(engine, item, target, expect, chosen, resume))
+            downloads.append(_Download(engine, item, target, expect, chosen, resume, work))
             if downloads[-1].resumed_bytes and fs_callback is not None:
                 fs_callback.relative_update(downloads[-1].resumed_bytes)
         await _download_all(engine, downloads)
@@ -97,6 +104,8 @@ async def _get(
         report.peak_buffer = engine.budget.peak
         report.peak_requests = engine.gate.peak
         report.seconds = time.perf_counter() - started
+        if work is not None:
+            work.release()
         await asyncio.get_running_loop().run_in_executor(None, engine.close)
     if report.failed:
         first = next(iter(report.failed.items()))
@@ -121,6 +130,7 @@ async def aget(
     max_buffer: int | None = None,
     retries: int | RetryPolicy | None = None,
     resume: bool = True,
+    lock_timeout: float = 600.0,
     **storage_options: Any,
 ) -> TransferReport:
     """Await the download of ``src`` into ``dest``; the async form of :func:`get`."""
@@ -139,6 +149,7 @@ async def aget(
             resume=resume,
             retries=policy,
             callback=callback,
+            lock_timeout=lock_timeout,
             storage_options=storage_options,
         )
     )
@@ -158,6 +169,7 @@ def get(
     max_buffer: int | None = None,
     retries: int | RetryPolicy | None = None,
     resume: bool = True,
+    lock_timeout: float = 600.0,
     **storage_options: Any,
 ) -> TransferReport:
     """Download the object or prefix ``src`` into the local path ``dest``, verified.
@@ -192,6 +204,7 @@ def get(
             resume=resume,
             retries=policy,
             callback=callback,
+            lock_timeout=lock_timeout,
             storage_options=storage_options,
         )
     )

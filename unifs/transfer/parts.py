@@ -64,7 +64,7 @@ async def _fetch_part(engine: _Engine, dl: _Download, piece: _Range) -> None:
             pending_len = 0
             sent = time.monotonic()
             try:
-                reader = backend.read(dl.item.remote, position, asked)
+                reader = backend.read(dl.item.remote, position, asked, dl.item.pin)
                 async with contextlib.aclosing(reader) as it:
                     async for chunk in it:
                         if sent and backend.streams:  # else the first byte comes last
@@ -200,7 +200,7 @@ async def _get_small(engine: _Engine, dl: _Download) -> None:
     async def attempt(_: int) -> None:
         nonlocal got
         report.requests += 1
-        reader = engine.backend.read(dl.item.remote, got, size)
+        reader = engine.backend.read(dl.item.remote, got, size, dl.item.pin)
         async with contextlib.aclosing(reader) as it:
             async for chunk in it:
                 if got + len(chunk) > size:

@@ -8,10 +8,11 @@ import os
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from unifs.errors import UnifsError
+from unifs.transfer.workdir import WORK_DIR
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
@@ -19,12 +20,6 @@ if TYPE_CHECKING:
     from unifs.transfer.backend import _Backend
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-_PART_SUFFIX = ".unifs-part"
-
-
-_STATE_SUFFIX = ".unifs-part.state"
 
 
 class UnsafeKeyError(UnifsError, ValueError):
@@ -39,6 +34,10 @@ class _Item:
     checksum: tuple[str, str] | None  # (kind, hex digest) as the store reports it
     multipart: tuple[str, int] | None = None  # (hex MD5 of part MD5s, parts)
     identity: str = ""  # what changes when the object does (ETag, generation, mtime)
+    pin: str | None = None  # what every read names, so that only this version is read
+    #: the multipart layout as the store records it (None: not asked, or not known)
+    part_sizes: tuple[int, ...] | None = None
+    info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _matches(relative: str, include: Sequence[str] | None, exclude: Sequence[str] | None) -> bool:
@@ -94,6 +93,8 @@ def _item(provider: Provider, remote: str, relative: str, info: dict[str, Any]) 
         checksum=known[0] if known else None,
         multipart=provider.multipart_checksum(info),
         identity=_identity(info),
+        pin=provider.version_pin(info),
+        info=info,
     )
 
 
@@ -137,12 +138,49 @@ def _plan_local(
     if not os.path.isdir(src):
         raise FileNotFoundError(f"no such file or directory: {src!r}")
     pairs = []
-    for directory, _, files in os.walk(src):
+    for directory, subdirs, files in os.walk(src):
+        # an interrupted get's temporary files are not data; every user file is
+        subdirs[:] = [d for d in subdirs if d != WORK_DIR]
         for name in files:
-            if name.endswith((_PART_SUFFIX, _STATE_SUFFIX)):
-                continue  # an unfinished unifs download, not data
             local = os.path.join(directory, name)
             relative = os.path.relpath(local, src).replace(os.sep, "/")
             if _matches(relative, include, exclude):
                 pairs.append((local, relative))
     return sorted(pairs, key=lambda pair: pair[1])
+
+
+def check_targets(targets: Sequence[tuple[str, str]], root: str) -> None:
+    """Refuse keys that would share a local path, or land in unifs's work directory.
+
+    ``targets`` are ``(key, local path)`` pairs. ``a/b``, ``a//b`` and ``a/./b`` are one
+    local file; a key ``a`` and a key ``a/b`` need ``a`` to be a file and a directory.
+    """
+    root = os.path.abspath(root)
+    work = os.path.join(root, WORK_DIR)
+    by_path: dict[str, list[str]] = {}
+    for key, local in targets:
+        by_path.setdefault(os.path.normpath(os.path.abspath(local)), []).append(key)
+    problems = [
+        f"{', '.join(repr(k) for k in keys)} -> {path}"
+        for path, keys in by_path.items()
+        if len(keys) > 1
+    ]
+    problems += [
+        f"{keys[0]!r} would be written inside unifs's work directory {WORK_DIR!r}"
+        for path, keys in by_path.items()
+        if path == work or path.startswith(work + os.sep)
+    ]
+    for path, keys in by_path.items():
+        parent = os.path.dirname(path)
+        while len(parent) > len(root) and parent not in by_path:
+            parent = os.path.dirname(parent)
+        if parent in by_path and parent != path:
+            problems.append(f"{by_path[parent][0]!r} is a file and {keys[0]!r} is below it")
+    if problems:
+        shown = "; ".join(sorted(problems)[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise UnsafeKeyError(
+            f"refusing to download into {root!r}: object keys that would land on the same "
+            f"local path or clash with unifs's own files: {shown}{more}. Download them one "
+            "by one to explicit paths, or rename the objects."
+        )

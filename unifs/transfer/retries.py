@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from unifs.errors import ObjectChangedError
 from unifs.transfer.planning import UnsafeKeyError
 
 
@@ -50,6 +51,7 @@ _PERMANENT_TYPES = (
     NotADirectoryError,
     FileExistsError,
     UnsafeKeyError,
+    ObjectChangedError,
     _Permanent,
 )
 

@@ -12,11 +12,12 @@ from typing import Any
 
 from unifs.transfer.checksums import _HASH_BLOCK, _Expect, _Hasher
 from unifs.transfer.limits import _MIN_SPLIT, _SMALL_REQUEST, MiB
-from unifs.transfer.planning import _PART_SUFFIX, _STATE_SUFFIX, _Item
+from unifs.transfer.planning import _Item
 from unifs.transfer.retries import _ShortRead
 from unifs.transfer.scheduling import _Engine
+from unifs.transfer.workdir import WorkDir
 
-_STATE_VERSION = 2
+_STATE_VERSION = 3
 
 
 def _pwritev_all(fd: int, buffers: list[bytes], offset: int, hasher: _Hasher | None) -> None:
@@ -72,14 +73,14 @@ class _Download:
         expect: _Expect | None,
         part_size: int,
         resume: bool,
+        work: WorkDir,
     ) -> None:
         self.engine = engine
         self.item = item
         self.target = target
         self.expect = expect
-        directory, name = os.path.split(target)
-        self.tmp = os.path.join(directory, f".{name}{_PART_SUFFIX}")
-        self.state_path = os.path.join(directory, f".{name}{_STATE_SUFFIX}")
+        self.tmp = work.tmp(target)
+        self.state_path = work.state(target)
         self.resume = resume and bool(item.identity)
         self.part_size = max(part_size, 1)
         size = item.size
@@ -120,6 +121,7 @@ class _Download:
             "version": _STATE_VERSION,
             "size": self.item.size,
             "identity": self.item.identity,
+            "key": self.item.relative,
             "part_size": self.part_size,
         }
 
@@ -140,6 +142,7 @@ class _Download:
             or header.get("version") != _STATE_VERSION
             or header.get("size") != self.item.size
             or header.get("identity") != self.item.identity
+            or header.get("key") != self.item.relative
             or tmp_size != self.item.size
         ):
             return []
