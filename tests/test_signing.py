@@ -313,3 +313,39 @@ def test_cli_sign_and_verify(
     assert main(["sign-model", str(model), "--private-key", str(tmp_path / "nokey.pem")]) == 2
     err = capsys.readouterr().err
     assert "nokey.pem" in err and "BEGIN" not in err
+
+
+def test_cache_hits_are_checked_when_a_signature_is_asked_for(
+    s3_server: Any, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    private, public = keys
+    options = s3_server.storage_options
+    prefix = cloud_prefix(s3_server)
+    unifs.put(write_model(tmp_path / "src"), prefix, **options)
+    sig = tmp_path / "llama.sig"  # kept outside the model: the bucket does not change
+    unifs.sign_model(prefix, private_key=private, signature=sig, **options)
+    cache = tmp_path / "cache"
+    path = unifs.download_artifact(prefix, cache_dir=cache, **options)  # cached unchecked
+    again = unifs.download_artifact(
+        prefix, cache_dir=cache, verify_signature=sig, public_key=public, **options
+    )
+    assert again == path
+    (path / "tokenizer.json").write_bytes(b"corrupted on this node")
+    for offline in (False, True):
+        with pytest.raises(ModelVerificationError, match=r"differs: tokenizer\.json"):
+            unifs.download_artifact(
+                prefix,
+                cache_dir=cache,
+                offline=offline,
+                verify_signature=sig,
+                public_key=public,
+                **options,
+            )
+    with pytest.raises(unifs.UnifsError, match="offline mode makes no requests"):
+        unifs.download_artifact(
+            prefix,
+            cache_dir=cache,
+            offline=True,
+            verify_signature=prefix + "model.sig",
+            public_key=public,
+        )

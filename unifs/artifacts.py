@@ -240,7 +240,9 @@ def download_artifact(
     ``UNIFS_OFFLINE=1``) makes no request: it serves the newest cached entry for ``uri``
     or raises :class:`ArtifactNotCachedError`.
 
-    ``verify_signature`` checks the model before it is published into the cache: the path
+    ``verify_signature`` checks the model before it is published into the cache, and a
+    cached entry each time it is served (an entry cached unchecked is never handed out as
+    checked; offline, the signature must be local or inside the model). It is the path
     or URI of a signature (a model-signing bundle, or a ``model_signature.json`` with
     ``artifact_uri`` and ``sha256``), or ``True`` for ``model.sig`` inside the artifact.
     ``public_key`` is the PEM public key that bundle was signed with. A model that fails
@@ -252,20 +254,19 @@ def download_artifact(
     u = parse(uri, account=storage_options.get("account_name"))
     root = cache_root(cache_dir)
     key_dir = root / _key(u.url, include, exclude)
+    check = _SignatureCheck.make(u.url, verify_signature, public_key, auth, storage_options)
     if _offline(offline):
-        return _serve_offline(u.url, root, key_dir)
+        return _serve_offline(u.url, root, key_dir, check)
 
     listing = _list_remote(u, auth, include, exclude, storage_options)
     version = listing.version
     entry_dir = key_dir / version
     meta = key_dir / f"{version}.json"
     if entry_dir.is_dir():  # a hit needs no lock: entries appear by rename, complete
-        _touch(meta)
-        return _entry_path(entry_dir, listing.single)
+        return _serve(entry_dir, meta, listing.single, check)
     with _lock(key_dir):
         if entry_dir.is_dir():  # another thread or process finished it while we waited
-            _touch(meta)
-            return _entry_path(entry_dir, listing.single)
+            return _serve(entry_dir, meta, listing.single, check)
         _clear_stale(key_dir, keep=version)
         staging = key_dir / f"{_STAGING}{version}"
         staging.mkdir(exist_ok=True)
@@ -281,10 +282,13 @@ def download_artifact(
             callback=callback,
             **storage_options,
         )
-        if verify_signature is not None and verify_signature is not False:
-            _verify_staged(
-                u.url, staging, listing, verify_signature, public_key, auth, storage_options
-            )
+        if check is not None:
+            try:
+                check.run(staging)
+            except BaseException:
+                # a model that fails is never published; its bytes are not worth resuming
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
         os.rename(staging, entry_dir)
         files, size = _measure(entry_dir)
         record = {
@@ -300,35 +304,58 @@ def download_artifact(
     return _entry_path(entry_dir, listing.single)
 
 
-def _verify_staged(
-    url: str,
-    staging: Path,
-    listing: _Listing,
-    signature: str | os.PathLike[str] | bool,
-    public_key: str | os.PathLike[str] | None,
-    auth: Any,
-    storage_options: dict[str, Any],
-) -> None:
-    from unifs.signing import DEFAULT_SIGNATURE_NAME, verify_files
+@dataclass(frozen=True)
+class _SignatureCheck:
+    """A model's signature check, run on a staged download and on every cache hit.
 
-    where = staging / DEFAULT_SIGNATURE_NAME if isinstance(signature, bool) else signature
-    files = {rel: staging / rel for rel, _, _ in listing.objects}
-    try:
+    Hits are checked too: an entry cached without a signature check (or with another key)
+    is never handed to a caller who asked for one.
+    """
+
+    url: str
+    signature: str | os.PathLike[str] | None  # None: model.sig inside the entry
+    public_key: str | os.PathLike[str] | None
+    auth: Any
+    storage_options: dict[str, Any]
+
+    @classmethod
+    def make(
+        cls,
+        url: str,
+        verify_signature: str | os.PathLike[str] | bool | None,
+        public_key: str | os.PathLike[str] | None,
+        auth: Any,
+        storage_options: dict[str, Any],
+    ) -> _SignatureCheck | None:
+        if verify_signature is None or verify_signature is False:
+            return None
+        where = None if verify_signature is True else verify_signature
+        return cls(url, where, public_key, auth, storage_options)
+
+    def run(self, directory: Path) -> None:
+        from unifs.signing import DEFAULT_SIGNATURE_NAME, verify_files
+
+        files = {
+            p.relative_to(directory).as_posix(): p for p in directory.rglob("*") if p.is_file()
+        }
         verify_files(
             files,
-            signature=where,
-            public_key=public_key,
-            model=url,
-            auth=auth,
-            **storage_options,
+            signature=self.signature or directory / DEFAULT_SIGNATURE_NAME,
+            public_key=self.public_key,
+            model=self.url,
+            auth=self.auth,
+            **self.storage_options,
         )
-    except BaseException:
-        # a model that fails is never published; its bytes are not worth resuming either
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
-def _serve_offline(url: str, root: Path, key_dir: Path) -> Path:
+def _serve(entry_dir: Path, meta: Path, single: str | None, check: _SignatureCheck | None) -> Path:
+    if check is not None:
+        check.run(entry_dir)
+    _touch(meta)
+    return _entry_path(entry_dir, single)
+
+
+def _serve_offline(url: str, root: Path, key_dir: Path, check: _SignatureCheck | None) -> Path:
     """The newest complete entry for this key, found on disk alone."""
     newest: tuple[float, Path, dict[str, Any]] | None = None
     if key_dir.is_dir():
@@ -343,8 +370,17 @@ def _serve_offline(url: str, root: Path, key_dir: Path) -> Path:
             f"{ENV_CACHE_DIR} at the cache that holds it."
         )
     _, entry_dir, record = newest
-    _touch(entry_dir.with_name(f"{entry_dir.name}.json"))
-    return _entry_path(entry_dir, record.get("single"))
+    if check is not None and check.signature is not None:
+        from unifs.signing import is_local
+
+        if not is_local(check.signature):
+            raise UnifsError(
+                "offline: the signature to verify against is remote, and offline mode makes "
+                "no requests; pass a local copy of it as verify_signature="
+            )
+    return _serve(
+        entry_dir, entry_dir.with_name(f"{entry_dir.name}.json"), record.get("single"), check
+    )
 
 
 def _clear_stale(key_dir: Path, *, keep: str) -> None:

@@ -214,7 +214,8 @@ def _simple_checksum(raw: bytes) -> tuple[str | None, str] | None:
 # -- reading the model where it lives ---------------------------------------------------------
 
 
-def _is_local(target: str | os.PathLike[str]) -> bool:
+def is_local(target: str | os.PathLike[str]) -> bool:
+    """True when ``target`` is a local path (or ``file://`` URI) rather than a store's URI."""
     from unifs.uri import parse
 
     return parse(os.fspath(target)).provider == "local"
@@ -231,7 +232,7 @@ def _show(target: str | os.PathLike[str]) -> str:
 
 
 def _read_bytes(target: str | os.PathLike[str], auth: Any, options: dict[str, Any]) -> bytes:
-    if _is_local(target):
+    if is_local(target):
         return Path(os.fspath(target)).expanduser().read_bytes()
     from unifs.filesystem import open as unifs_open
 
@@ -243,7 +244,7 @@ def _read_bytes(target: str | os.PathLike[str], auth: Any, options: dict[str, An
 def _write_bytes(
     target: str | os.PathLike[str], data: bytes, auth: Any, options: dict[str, Any]
 ) -> None:
-    if _is_local(target):
+    if is_local(target):
         path = Path(os.fspath(target)).expanduser()
         tmp = path.with_name(f".{path.name}.unifs-tmp")
         tmp.write_bytes(data)

@@ -11,7 +11,6 @@ from unifs.scan.visitor import Finding
 __all__ = ["FORMATTERS", "SkippedFile", "format_json", "format_sarif", "format_text"]
 
 _SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_INFO_URI = "https://github.com/unifs/unifs/blob/main/docs/migrating.md"
 
 
 class SkippedFile(tuple[str, str]):
@@ -59,7 +58,6 @@ def format_sarif(findings: Sequence[Finding], skipped: Sequence[SkippedFile] = (
             "shortDescription": {"text": sdk.description},
             "fullDescription": {"text": f"{sdk.description}; replace it with unifs."},
             "help": {"text": f"Replacement: {sdk.hint}"},
-            "helpUri": _INFO_URI,
             "defaultConfiguration": {"level": "warning"},
         }
         for sdk in SDKS
@@ -99,7 +97,6 @@ def format_sarif(findings: Sequence[Finding], skipped: Sequence[SkippedFile] = (
                     "driver": {
                         "name": "unifs-scan",
                         "version": __version__,
-                        "informationUri": _INFO_URI,
                         "rules": rules,
                     }
                 },
