@@ -18,7 +18,9 @@
 The last four live in unifs/commands/, one module per verb.
 
 Storage options are given as ``-o name=value`` (values are read as JSON when they parse,
-e.g. ``-o anon=true``). Exit status: 0 ok, 1 a transfer failed, 2 bad input.
+e.g. ``-o anon=true``). Exit status: 0 ok, 1 a transfer failed, 2 bad input. Errors are
+one line each, with any signature, token or SAS in them masked
+(:func:`unifs.redact.mask_secrets`); ``presign`` prints its URL because it was asked for.
 """
 
 from __future__ import annotations
@@ -28,19 +30,26 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NoReturn
 
 from unifs.errors import UnifsError
+from unifs.redact import mask_secrets
 
 __all__ = ["main"]
 
 
-def _options(pairs: Sequence[str] | None) -> dict[str, Any]:
+def _options(pairs: Sequence[str] | None, flag: str = "-o") -> dict[str, Any]:
     options: dict[str, Any] = {}
-    for pair in pairs or ():
+    for number, pair in enumerate(pairs or (), 1):
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise UnifsError(f"-o takes name=value, got {pair!r}")
+            # the text itself is not echoed: it may be a secret typed with ':' for '='
+            raise UnifsError(
+                f"{flag} takes name=value, but {flag} number {number} has "
+                + ("no '='" if not sep else "no name before '='")
+                + " (its text is not shown, as it may hold a secret); "
+                f"write e.g. {flag} secret_access_key=..."
+            )
         try:
             options[name] = json.loads(value)
         except ValueError:
@@ -109,8 +118,8 @@ def _transfer(args: argparse.Namespace, direction: str) -> int:
     except transfer.TransferError as exc:
         bar.close()
         for name, reason in exc.report.failed.items():
-            print(f"failed: {name}: {reason}", file=sys.stderr)
-        print(f"{direction}: {exc.report.summary()}", file=sys.stderr)
+            print(mask_secrets(f"failed: {name}: {reason}"), file=sys.stderr)
+        print(mask_secrets(f"{direction}: {exc.report.summary()}"), file=sys.stderr)
         return 1
     bar.close()
     print(f"{direction}: {report.summary()}")
@@ -119,7 +128,7 @@ def _transfer(args: argparse.Namespace, direction: str) -> int:
 
 def _auth(args: argparse.Namespace) -> dict[str, Any] | None:
     pairs = getattr(args, "auth", None)
-    return _options(pairs) if pairs else None
+    return _options(pairs, "-a") if pairs else None
 
 
 def _cmd_caps(args: argparse.Namespace) -> int:
@@ -211,12 +220,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.dest, keep_server=False)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with secrets masked in the usage errors it prints."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(mask_secrets(message))
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="unifs",
         description="One storage layer over OCI Object Storage, AWS S3, GCS and Azure Blob.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     def with_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument(
@@ -235,7 +253,9 @@ def _parser() -> argparse.ArgumentParser:
         )
         return p
 
-    p = sub.add_parser("normalize", help="print the canonical fsspec URL of each URI")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "normalize", help="print the canonical fsspec URL of each URI"
+    )
     p.add_argument("uris", nargs="+", metavar="URI")
     p.add_argument("--style", help="spell it as fsspec, ome or https instead")
     p.add_argument("--account", help="the Azure account, for az://account/container/key")
@@ -296,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.run(args)
     except (UnifsError, ValueError, FileNotFoundError, PermissionError) as exc:
-        print(f"unifs {args.command}: {exc}", file=sys.stderr)
+        print(mask_secrets(f"unifs {args.command}: {exc}"), file=sys.stderr)
         return 2
     return status
 

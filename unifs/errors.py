@@ -12,10 +12,16 @@ working::
     ├── ObjectChangedError (OSError)           an object was replaced while it was being read
     └── MissingDependencyError (ImportError)   a provider's extra is not installed
 
-Messages say what was wrong and how to write it right. They never contain secrets.
+Messages say what was wrong and how to write it right. They never contain secrets: every
+message (and ``URIError.uri``) passes through :func:`unifs.redact.mask_secrets`, so a
+presigned URL's signature, a SAS or a PAR token shows as ``***`` however it got there.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from unifs.redact import mask_secrets
 
 __all__ = [
     "AmbiguousURIError",
@@ -28,18 +34,22 @@ __all__ = [
 
 
 class UnifsError(Exception):
-    """Root of every error unifs raises."""
+    """Root of every error unifs raises; its message has every secret masked."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*(mask_secrets(a) if isinstance(a, str) else a for a in args), **kwargs)
 
 
 class URIError(UnifsError, ValueError):
     """A URI is malformed, or names no provider unifs knows.
 
-    ``uri`` is the input as given; the message shows a correct spelling.
+    ``uri`` is the input as given, with any secret in it masked; the message shows a correct
+    spelling.
     """
 
     def __init__(self, message: str, *, uri: str | None = None) -> None:
         super().__init__(message)
-        self.uri = uri
+        self.uri = mask_secrets(uri) if isinstance(uri, str) else uri
 
 
 class AmbiguousURIError(URIError):

@@ -3,7 +3,9 @@
 ``parse`` finds the provider that owns a URI's scheme (or, for ``https://`` URLs, its
 host) and lets that provider read it; this module never branches on provider names.
 ``StorageURI.url`` is the canonical fsspec URL; ``StorageURI.format(style)`` spells the
-same object in a provider's other dialects, and ``parse(u.format(style)) == u``.
+same object in a provider's other dialects, and ``parse(u.format(style)) == u`` as well
+as ``parse(u.url) == u`` for every URI ``parse`` accepts: a shape that could be read two
+ways is refused, never read as another object.
 
 Equality compares *which object* a URI names (provider, bucket, key, namespace, account).
 Where to reach it (region, endpoint) and how (an OCI PAR token) ride along but do not
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -25,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["StorageURI", "normalize", "parse"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+# "s3:/b/k", "3s://x", "my bucket://x": a scheme was meant (a path starting with "/", "."
+# or a directory name does not match: its ':/' comes after a '/')
+_LOOKS_LIKE_SCHEME = re.compile(r"^[^/]*:/")
 
 
 @dataclass(frozen=True)
@@ -101,21 +107,32 @@ def parse(uri: str | os.PathLike[str] | StorageURI, *, account: str | None = Non
 
     ``account`` names the Azure storage account when the URI itself does not; with it,
     ``az://{account}/{container}/{key}`` is read as account-first.
+
+    Whitespace around a string is dropped (what a paste leaves). What cannot be read back
+    from its own canonical URL is refused rather than read as another object: control
+    characters anywhere, a key ending in whitespace (``%20`` at the end of an https URL),
+    and shapes a provider calls ambiguous (:class:`unifs.AmbiguousURIError`). Only
+    :class:`unifs.UnifsError` subclasses leave ``parse``, whatever the text.
     """
     if isinstance(uri, StorageURI):
         return uri
     from unifs.registry import provider_for_host, provider_for_scheme, schemes
 
     if isinstance(uri, os.PathLike):
-        uri = os.fspath(uri)
-    if not isinstance(uri, str):
+        # a path object names exactly its path: nothing around it is paste residue
+        text = uri = os.fspath(uri)
+        if not isinstance(text, str):
+            raise URIError(f"a URI must be text, not a {type(text).__name__} path")
+    elif isinstance(uri, str):
+        text = uri.strip()
+    else:
         raise URIError(f"a URI must be a string or path, not {type(uri).__name__}")
-    text = uri.strip()
     if not text:
         raise URIError("empty URI: give a path or a URI such as s3://bucket/key", uri=uri)
+    _check_characters(text)
     match = _SCHEME.match(text)
     if match is None:
-        if "://" in text or re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:/[^/]", text):
+        if _LOOKS_LIKE_SCHEME.match(text):
             raise URIError(
                 f"{text!r} is not a URI unifs can read: a scheme is followed by '://', "
                 "as in s3://bucket/key",
@@ -123,7 +140,7 @@ def parse(uri: str | os.PathLike[str] | StorageURI, *, account: str | None = Non
             )
         from unifs.registry import get_provider
 
-        return get_provider("local").parse(text, account=account)
+        return _checked(get_provider("local").parse(text, account=account), text)
     scheme = match.group(1).lower()
     if scheme in ("http", "https"):
         provider = provider_for_host(text)
@@ -136,7 +153,7 @@ def parse(uri: str | os.PathLike[str] | StorageURI, *, account: str | None = Non
                 "write s3://bucket/key and pass endpoint_url=...",
                 uri=uri,
             )
-        return provider.parse(text, account=account)
+        return _checked(provider.parse(text, account=account), text)
     provider = provider_for_scheme(scheme)
     if provider is None:
         raise URIError(
@@ -145,7 +162,44 @@ def parse(uri: str | os.PathLike[str] | StorageURI, *, account: str | None = Non
             + " and the clouds' https object URLs",
             uri=uri,
         )
-    return provider.parse(text, account=account)
+    return _checked(provider.parse(text, account=account), text)
+
+
+def _check_characters(text: str, *, key: str | None = None) -> None:
+    """Refuse text no key can hold: control characters (which ``urlsplit`` would silently
+    drop, so the URL would name another object) and lone surrogates (not UTF-8).
+
+    ``key``, when given, is the decoded key of ``text`` to check instead.
+    """
+    where = f"the key {key!r} of {text!r}" if key is not None else repr(text)
+    for position, char in enumerate(key if key is not None else text):
+        category = unicodedata.category(char)
+        if category == "Cc":
+            raise URIError(
+                f"{where} holds the control character U+{ord(char):04X} at position "
+                f"{position}; unifs reads no URI with control characters (a key holding one "
+                "cannot be written back unambiguously). Remove it, or rename the object.",
+                uri=text,
+            )
+        if category == "Cs":
+            raise URIError(
+                f"{where} holds the lone surrogate U+{ord(char):04X} at position {position}, "
+                "which is not text any store accepts: keys are UTF-8",
+                uri=text,
+            )
+
+
+def _checked(uri: StorageURI, text: str) -> StorageURI:
+    """Refuse a key its own canonical URL could not carry back (see ``parse``)."""
+    _check_characters(text, key=uri.key)
+    if uri.key[-1:].isspace():
+        raise URIError(
+            f"{text!r} names the key {uri.key!r}, which ends in whitespace: its URL "
+            f"{uri.url!r} would lose it when read back, as pasted URIs are stripped. unifs "
+            "addresses no key that ends in whitespace; rename the object.",
+            uri=text,
+        )
+    return uri
 
 
 def normalize(uri: str | os.PathLike[str] | StorageURI, *, account: str | None = None) -> str:

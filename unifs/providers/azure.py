@@ -13,6 +13,7 @@ from unifs.providers.base import (
     Provider,
     decode_key,
     encode_key,
+    https_path,
     precondition_failed,
     reject_query,
     split_https,
@@ -222,7 +223,7 @@ class AzureProvider(Provider):
         match = _HOST.match(parts.hostname or "")
         if match is None:  # pragma: no cover - owns_https guards this
             raise URIError(f"{text!r} is not an Azure Blob URL", uri=text)
-        container, _, key = parts.path.lstrip("/").partition("/")
+        container, _, key = https_path(parts).partition("/")
         return self._make(text, container, decode_key(key), match.group("account"), match)
 
     def _format_fsspec(self, uri: StorageURI) -> str:

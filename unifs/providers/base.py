@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from unifs.errors import MissingDependencyError, UnsupportedError, URIError
+from unifs.redact import install_log_filters, mask_secrets
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ __all__ = [
     "b64_to_hex",
     "decode_key",
     "encode_key",
+    "https_path",
     "merge_options",
     "reject_query",
     "split_https",
@@ -65,7 +67,10 @@ class Resolved:
         from unifs.auth import mask
 
         shown = {k: mask(k, v) for k, v in self.options.items()}
-        return f"Resolved(protocol={self.protocol!r}, options={shown!r}, path={self.path!r})"
+        # by name (secret_access_key, ...), then by shape (a PAR token in an endpoint, ...)
+        return mask_secrets(
+            f"Resolved(protocol={self.protocol!r}, options={shown!r}, path={self.path!r})"
+        )
 
 
 class Provider(ABC):
@@ -326,7 +331,12 @@ class Provider(ABC):
         import fsspec
 
         self.ensure_installed()
-        return fsspec.filesystem(self.fsspec_protocol, **storage_options)
+        # the backend is imported by now, and its clients make their loggers while it is
+        # built: cover both (idempotent, a walk over the logger table)
+        install_log_filters()
+        fs = fsspec.filesystem(self.fsspec_protocol, **storage_options)
+        install_log_filters()
+        return fs
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -340,16 +350,40 @@ def split_scheme_uri(text: str) -> tuple[str, str, str]:
 
 
 def split_https(url: str) -> SplitResult:
-    """``urlsplit`` with the host lower-cased and a clear error for a URL with no host."""
-    parts = urlsplit(url)
+    """``urlsplit`` with clear errors for a URL it cannot split, with no host, a bad port,
+    or a user name or password before the host (object URLs carry none)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise URIError(f"{url!r} is not a URL unifs can read: {exc}", uri=url) from None
     if not parts.hostname:
         raise URIError(f"{url!r} has no host", uri=url)
+    if "@" in parts.netloc:
+        raise URIError(
+            f"{url!r} has a user name or password before the host, which no object URL "
+            "carries: remove everything from '//' to '@', and pass credentials with auth=...",
+            uri=url,
+        )
     return parts
 
 
+def https_path(parts: SplitResult) -> str:
+    """The path of an https URL without its leading ``/`` (one only: ``//k`` is key ``/k``)."""
+    path = parts.path
+    return path[1:] if path.startswith("/") else path
+
+
 def decode_key(path: str) -> str:
-    """Percent-decode a key taken from an https URL path."""
-    return unquote(path)
+    """Percent-decode a key taken from an https URL path; it must decode to UTF-8 text."""
+    try:
+        return unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        raise URIError(
+            f"the key {path!r} does not percent-decode to UTF-8 text, which every object key "
+            "is: check the URL's %-escapes",
+            uri=path,
+        ) from None
 
 
 def encode_key(key: str) -> str:

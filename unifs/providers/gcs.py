@@ -16,6 +16,7 @@ from unifs.providers.base import (
     b64_to_hex,
     decode_key,
     encode_key,
+    https_path,
     reject_query,
     split_https,
     split_scheme_uri,
@@ -227,7 +228,7 @@ class GCSProvider(Provider):
         if host == _CONSOLE_HOST:
             return self._parse_console(text, parts.path)
         reject_query(parts, text)
-        path = parts.path.lstrip("/")
+        path = https_path(parts)
         match = _VIRTUAL_HOST.match(host)
         if match is not None:
             bucket = match.group("bucket")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from typing import TYPE_CHECKING, Any
 
 from unifs.errors import ObjectChangedError, URIError
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from unifs.capabilities import Capabilities
 
 __all__ = ["LocalProvider", "MemoryProvider"]
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def _local_capabilities(provider: Provider, fs: Any) -> Capabilities:
@@ -34,7 +37,7 @@ class LocalProvider(Provider):
     styles = ("fsspec", "path")
 
     def parse(self, text: str, *, account: str | None = None) -> StorageURI:
-        if "://" in text:
+        if _SCHEME.match(text):  # file:// or local://; a bare path may hold '://' itself
             _, _, rest = text.partition("://")
             host, slash, path = rest.partition("/")
             if host not in ("", "localhost"):
@@ -109,7 +112,7 @@ class MemoryProvider(Provider):
         _, _, rest = text.partition("://")
         prefix = rest.endswith("/") and rest.strip("/") != ""
         path = posixpath.normpath("/" + rest.lstrip("/"))
-        if prefix:
+        if prefix and not path.endswith("/"):  # "memory://./" is the root, not "//"
             path += "/"
         return StorageURI(provider=self.name, bucket=None, key=path)
 

@@ -29,6 +29,7 @@ from unifs.providers.base import (
     b64_to_hex,
     decode_key,
     encode_key,
+    https_path,
     merge_options,
     precondition_failed,
     reject_query,
@@ -221,7 +222,7 @@ class OCIProvider(Provider):
         parts = split_https(text)
         reject_query(parts, text)
         host = parts.hostname or ""
-        path = parts.path.lstrip("/")
+        path = https_path(parts)
         compat = _COMPAT_HOST.match(host)
         if compat is not None:
             bucket, _, key = path.partition("/")
@@ -273,6 +274,17 @@ class OCIProvider(Provider):
             raise URIError(
                 f"{namespace!r} in {text!r} is not a valid OCI namespace (letters, digits, "
                 "'-' and '_'); find yours with `oci os ns get`",
+                uri=text,
+            )
+        if namespace is not None and REGION.match(namespace):
+            # oci://{bucket}@{namespace}/ would read it as a region: another object
+            raise AmbiguousURIError(
+                f"{text!r} puts {namespace!r} where the namespace goes, but it is an OCI region "
+                f"identifier, and no namespace is shaped like one (oci://{bucket}@{namespace}/... "
+                "would name another object). If it is your region, write "
+                f"oci://n/my-namespace/b/{bucket}/o/{key} with region={namespace}, or "
+                f"oci://my-namespace@{namespace}/{bucket}/{key}; find your namespace with "
+                "`oci os ns get`",
                 uri=text,
             )
         if region is not None and not REGION.match(region):

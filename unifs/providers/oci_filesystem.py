@@ -10,8 +10,6 @@ Paths inside the filesystem are ocifs's canonical ``{bucket}@{namespace}/{key}``
 
 from __future__ import annotations
 
-import logging
-import re
 from typing import Any
 
 import ocifs
@@ -20,30 +18,14 @@ from fsspec.utils import stringify_path
 from upath.implementations.cloud import CloudPath
 
 from unifs.providers.oci import OCIProvider
+from unifs.redact import install_log_filters
 
 __all__ = ["OCIFileSystem", "OCIPath"]
 
 _PROVIDER = OCIProvider()
 
 # ocifs logs its whole config dict at DEBUG, private key content and passphrase included.
-_SECRET_CONFIG_ENTRY = re.compile(
-    r"""(['"](?:key_content|pass_phrase|security_token)['"]\s*:\s*)(['"]).*?\2"""
-)
-
-
-class _RedactSecrets(logging.Filter):
-    """Mask secret values in ocifs's log records before any handler sees them."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _SECRET_CONFIG_ENTRY.sub(r"\1'***'", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-if not any(isinstance(f, _RedactSecrets) for f in logging.getLogger("ocifs").filters):
-    logging.getLogger("ocifs").addFilter(_RedactSecrets())
+install_log_filters(("ocifs", "oci"))
 
 
 class OCIFileSystem(ocifs.OCIFileSystem):

@@ -14,6 +14,7 @@ from unifs.providers.base import (
     Provider,
     decode_key,
     encode_key,
+    https_path,
     merge_options,
     precondition_failed,
     reject_query,
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from unifs.capabilities import Capabilities
     from unifs.presign import PresignedURL
 
-__all__ = ["S3Provider"]
+__all__ = ["REGION", "S3Provider"]
 
 # {bucket}.s3.{region}.amazonaws.com, {bucket}.s3-{region}..., s3.{region}..., s3.amazonaws.com,
 # dualstack hosts, and the .com.cn partition. Website endpoints do not serve the object API.
@@ -34,8 +35,13 @@ _HOST = re.compile(
     r"^(?:(?P<bucket>.+)\.)?s3(?:\.dualstack)?(?:[.-](?P<region>(?!website)[a-z0-9-]+))?"
     r"\.amazonaws\.com(?:\.cn)?$"
 )
-# The legacy global endpoint of us-east-1
-_REGION_ALIASES = {"external-1": "us-east-1"}
+# Host words in the region's place: the legacy global endpoint of us-east-1, and Transfer
+# Acceleration, which serves every region
+_REGION_ALIASES: dict[str, str | None] = {"external-1": "us-east-1", "accelerate": None}
+#: an AWS region identifier: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ...
+REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+# a bucket that can be a DNS label of a virtual-hosted URL as it is (hosts are lower case)
+_VIRTUAL_BUCKET = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]$")
 
 
 _ROLE_ARN = Param("role_arn", "the IAM role to assume", env="AWS_ROLE_ARN")
@@ -153,11 +159,16 @@ class S3Provider(Provider):
                 "or s3://bucket/key",
                 uri=text,
             )
+        return self._make(text, bucket, key, region or None)
+
+    def _make(self, text: str, bucket: str, key: str, region: str | None) -> StorageURI:
+        if region is not None and not REGION.match(region):
+            raise URIError(
+                f"{region!r} in {text!r} is not an AWS region identifier such as us-west-2",
+                uri=text,
+            )
         return StorageURI(
-            provider=self.name,
-            bucket=self.check_bucket(bucket, text),
-            key=key,
-            region=region or None,
+            provider=self.name, bucket=self.check_bucket(bucket, text), key=key, region=region
         )
 
     def _parse_https(self, text: str) -> StorageURI:
@@ -168,16 +179,11 @@ class S3Provider(Provider):
             raise URIError(f"{text!r} is not an AWS S3 URL", uri=text)
         region = match.group("region")
         region = _REGION_ALIASES.get(region, region) if region else None
-        path = parts.path.lstrip("/")
+        path = https_path(parts)
         bucket = match.group("bucket")
         if bucket is None:  # path-style: the bucket is the first path segment
             bucket, _, path = path.partition("/")
-        return StorageURI(
-            provider=self.name,
-            bucket=self.check_bucket(bucket, text),
-            key=decode_key(path),
-            region=region,
-        )
+        return self._make(text, bucket, decode_key(path), region)
 
     def _format_fsspec(self, uri: StorageURI) -> str:
         return f"s3://{uri.bucket}/{uri.key}"
@@ -186,8 +192,9 @@ class S3Provider(Provider):
         if uri.endpoint:
             return f"{uri.endpoint.rstrip('/')}/{uri.bucket}/{encode_key(uri.key)}"
         host = f"s3.{uri.region}.amazonaws.com" if uri.region else "s3.amazonaws.com"
-        if uri.bucket and "." in uri.bucket:
-            # dotted bucket names break TLS on virtual-hosted URLs: use path style
+        if not _VIRTUAL_BUCKET.match(uri.bucket or ""):
+            # a host is lower case and dotted names break TLS: legacy buckets (upper case,
+            # '_') and dotted ones are addressed in the path
             return f"https://{host}/{uri.bucket}/{encode_key(uri.key)}"
         return f"https://{uri.bucket}.{host}/{encode_key(uri.key)}"
 
