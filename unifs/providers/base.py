@@ -212,6 +212,9 @@ class Provider(ABC):
         """
         return None
 
+    #: whether paths live on this machine's disk (transfers then use get/put, not streaming)
+    local_disk: ClassVar[bool] = False
+
     #: whether :meth:`put_file_options` needs the file's MD5 before the upload starts
     md5_before_put: ClassVar[bool] = False
 

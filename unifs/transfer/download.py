@@ -13,7 +13,7 @@ from unifs.transfer.checksums import _expectation, _is_valid, _same_size
 from unifs.transfer.limits import _auto_part_size
 from unifs.transfer.parts import _download_all
 from unifs.transfer.planning import _Item, _plan_remote, check_targets, safe_join
-from unifs.transfer.progress import _split_callback
+from unifs.transfer.progress import _split_callback, attach_report, auto_progress
 from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy
 from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
@@ -86,6 +86,7 @@ async def _get(
         chosen = part_size or _auto_part_size(total, concurrency, max_buffer, backend.streams)
         if fs_callback is not None:
             fs_callback.set_size(total)
+            attach_report(fs_callback, report, len(todo))
         downloads = []
         for item, target in todo:
             expect, why = expects[item.relative] if verify else (None, "")
@@ -135,24 +136,25 @@ async def aget(
 ) -> TransferReport:
     """Await the download of ``src`` into ``dest``; the async form of :func:`get`."""
     conc, budget, policy = _options(concurrency, max_buffer, retries)
-    return await _run_async(
-        _get(
-            src,
-            os.fspath(dest),
-            auth=auth,
-            include=include,
-            exclude=exclude,
-            concurrency=conc,
-            part_size=part_size,
-            max_buffer=budget,
-            verify=verify,
-            resume=resume,
-            retries=policy,
-            callback=callback,
-            lock_timeout=lock_timeout,
-            storage_options=storage_options,
+    with auto_progress(callback, "get") as callback:
+        return await _run_async(
+            _get(
+                src,
+                os.fspath(dest),
+                auth=auth,
+                include=include,
+                exclude=exclude,
+                concurrency=conc,
+                part_size=part_size,
+                max_buffer=budget,
+                verify=verify,
+                resume=resume,
+                retries=policy,
+                callback=callback,
+                lock_timeout=lock_timeout,
+                storage_options=storage_options,
+            )
         )
-    )
 
 
 def get(
@@ -190,21 +192,22 @@ def get(
     stay.
     """
     conc, budget, policy = _options(concurrency, max_buffer, retries)
-    return _run_sync(
-        _get(
-            src,
-            os.fspath(dest),
-            auth=auth,
-            include=include,
-            exclude=exclude,
-            concurrency=conc,
-            part_size=part_size,
-            max_buffer=budget,
-            verify=verify,
-            resume=resume,
-            retries=policy,
-            callback=callback,
-            lock_timeout=lock_timeout,
-            storage_options=storage_options,
+    with auto_progress(callback, "get") as callback:
+        return _run_sync(
+            _get(
+                src,
+                os.fspath(dest),
+                auth=auth,
+                include=include,
+                exclude=exclude,
+                concurrency=conc,
+                part_size=part_size,
+                max_buffer=budget,
+                verify=verify,
+                resume=resume,
+                retries=policy,
+                callback=callback,
+                lock_timeout=lock_timeout,
+                storage_options=storage_options,
+            )
         )
-    )

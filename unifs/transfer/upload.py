@@ -12,7 +12,7 @@ from unifs.transfer.backend import _open_backend
 from unifs.transfer.checksums import _MD5, _expectation, _hash_file, _hash_file_into, _Hasher
 from unifs.transfer.limits import _MIN_UPLOAD_PART, MAX_PART_SIZE, MIN_PART_SIZE
 from unifs.transfer.planning import _item, _plan_local
-from unifs.transfer.progress import _split_callback
+from unifs.transfer.progress import _split_callback, attach_report, auto_progress
 from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy, _describe, _Permanent
 from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
@@ -136,6 +136,7 @@ async def _put(
     if fs_callback is not None:
         sizes = await engine.on_disk(lambda: sum(os.path.getsize(p) for p, _ in pairs))
         fs_callback.set_size(sizes)
+        attach_report(fs_callback, report, len(pairs))
     queue = iter(pairs)
 
     async def worker() -> None:
@@ -177,22 +178,23 @@ async def aput(
 ) -> TransferReport:
     """Await the upload of ``src`` to ``dst``; the async form of :func:`put`."""
     conc, budget, policy = _options(concurrency, max_buffer, retries)
-    return await _run_async(
-        _put(
-            os.fspath(src),
-            dst,
-            auth=auth,
-            include=include,
-            exclude=exclude,
-            concurrency=conc,
-            part_size=part_size,
-            max_buffer=budget,
-            verify=verify,
-            retries=policy,
-            callback=callback,
-            storage_options=storage_options,
+    with auto_progress(callback, "put") as callback:
+        return await _run_async(
+            _put(
+                os.fspath(src),
+                dst,
+                auth=auth,
+                include=include,
+                exclude=exclude,
+                concurrency=conc,
+                part_size=part_size,
+                max_buffer=budget,
+                verify=verify,
+                retries=policy,
+                callback=callback,
+                storage_options=storage_options,
+            )
         )
-    )
 
 
 def put(
@@ -219,19 +221,20 @@ def put(
     object atomically, so a failed upload leaves either the old object or none.
     """
     conc, budget, policy = _options(concurrency, max_buffer, retries)
-    return _run_sync(
-        _put(
-            os.fspath(src),
-            dst,
-            auth=auth,
-            include=include,
-            exclude=exclude,
-            concurrency=conc,
-            part_size=part_size,
-            max_buffer=budget,
-            verify=verify,
-            retries=policy,
-            callback=callback,
-            storage_options=storage_options,
+    with auto_progress(callback, "put") as callback:
+        return _run_sync(
+            _put(
+                os.fspath(src),
+                dst,
+                auth=auth,
+                include=include,
+                exclude=exclude,
+                concurrency=conc,
+                part_size=part_size,
+                max_buffer=budget,
+                verify=verify,
+                retries=policy,
+                callback=callback,
+                storage_options=storage_options,
+            )
         )
-    )
