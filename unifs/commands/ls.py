@@ -50,6 +50,8 @@ def modified(info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unifs.uri import parse
+
     fs, path = open_fs(args, args.uri)
     fs.invalidate_cache()
     show = Display(args.uri, path)
@@ -60,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
         entries = sorted(found.values(), key=lambda e: e["name"])
     else:
         entries = fs.ls(path, detail=True)
+        if not entries and parse(args.uri).key.strip("/"):
+            # an object store has no empty directories: nothing below means no such prefix
+            raise FileNotFoundError(path)
     for entry in entries:
         directory = entry.get("type") == "directory"
         uri = show(entry["name"], directory=directory)

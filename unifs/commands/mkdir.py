@@ -22,7 +22,10 @@ def register(subparsers: Any, with_options: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     fs, path = open_fs(args, args.uri)
-    fs.makedirs(path.rstrip("/") or path, exist_ok=True)
+    import contextlib
+
+    with contextlib.suppress(FileExistsError):
+        fs.mkdir(path.rstrip("/") or path, create_parents=True)
     fs.invalidate_cache()
     print(f"created {args.uri}")
     return 0
