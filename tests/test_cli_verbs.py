@@ -147,10 +147,10 @@ def test_cp_between_two_clouds(request, tmp_path, capsys):
     src, dst = End(request, "gcs", tmp_path), End(request, "azure", tmp_path)
     src.write(TREE)
     o = [f"-o{k}={json.dumps(v)}" for k, v in src.options.items()]
-    O = [f"-O{k}={json.dumps(v)}" for k, v in dst.options.items()]
-    assert main(["cp", src.root, dst.root, *o, *O]) == 2
+    dst_o = [f"-O{k}={json.dumps(v)}" for k, v in dst.options.items()]
+    assert main(["cp", src.root, dst.root, *o, *dst_o]) == 2
     assert "use cp -r" in capsys.readouterr().err
-    assert main(["cp", "-r", "--json", src.root, dst.root, *o, *O]) == 0
+    assert main(["cp", "-r", "--json", src.root, dst.root, *o, *dst_o]) == 0
     report = json.loads(capsys.readouterr().out)
     assert sorted(report["transferred"]) == sorted(TREE)
     assert dst.read() == TREE

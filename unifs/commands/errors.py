@@ -164,7 +164,8 @@ def _explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
             denied = getattr(cause, "filename", None)
             if denied:
                 return (
-                    f"cannot write {denied}: permission denied; choose a destination you can write to"
+                    f"cannot write {denied}: permission denied; "
+                    "choose a destination you can write to"
                 ), USAGE
             return f"access denied: {_first_line(str(cause))}", USAGE
         if isinstance(cause, FileNotFoundError):
