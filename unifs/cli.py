@@ -57,6 +57,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_sdk_logs(debug: bool) -> None:
+    """SDKs log errors they then raise (ocifs does): the one-line message says it once.
+
+    Without a handler Python prints WARNING and above to stderr; a NullHandler on the root
+    logger stops that. ``--debug`` logs everything instead, with secrets masked.
+    """
+    import logging
+
+    from unifs.redact import RedactingFilter
+
+    root = logging.getLogger()
+    if debug:
+        handler = logging.StreamHandler()
+        handler.addFilter(RedactingFilter())
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+    elif not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``unifs`` command; return its exit status."""
     from unifs.commands.errors import INTERRUPTED, explain
@@ -67,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the verb's own usage, not the top level's
         verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         verbs.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    _quiet_sdk_logs(args.debug)
     try:
         status: int = args.run(args)
         sys.stdout.flush()

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from unifs.auth import AuthConfig
+from unifs.auth import AuthConfig, check_metadata_service
 from unifs.providers.base import Resolved, merge_options
 from unifs.registry import get_provider, provider_for_scheme
 from unifs.uri import StorageURI, parse
@@ -47,6 +47,13 @@ def url_to_fs(
     ``auth`` is an auth block (see :mod:`unifs.auth`); ``storage_options`` go to the
     backend (s3fs, gcsfs, adlfs, ocifs) and win over what the URI and ``auth`` imply.
     """
+    config = AuthConfig.coerce(auth)
+    if config is not None:
+        u = parse(uri, account=storage_options.get("account_name") or config.get("account_name"))
+        provider = get_provider(u.provider)
+        mode = config.validate(provider)
+        if mode is not None:
+            check_metadata_service(provider, mode)
     resolved = resolve(uri, auth=auth, **storage_options)
     backend = provider_for_scheme(resolved.protocol)
     if backend is None:  # pragma: no cover - every provider resolves to a known protocol

@@ -72,7 +72,9 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        todo += [current.__cause__, current.__context__]
+        todo.append(current.__cause__)
+        if not current.__suppress_context__:
+            todo.append(current.__context__)
 
 
 def _first_line(text: str) -> str:
@@ -111,7 +113,10 @@ def _from_google(exc: BaseException) -> bool:
 
 def _explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
     from unifs.errors import UnifsError
+    from unifs.transfer.report import TransferError
 
+    if isinstance(exc, UnifsError) and not isinstance(exc, TransferError):
+        return _first_line(str(exc)), USAGE  # unifs's own messages say what to do
     for cause in _chain(exc):
         name = type(cause).__name__
         if name in _NAME_HINTS:

@@ -254,6 +254,14 @@ class Provider(ABC):
             return os.environ.get(param.env)
         return None
 
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        """``(what it is, URL)`` of the cloud metadata service ``mode`` needs, or None.
+
+        The URL honours the SDK's own override (an environment variable), so that a probe
+        goes where the SDK would. Modes that read files or the environment return None.
+        """
+        return None
+
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
     ) -> dict[str, Any]:
