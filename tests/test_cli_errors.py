@@ -239,3 +239,25 @@ def test_metadata_auth_fails_fast_off_cloud(monkeypatch, capsys, uri, auth, env,
     assert main(["ls", uri, "-a", f"auth={auth}", *extra]) == 2
     _one_line(capsys, f"auth {auth!r}", service, f"127.0.0.1:{port}")
     assert time.monotonic() - started < 30
+
+
+def test_some_files_failed_exits_1(s3_server, gcs_server, tmp_path, capsys):
+    """Uploads refused half-way: exit 1, the failures on stderr; run again: exit 0."""
+    from unifs.testing.faults import Fault, FaultProxy, route_through
+
+    s3_server.make_bucket("errs-half")
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        (src / f"f{i}.bin").write_bytes(bytes([i]) * 1000)
+    with FaultProxy(s3_server.endpoint) as proxy:
+        routed = route_through(s3_server.storage_options, s3_server.endpoint, proxy.endpoint)
+        opts = [*_o(routed), "-o", "skip_instance_cache=true"]
+        proxy.faults.append(Fault(status=403, method="PUT", skip=3, times=None))
+        args = ["cp", "-r", "--concurrency", "1", str(src), "s3://errs-half/m/", *opts]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert "unifs cp: 3 files failed:" in err and "Traceback" not in err
+        proxy.faults.clear()
+        assert main(args) == 0
+        assert "cp: 3 files" in capsys.readouterr().out

@@ -166,6 +166,21 @@ def report_dict(report: Any) -> dict[str, Any]:
     return data
 
 
+def print_failures(verb: str, failed: dict[str, str]) -> None:
+    """Each failed file on its own line (ten at most); one line when they failed alike."""
+    from unifs.redact import mask_secrets
+
+    reasons = {reason for reason in failed.values()}
+    if len(failed) > 1 and len(reasons) == 1:
+        line = f"unifs {verb}: {len(failed)} files failed: {reasons.pop()}"
+        print(mask_secrets(line), file=sys.stderr)
+        return
+    for name, reason in list(failed.items())[:10]:
+        print(mask_secrets(f"unifs {verb}: failed: {name}: {reason}"), file=sys.stderr)
+    if len(failed) > 10:
+        print(f"unifs {verb}: ... and {len(failed) - 10} more failed", file=sys.stderr)
+
+
 def run_transfer(args: argparse.Namespace, verb: str, call: Any) -> int:
     """Run ``call(callback)``; print the summary (or JSON); 1 when some files failed."""
     from unifs.redact import mask_secrets
@@ -176,8 +191,7 @@ def run_transfer(args: argparse.Namespace, verb: str, call: Any) -> int:
         report = call(bar)
     except TransferError as exc:
         bar.close()
-        for name, reason in exc.report.failed.items():
-            print(mask_secrets(f"unifs {verb}: failed: {name}: {reason}"), file=sys.stderr)
+        print_failures(verb, exc.report.failed)
         if getattr(args, "json", False):
             print_json(report_dict(exc.report))
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from unifs.commands._shared import add_transfer_flags, open_fs, transfer_kwargs
@@ -25,9 +24,8 @@ def register(subparsers: Any, with_options: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unifs.commands._shared import print_json, progress, report_dict
+    from unifs.commands._shared import print_failures, print_json, progress, report_dict
     from unifs.commands.cp import check_recursive, copy_kwargs
-    from unifs.redact import mask_secrets
     from unifs.transfer import TransferError, copy
 
     check_recursive(args, "mv")
@@ -39,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except TransferError as exc:
         report, failed = exc.report, True
-        for name, reason in report.failed.items():
-            print(mask_secrets(f"unifs mv: failed: {name}: {reason}"), file=sys.stderr)
+        print_failures("mv", report.failed)
     finally:
         bar.close()
     # only what is now at the destination, verified or found matching, leaves the source
