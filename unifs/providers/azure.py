@@ -362,7 +362,7 @@ class AzureProvider(Provider):
             suffix_ranges=False,
             server_side_copy=True,
             multipart_upload=True,
-            checksum="md5 (Content-MD5, set on single-request uploads)",
+            checksum="md5 (Content-MD5: single-request uploads, and unifs on block commits)",
             max_object_size=50_000 * 4000 * 2**20,  # 50,000 blocks of 4000 MiB
             reasons=reasons,
         )
@@ -485,7 +485,7 @@ class AzureProvider(Provider):
                     version_id=version_id,
                     etag=pin,
                     match_condition=MatchConditions.IfNotModified,
-                    max_concurrency=1,
+                    max_concurrency=fs.max_concurrency or 1,  # as adlfs's cat_file
                 )
                 data: bytes = await stream.readall()
             except ResourceNotFoundError as exc:

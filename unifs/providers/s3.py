@@ -240,6 +240,31 @@ class S3Provider(Provider):
             return [first] * (parts - 1) + [last]
         return [first, *[await length(n) for n in range(2, parts)], last]
 
+    def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
+        if not hasattr(fs, "_call_s3"):
+            return None
+        return self._abort_uploads(fs, path, before)
+
+    async def _abort_uploads(self, fs: Any, path: str, before: datetime) -> int:
+        bucket, key, _ = fs.split_path(path)
+        aborted = 0
+        options: dict[str, Any] = {}
+        while True:
+            page = await fs._call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key, **options)
+            for upload in page.get("Uploads", []):
+                if upload.get("Key") == key and upload["Initiated"] < before:
+                    await fs._call_s3(
+                        "abort_multipart_upload", Bucket=bucket, Key=key,
+                        UploadId=upload["UploadId"],
+                    )  # fmt: skip
+                    aborted += 1
+            if not page.get("IsTruncated"):
+                return aborted
+            options = {
+                "KeyMarker": page.get("NextKeyMarker"),
+                "UploadIdMarker": page.get("NextUploadIdMarker"),
+            }
+
     def stream_range(
         self, fs: Any, path: str, start: int, end: int, *, pin: str | None = None
     ) -> Any:
