@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthConfig, check_metadata_service
 from unifs.providers.base import Resolved, merge_options
+from unifs.redact import install_log_filters
 from unifs.registry import get_provider, provider_for_scheme
 from unifs.uri import StorageURI, parse
 
@@ -29,6 +30,8 @@ def resolve(uri: URILike, *, auth: AuthLike = None, **storage_options: Any) -> R
     :class:`unifs.AuthConfig` or plain mapping), then ``storage_options``, which win.
     ``resolved.url`` is the fsspec URL to hand to pandas or UPath with ``resolved.options``.
     """
+    # before any SDK call: building credentials (STS, token files) may log them at DEBUG
+    install_log_filters()
     config = AuthConfig.coerce(auth)
     account = storage_options.get("account_name") or (
         config.get("account_name") if config else None

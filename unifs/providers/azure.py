@@ -229,8 +229,17 @@ class AzureProvider(Provider):
 
     def _format_fsspec(self, uri: StorageURI) -> str:
         if uri.account:
-            return f"abfs://{uri.bucket}@{uri.account}.dfs.{_DEFAULT_SUFFIX}/{uri.key}"
+            return f"abfs://{uri.bucket}@{uri.account}.dfs.{self._suffix(uri)}/{uri.key}"
         return f"az://{uri.bucket}/{uri.key}"
+
+    def _suffix(self, uri: StorageURI) -> str:
+        """The cloud's host suffix: a China or US Gov account is another account than the
+        global cloud's of the same name, so its canonical URL keeps the suffix."""
+        host = (uri.endpoint or "").partition("://")[2].rstrip("/")
+        match = _HOST.match(host)
+        if match is not None and match.group("account") == uri.account:
+            return match.group("suffix")
+        return _DEFAULT_SUFFIX
 
     def _format_https(self, uri: StorageURI) -> str:
         if uri.endpoint:

@@ -192,6 +192,8 @@ class S3Provider(Provider):
         if uri.endpoint:
             return f"{uri.endpoint.rstrip('/')}/{uri.bucket}/{encode_key(uri.key)}"
         host = f"s3.{uri.region}.amazonaws.com" if uri.region else "s3.amazonaws.com"
+        if uri.region and uri.region.startswith("cn-"):
+            host += ".cn"  # the China partition's own domain
         if not _VIRTUAL_BUCKET.match(uri.bucket or ""):
             # a host is lower case and dotted names break TLS: legacy buckets (upper case,
             # '_') and dotted ones are addressed in the path
