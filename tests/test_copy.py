@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -36,7 +37,8 @@ class End:
             return
         server = request.getfixturevalue(f"{backend}_server")
         if backend not in _made:
-            server.make_bucket(BUCKET)
+            with contextlib.suppress(FileExistsError):  # made by another module's import
+                server.make_bucket(BUCKET)
             _made.add(backend)
         self.server = server
         self.options = dict(server.storage_options)
