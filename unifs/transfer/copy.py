@@ -43,6 +43,7 @@ from unifs.uri import StorageURI, parse
 __all__ = ["acopy", "copy"]
 
 _COPY_PART = 16 * 2**20  # streamed copies write parts of this size unless told otherwise
+_READ_AHEAD = 4  # parts of one file read side by side while the writer uploads
 
 
 def _on_local_disk(uri: StorageURI) -> bool:
@@ -294,22 +295,42 @@ class _Copier:
                     await dst.call("pipe_file", target, data)
                     sent = len(data)
             else:
-                # one part being filled by the writer and one chunk arriving
-                async with engine.slots.hold(2), engine.budget.hold(2 * self.part_size):
+                # Parts are read ahead, side by side, while the writer uploads the one
+                # before: the budget holds the writer's part and those being read.
+                ahead = max(1, min(_READ_AHEAD, engine.budget.limit // self.part_size - 1))
+                async with (
+                    engine.slots.hold(ahead + 1),
+                    engine.budget.hold((ahead + 1) * self.part_size),
+                ):
                     writer = await dst.run(
                         lambda: dst.fs.open(target, "wb", block_size=self.part_size)
                     )
+                    starts = list(range(0, item.size, self.part_size))
+                    reads: dict[int, asyncio.Future[bytes]] = {}
+
+                    async def part(start: int) -> bytes:
+                        end = min(start + self.part_size, item.size)
+                        pieces = [c async for c in self.src.read(item.remote, start, end, item.pin)]
+                        return b"".join(pieces)
+
                     try:
-                        async for chunk in _read(self.src, item, self.part_size):
-                            await engine.on_hash(feed, chunk)
-                            await dst.run(writer.write, chunk)
-                            sent += len(chunk)
+                        for index, start in enumerate(starts):
+                            for later in starts[index : index + ahead + 1]:
+                                if later not in reads:
+                                    reads[later] = asyncio.ensure_future(part(later))
+                            data = await reads.pop(start)
+                            await engine.on_hash(feed, data)
+                            await dst.run(writer.write, data)
+                            sent += len(data)
                             if engine.callback is not None:
-                                engine.callback.relative_update(len(chunk))
+                                engine.callback.relative_update(len(data))
                         if sent != item.size:
                             raise _Permanent(f"read {sent} of {item.size} bytes from {item.remote}")
                         await dst.run(writer.close)
                     except BaseException:
+                        for pending in reads.values():
+                            pending.cancel()
+                        await asyncio.gather(*reads.values(), return_exceptions=True)
                         await dst.run(_abort, writer)
                         raise
                     report.requests += 2 + item.size // self.part_size
