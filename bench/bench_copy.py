@@ -260,6 +260,9 @@ def main() -> int:
     if args.child:
         return child(args.child)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request
 
     import unifs
     from unifs.testing import servers
