@@ -42,8 +42,10 @@ from unifs.uri import StorageURI, parse
 
 __all__ = ["acopy", "copy"]
 
-_COPY_PART = 16 * 2**20  # streamed copies write parts of this size unless told otherwise
-_READ_AHEAD = 4  # parts of one file read side by side while the writer uploads
+# Streamed copies write parts of this size unless told otherwise: small enough that several
+# large files fit the byte budget at once (each file's parts upload one after the other).
+_COPY_PART = 8 * 2**20
+_READ_AHEAD = 3  # parts of one file read side by side while the writer uploads the one before
 
 
 def _on_local_disk(uri: StorageURI) -> bool:
@@ -296,11 +298,12 @@ class _Copier:
                     sent = len(data)
             else:
                 # Parts are read ahead, side by side, while the writer uploads the one
-                # before: the budget holds the writer's part and those being read.
-                ahead = max(1, min(_READ_AHEAD, engine.budget.limit // self.part_size - 1))
+                # before: the budget holds those being read and the writer's part (twice:
+                # its buffer, and the copy an upload of it makes).
+                ahead = max(1, min(_READ_AHEAD, engine.budget.limit // self.part_size - 2))
                 async with (
                     engine.slots.hold(ahead + 1),
-                    engine.budget.hold((ahead + 1) * self.part_size),
+                    engine.budget.hold((ahead + 2) * self.part_size),
                 ):
                     writer = await dst.run(
                         lambda: dst.fs.open(target, "wb", block_size=self.part_size)
