@@ -253,6 +253,17 @@ class _Copier:
         self.part_size = part_size
         self.verify = verify
         self.server_side = server_side
+        # A destination whose one-call upload sends parts side by side (s3fs, adlfs take
+        # ``max_concurrency``) gets files that fit half the budget whole, read in parallel
+        # ranges: its writer would upload them one part after the other.
+        accepts = _parameters(dst, "pipe_file")
+        self.parallel_put = "max_concurrency" in accepts
+        self.put_options: dict[str, Any] = {}
+        if self.parallel_put:
+            self.put_options["max_concurrency"] = max(2, min(8, engine.concurrency // 2))
+            if "chunksize" in accepts:
+                self.put_options["chunksize"] = part_size
+        self.whole = max(part_size, engine.budget.limit // 2) if self.parallel_put else part_size
 
     async def copy(self, item: _Item, target: str) -> None:
         engine, report = self.engine, self.engine.report
@@ -288,13 +299,16 @@ class _Copier:
                 hasher.update(chunk)
 
         try:
-            if item.size <= self.part_size:
-                async with engine.slots.hold(1), engine.budget.hold(item.size):
-                    chunks = [c async for c in self.src.read(item.remote, 0, item.size, item.pin)]
-                    data = b"".join(chunks)
+            if item.size <= self.whole:
+                parts = max(1, -(-item.size // self.part_size))
+                width = self.put_options.get("max_concurrency", 1) if parts > 1 else 1
+                # the parts as read, then joined: twice the file while it is put
+                async with engine.slots.hold(width), engine.budget.hold(2 * item.size):
+                    data = await self._read_whole(item, width)
                     await engine.on_hash(feed, data)
-                    report.requests += 2
-                    await dst.call("pipe_file", target, data)
+                    report.requests += parts + (parts if parts > 1 else 1)
+                    options = self.put_options if parts > 1 else {}
+                    await dst.call("pipe_file", target, data, **options)
                     sent = len(data)
             else:
                 # Parts are read ahead, side by side, while the writer uploads the one
@@ -321,12 +335,12 @@ class _Copier:
                             for later in starts[index : index + ahead + 1]:
                                 if later not in reads:
                                     reads[later] = asyncio.ensure_future(part(later))
-                            data = await reads.pop(start)
-                            await engine.on_hash(feed, data)
-                            await dst.run(writer.write, data)
-                            sent += len(data)
+                            piece = await reads.pop(start)
+                            await engine.on_hash(feed, piece)
+                            await dst.run(writer.write, piece)
+                            sent += len(piece)
                             if engine.callback is not None:
-                                engine.callback.relative_update(len(data))
+                                engine.callback.relative_update(len(piece))
                         if sent != item.size:
                             raise _Permanent(f"read {sent} of {item.size} bytes from {item.remote}")
                         await dst.run(writer.close)
@@ -338,13 +352,26 @@ class _Copier:
                         raise
                     report.requests += 2 + item.size // self.part_size
         except BaseException:
-            if sent and engine.callback is not None and item.size > self.part_size:
+            if sent and engine.callback is not None and item.size > self.whole:
                 engine.callback.relative_update(-sent)  # these bytes will be sent again
             raise
-        if item.size <= self.part_size and engine.callback is not None:
+        if item.size <= self.whole and engine.callback is not None:
             engine.callback.relative_update(item.size)
         report.bytes_transferred += item.size
         return hashers
+
+    async def _read_whole(self, item: _Item, width: int) -> bytes:
+        """The whole object, in ``part_size`` ranges read ``width`` at a time."""
+        gate = asyncio.Semaphore(max(1, width))
+
+        async def part(start: int) -> bytes:
+            end = min(start + self.part_size, item.size)
+            async with gate:
+                return b"".join([c async for c in self.src.read(item.remote, start, end, item.pin)])
+
+        starts = range(0, item.size, self.part_size)
+        # bytes, not a bytearray: the SDKs' upload paths want an immutable body
+        return b"".join(await asyncio.gather(*(part(start) for start in starts)))
 
     async def _stored(self, target: str) -> _Item:
         dst = self.dst
@@ -410,6 +437,17 @@ class _Copier:
     async def _remove(self, target: str) -> None:
         with contextlib.suppress(Exception):
             await self.dst.call("rm", target)
+
+
+def _parameters(backend: _Backend, name: str) -> frozenset[str]:
+    """Names a filesystem method takes (its async form where the backend is async)."""
+    import inspect
+
+    method = getattr(backend.fs, f"_{name}" if backend.is_async else name, None)
+    try:
+        return frozenset(inspect.signature(method).parameters) if method else frozenset()
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return frozenset()
 
 
 def _abort(writer: Any) -> None:
