@@ -103,22 +103,13 @@ def _full_item(backend: _Backend, remote: str, relative: str, info: dict[str, An
     item = _item(backend.provider, remote, relative, info)
     info = dict(info)
     info["_unifs_checksums"] = backend.provider.checksums(info)
-    return _Item(
-        remote=item.remote,
-        relative=item.relative,
-        size=item.size,
-        checksum=item.checksum,
-        multipart=item.multipart,
-        identity=item.identity,
-        pin=item.pin,
-        info=info,
-    )
+    return replace(item, info=info)
 
 
 async def _digest(engine: _Engine, backend: _Backend, item: _Item, kind: str) -> str:
     """Hash an object's bytes as they stream past (for stores that report no checksum)."""
     hasher = _Expect(kind, "").hasher()
-    async with engine.slots.hold(1):
+    async with engine.slots.hold(1), engine.budget.hold(_COPY_PART):
         async for chunk in _read(backend, item, _COPY_PART):
             await engine.on_hash(hasher.update, chunk)
     return hasher.hexdigest()
@@ -180,9 +171,13 @@ async def _decide(
         if same is not None:
             return not same
         kinds = [kind for kind, _ in _checksums(mine) if kind in ("md5", "crc32c")]
-        if kinds:
+        if kinds:  # hash the destination's bytes the way the source's checksum was made
             digest = await _digest(engine, db, theirs, kinds[0])
             return not _same_content(mine, theirs, {kinds[0]: digest})
+        stored = [(k, d) for k, d in _checksums(theirs) if k in ("md5", "crc32c")]
+        if stored:  # the source has none (a local file): hash it, not the far end
+            kind, expected = stored[0]
+            return await _digest(engine, sb, mine, kind) != expected
         ours, theirs_md5 = await asyncio.gather(
             _digest(engine, sb, mine, "md5"), _digest(engine, db, theirs, "md5")
         )
