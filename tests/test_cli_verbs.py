@@ -184,3 +184,17 @@ def test_version_and_unknown_flag(capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2
     assert err.startswith("usage: unifs ls") and "unrecognized arguments: --bogus" in err
+
+
+def test_sync_filters_from_the_command_line(tmp_path, capsys):
+    src = _write_tree(tmp_path / "src")
+    (src / "skip.tmp").write_bytes(b"tmp")
+    dst = "memory://cli-sync-filters/"
+    assert main(["sync", "--exclude", "*.tmp", "--exclude", "sub/deep/*", str(src), dst]) == 0
+    assert "sync: 2 files" in capsys.readouterr().out
+    assert main(["ls", "-r", dst]) == 0
+    assert _lines(capsys) == [dst + "a.txt", dst + "sub/b.bin"]
+    assert main(["sync", "--include", "*.tmp", "--delete", "--json", str(src), dst]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # only what the filter selects is compared, copied or deleted
+    assert report["transferred"] == ["skip.tmp"] and report["deleted"] == []
