@@ -32,13 +32,17 @@ if TYPE_CHECKING:
     from unifs.presign import PresignedURL, PresignError, presign, revoke
     from unifs.signing import ModelVerificationError, VerificationReport, sign_model, verify_model
     from unifs.transfer import (
+        SyncReport,
         TransferError,
         TransferReport,
         UnsafeKeyError,
+        acopy,
         aget,
         aput,
+        copy,
         get,
         put,
+        sync,
     )
     from unifs.uri import StorageURI, normalize, parse
 
@@ -65,6 +69,10 @@ _EXPORTS = {
     "verify_model": "unifs.signing",
     "ObjectChangedError": "unifs.errors",
     "StorageURI": "unifs.uri",
+    "SyncReport": "unifs.transfer",
+    "acopy": "unifs.transfer",
+    "copy": "unifs.transfer",
+    "sync": "unifs.transfer",
     "TransferError": "unifs.transfer",
     "TransferReport": "unifs.transfer",
     "UnsafeKeyError": "unifs.transfer",
@@ -97,6 +105,7 @@ __all__ = [
     "PresignError",
     "PresignedURL",
     "StorageURI",
+    "SyncReport",
     "TransferError",
     "TransferReport",
     "URIError",
@@ -105,9 +114,11 @@ __all__ = [
     "UnsupportedError",
     "VerificationReport",
     "__version__",
+    "acopy",
     "aget",
     "aput",
     "capabilities",
+    "copy",
     "download_artifact",
     "get",
     "normalize",
@@ -119,6 +130,7 @@ __all__ = [
     "scan",
     "sign_model",
     "storage_options",
+    "sync",
     "upath",
     "url_to_fs",
     "verify_model",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -252,6 +253,17 @@ class AzureProvider(Provider):
 
     def fs_path(self, uri: StorageURI) -> str:
         return f"{uri.bucket}/{uri.key}"
+
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        if mode.name != "managed_identity":
+            return None
+        url = (
+            os.environ.get("IDENTITY_ENDPOINT")
+            or os.environ.get("MSI_ENDPOINT")
+            or os.environ.get("AZURE_POD_IDENTITY_AUTHORITY_HOST")
+            or "http://169.254.169.254/metadata/identity/oauth2/token"
+        )
+        return "the Azure instance metadata service (managed identity)", url
 
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]

@@ -212,6 +212,9 @@ class Provider(ABC):
         """
         return None
 
+    #: whether paths live on this machine's disk (transfers then use get/put, not streaming)
+    local_disk: ClassVar[bool] = False
+
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
         """Abort the unfinished multipart uploads to ``path`` that began before ``before``.
 
@@ -258,6 +261,14 @@ class Provider(ABC):
         param = self.param(name, mode)
         if param is not None and param.env:
             return os.environ.get(param.env)
+        return None
+
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        """``(what it is, URL)`` of the cloud metadata service ``mode`` needs, or None.
+
+        The URL honours the SDK's own override (an environment variable), so that a probe
+        goes where the SDK would. Modes that read files or the environment return None.
+        """
         return None
 
     def auth_options(

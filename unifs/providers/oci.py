@@ -495,6 +495,12 @@ class OCIProvider(Provider):
 
     # -- auth -------------------------------------------------------------------------------
 
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        if mode.name != "instance_principal":
+            return None
+        url = os.environ.get("OCI_METADATA_BASE_URL") or "http://169.254.169.254/opc/v2"
+        return "the OCI instance metadata service", url
+
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
     ) -> dict[str, Any]:

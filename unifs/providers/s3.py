@@ -296,6 +296,14 @@ class S3Provider(Provider):
         finally:
             body.close()
 
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        if mode.name != "iam_role":
+            return None
+        if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
+            return None  # botocore will not ask it: no credentials is said at once
+        url = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or "http://169.254.169.254/"
+        return "the EC2 instance metadata service (IMDS)", url
+
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
     ) -> dict[str, Any]:
