@@ -118,17 +118,21 @@ def test_without_the_startup_hook_an_early_ocifs_import_wins(oci_server, oci_buc
     assert on.stdout.strip() == "unifs.providers.oci_filesystem"
 
 
-def test_class_is_an_ocifs_subclass_and_strips_every_dialect():
+def test_class_is_unifs_async_filesystem_and_strips_every_dialect():
     import ocifs
+    from fsspec.asyn import AsyncFileSystem
 
-    assert issubclass(OCIFileSystem, ocifs.OCIFileSystem)
+    assert issubclass(OCIFileSystem, AsyncFileSystem)
+    assert not issubclass(OCIFileSystem, ocifs.OCIFileSystem)
     assert fsspec.get_filesystem_class("oci") is OCIFileSystem
+    assert fsspec.get_filesystem_class("ocios") is OCIFileSystem
     strip = OCIFileSystem._strip_protocol
     assert strip("oci://n/ns/b/bkt/o/a/b.txt") == "bkt@ns/a/b.txt"
     assert strip("oci://bkt@ns/a/b.txt") == "bkt@ns/a/b.txt"
     assert strip("oci://ns@us-ashburn-1/bkt/a") == "bkt@ns/a"
     assert strip("oci://n/ns/b/bkt/o/dir/") == "bkt@ns/dir"
     assert strip("bkt@ns/a") == "bkt@ns/a"
+    assert strip("ocios://n/ns/b/bkt/o/a/b.txt") == "bkt@ns/a/b.txt"
     assert OCIFileSystem._get_kwargs_from_urls("oci://ns@us-phoenix-1/bkt/a") == {
         "region": "us-phoenix-1"
     }
