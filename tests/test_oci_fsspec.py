@@ -138,6 +138,16 @@ def test_class_is_unifs_async_filesystem_and_strips_every_dialect():
     }
 
 
+def test_ocios_scheme_is_an_alias_everywhere(oci_server, oci_bucket):
+    assert unifs.parse("ocios://n/ns/b/bkt/o/a/b.txt").url == "oci://bkt@ns/a/b.txt"
+    options = oci_server.storage_options
+    uri = f"ocios://n/{oci_server.namespace}/b/{oci_bucket}/o/alias/x.txt"
+    with unifs.open(uri, "wb", **options) as f:
+        f.write(b"via ocios")
+    assert fsspec.filesystem("ocios", **options).cat_file(uri) == b"via ocios"
+    assert UPath(uri, **options).read_bytes() == b"via ocios"
+
+
 def test_unifs_open_and_url_to_fs_on_oci(oci_server, oci_bucket):
     options = oci_server.storage_options
     uri = f"oci://n/{oci_server.namespace}/b/{oci_bucket}/o/unifs/hello.txt"
