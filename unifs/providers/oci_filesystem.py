@@ -42,6 +42,7 @@ from unifs.providers.oci_http import (
     RetrySettings,
     Transport,
     build_auth,
+    chunks,
     part,
     retry_settings,
 )
@@ -498,7 +499,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
             pinned=if_match,
         )
         try:
-            async for chunk in response.content.iter_chunked(chunk_size):
+            async for chunk in chunks(response.content, chunk_size):
                 yield chunk
         except BaseException:
             response.close()  # the rest of the body is still on the wire

@@ -35,6 +35,7 @@ __all__ = [
     "RetrySettings",
     "Transport",
     "build_auth",
+    "chunks",
     "error_for",
     "part",
     "retry_settings",
@@ -369,6 +370,23 @@ def _close_session(loop: Any, session: Any, pid: int) -> None:
         connector._close()
 
 
+async def chunks(content: Any, size: int) -> Any:
+    """Yield ``content`` (an aiohttp stream) in pieces of about ``size`` bytes (one copy)."""
+    pieces: list[bytes] = []
+    held = 0
+    while piece := await content.read(size - held):
+        if not pieces and len(piece) >= size:
+            yield piece
+            continue
+        pieces.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield b"".join(pieces)
+            pieces, held = [], 0
+    if pieces:
+        yield b"".join(pieces)
+
+
 class Transport:
     """One OCI endpoint's HTTP client: an aiohttp session per process and event loop, the
     signer, and the retry policy. A forked child never touches its parent's session."""
@@ -414,6 +432,9 @@ class Transport:
         session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
+            # aiohttp pauses the socket once 2 x read_bufsize wait unread (64 KiB default):
+            # a bulk download needs a deeper buffer to keep the connection streaming
+            read_bufsize=1 << 20,
             timeout=aiohttp.ClientTimeout(
                 total=None, connect=self.connect_timeout, sock_read=self.read_timeout
             ),
