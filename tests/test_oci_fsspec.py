@@ -395,3 +395,25 @@ _FORK_FS = None
 
 def _read_in_child(path):
     return _FORK_FS.cat_file(path)  # inherited by fork, never pickled
+
+
+def test_par_filesystem_reads_and_never_shows_its_token(fresh, oci_server, caplog):
+    import logging
+    from datetime import timedelta
+
+    fs, root = fresh
+    fs.pipe(f"{root}/par/obj.bin", b"through the PAR")
+    uri = f"oci://{root}/par/"
+    signed = unifs.presign(uri, expires=timedelta(minutes=5), **oci_server.storage_options)
+    token = signed.url.split("/p/", 1)[1].split("/", 1)[0]
+    with caplog.at_level(logging.DEBUG):
+        par_fs, path = unifs.url_to_fs(signed.url + "obj.bin")
+        assert par_fs.cat_file(path) == b"through the PAR"
+        with pytest.raises(FileNotFoundError) as err:
+            par_fs.cat_file(path + ".missing")
+    assert token not in repr(par_fs) and token not in str(err.value)
+    assert token not in caplog.text
+    assert unifs.revoke(signed, **oci_server.storage_options)
+    with pytest.raises(FileNotFoundError) as gone:  # a revoked PAR opens nothing
+        par_fs.cat_file(path)
+    assert gone.value.code == "NotAuthorizedOrNotFound"  # OCI's answer, not telling which
