@@ -262,7 +262,9 @@ def test_info_is_one_head_with_etag_and_md5_and_pinned_reads(fresh):
     assert info["md5"] == base64.b64encode(hashlib.md5(b"first version").digest()).decode()
     assert info["type"] == "file" and info["size"] == 13 and info["etag"]
     assert fs.cat_file(path, start=0, end=5, if_match=info["etag"]) == b"first"
+    before = fs.ukey(path)
     fs.pipe(path, b"second version")
+    assert fs.ukey(path) != before and fs.checksum(path) == int(fs.ukey(path), 16)
     with pytest.raises(ObjectChangedError) as err:
         fs.cat_file(path, start=0, end=5, if_match=info["etag"])
     assert err.value.request_id
@@ -417,3 +419,18 @@ def test_par_filesystem_reads_and_never_shows_its_token(fresh, oci_server, caplo
     with pytest.raises(FileNotFoundError) as gone:  # a revoked PAR opens nothing
         par_fs.cat_file(path)
     assert gone.value.code == "NotAuthorizedOrNotFound"  # OCI's answer, not telling which
+
+
+def test_sign_returns_a_read_par_url(fresh):
+    import urllib.request
+
+    fs, root = fresh
+    fs.pipe(f"{root}/signed.txt", b"signed bytes")
+    url = fs.sign(f"{root}/signed.txt", expiration=300)
+    assert "/p/" in url
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == b"signed bytes"
+    pars = fs.list_pars(root, "signed.txt")
+    assert [p["accessType"] for p in pars] == ["ObjectRead"]
+    fs.delete_par(root, pars[0]["id"])
+    assert fs.list_pars(root, "signed.txt") == []
