@@ -85,7 +85,8 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
     ``retries`` (attempts per request; ``config_kwargs["retry_strategy"]`` set to the SDK's
     ``NoneRetryStrategy`` means 1), ``connect_timeout``/``read_timeout`` (seconds),
     ``max_connections`` and ``multipart_threshold`` (bytes above which a write is a
-    multipart upload).
+    multipart upload). ``oci_additional_kwargs`` (ocifs's per-call SDK arguments) is
+    accepted and unused: no SDK call is made.
     """
 
     protocol = ("oci", "ocios")
@@ -120,7 +121,12 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         loop: Any = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.pop("version_aware", None)
+        if kwargs.pop("version_aware", False):
+            raise ValueError(
+                "version_aware=True: unifs's OCI filesystem reads each object's current "
+                "version only; drop the option"
+            )
+        self.version_aware = False
         super().__init__(asynchronous=asynchronous, loop=loop, **kwargs)
         self.config_kwargs = dict(config_kwargs or {})
         self.oci_additional_kwargs = dict(oci_additional_kwargs or {})
