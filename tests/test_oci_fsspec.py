@@ -434,3 +434,20 @@ def test_sign_returns_a_read_par_url(fresh):
     assert [p["accessType"] for p in pars] == ["ObjectRead"]
     fs.delete_par(root, pars[0]["id"])
     assert fs.list_pars(root, "signed.txt") == []
+
+
+def test_a_body_cut_short_is_retried_then_a_connection_error(fresh, oci_server):
+    import os
+
+    from unifs.testing.faults import Fault, FaultProxy, route_through
+
+    fs, root = fresh
+    data = os.urandom(2**20)
+    fs.pipe(f"{root}/cut.bin", data)
+    with FaultProxy(oci_server.endpoint, faults=[Fault("reset", method="GET", cut=0.5)]) as proxy:
+        options = route_through(oci_server.storage_options, oci_server.endpoint, proxy.endpoint)
+        flaky = OCIFileSystem(**options, retries=3, skip_instance_cache=True)
+        assert flaky.cat_file(f"{root}/cut.bin") == data  # one reset, then the whole body
+        proxy.faults[:] = [Fault("reset", method="GET", cut=0.5, times=None)]
+        with pytest.raises(ConnectionError, match=r"cut\.bin.*3 attempts"):
+            flaky.cat_file(f"{root}/cut.bin")

@@ -387,6 +387,17 @@ async def chunks(content: Any, size: int) -> Any:
         yield b"".join(pieces)
 
 
+def _network_error(what: str, exc: BaseException, attempts: int) -> OSError:
+    """A built-in error for a request the network failed (after ``attempts`` tries).
+
+    aiohttp's messages name at most the host and port, never the path (a PAR token).
+    """
+    tries = f" ({attempts} attempts)" if attempts > 1 else ""
+    if isinstance(exc, asyncio.TimeoutError):
+        return TimeoutError(f"{what}: no answer in time{tries}")
+    return ConnectionError(f"{what}: {type(exc).__name__}: {exc}{tries}")
+
+
 class Transport:
     """One OCI endpoint's HTTP client: an aiohttp session per process and event loop, the
     signer, and the retry policy. A forked child never touches its parent's session."""
@@ -483,9 +494,9 @@ class Transport:
                     data=body if method in ("PUT", "POST") else None,
                     allow_redirects=False,
                 )
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError):
+            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 if attempt + 1 >= self.retry.attempts:
-                    raise
+                    raise _network_error(what, exc, attempt + 1) from exc
                 await asyncio.sleep(self.retry.delay(attempt, None))
                 attempt += 1
                 continue
@@ -528,10 +539,14 @@ class Transport:
             response = await self.send(method, rest, **kwargs)
             try:
                 data = await response.read()
-            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError):
+            except (
+                aiohttp.ClientPayloadError,
+                aiohttp.ClientConnectionError,
+                asyncio.TimeoutError,
+            ) as exc:
                 response.close()
                 if attempt + 1 >= self.retry.attempts:
-                    raise
+                    raise _network_error(str(kwargs.get("what")), exc, attempt + 1) from exc
                 await asyncio.sleep(self.retry.delay(attempt, None))
                 attempt += 1
                 continue
