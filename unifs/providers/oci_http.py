@@ -317,15 +317,15 @@ def error_for(
 RetrySettings = Any
 
 
-def retry_settings(retries: int | None, config_kwargs: Mapping[str, Any]) -> Any:
-    """unifs's RetryPolicy for ``retries`` attempts; the SDK's NoneRetryStrategy means one."""
+def retry_settings(attempts: int | None, config_kwargs: Mapping[str, Any]) -> Any:
+    """unifs's RetryPolicy for ``attempts`` tries; the SDK's NoneRetryStrategy means one."""
     from unifs.transfer import RetryPolicy
 
-    if retries is None:
+    if attempts is None:
         strategy = config_kwargs.get("retry_strategy")
         if strategy is not None and type(strategy).__name__ == "NoneRetryStrategy":
-            retries = 1
-    return RetryPolicy(attempts=max(1, retries)) if retries is not None else RetryPolicy()
+            attempts = 1
+    return RetryPolicy(attempts=max(1, attempts)) if attempts is not None else RetryPolicy()
 
 
 @dataclass
