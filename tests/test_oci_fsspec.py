@@ -63,6 +63,7 @@ ORDERS = {
     "ocifs-never-imported": ("", ""),
     "ocifs-imported-first": ("import ocifs", ""),
     "ocifs-imported-after-fsspec": ("", "import ocifs"),
+    "ocifs-imported-after-oci-resolved": ("", "fsspec.get_filesystem_class('oci'); import ocifs"),
 }
 
 
@@ -116,6 +117,25 @@ def test_without_the_startup_hook_an_early_ocifs_import_wins(oci_server, oci_buc
     on = _run(script, oci_server, oci_bucket)
     assert off.stdout.strip() == "ocifs.core"
     assert on.stdout.strip() == "unifs.providers.oci_filesystem"
+
+
+@pytest.mark.parametrize("hook", ["on", "off"])
+def test_resolving_oci_imports_ocifs_only_without_the_hook(hook, oci_server, oci_bucket):
+    """With the start-up hook standing, unifs's module leaves ocifs unimported (spawned
+    workers do not pay for it) and a later `import ocifs` still works and still loses."""
+    script = (
+        "import sys, fsspec\n"
+        "fsspec.get_filesystem_class('oci')\n"
+        "early = 'ocifs' in sys.modules\n"
+        "import ocifs\n"
+        "print(early, fsspec.get_filesystem_class('oci').__module__)"
+    )
+    env = {"UNIFS_NO_OCI_HOOK": "1"} if hook == "off" else {}
+    result = _run(script, oci_server, oci_bucket, env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    early, module = result.stdout.split()
+    assert early == ("False" if hook == "on" else "True")
+    assert module == "unifs.providers.oci_filesystem"
 
 
 def test_class_is_unifs_async_filesystem_and_strips_every_dialect():

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -50,10 +51,24 @@ from unifs.providers.oci_io import OCIFile
 
 __all__ = ["OCIFileSystem", "OCIPath"]
 
-# ocifs, where installed, registers its class for "oci" at import and refuses (ValueError)
-# if another class holds the name: let it register first, then take the name below.
-with contextlib.suppress(ImportError):
-    import ocifs  # noqa: F401
+
+def _let_ocifs_register_first() -> None:
+    """ocifs registers its class for "oci" at import and refuses (ValueError) if another
+    class holds the name. Where the start-up hook's watcher stands it steps unifs's class
+    aside for that moment (see :mod:`unifs._oci_hook`); otherwise, where ocifs is installed,
+    import it now, before this module takes the name."""
+    from importlib.util import find_spec
+
+    from unifs._oci_hook import watching
+
+    if "ocifs" in sys.modules or watching():
+        return
+    with contextlib.suppress(ImportError, ValueError):
+        if find_spec("ocifs") is not None:
+            import ocifs  # noqa: F401
+
+
+_let_ocifs_register_first()
 
 _PROVIDER = OCIProvider()
 _LIST_FIELDS = "name,size,etag,md5,timeCreated,timeModified,storageTier"
