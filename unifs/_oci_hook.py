@@ -9,8 +9,8 @@ does not read the OME dialect.
 The wheel ships ``unifs_oci_hook.pth``, which Python runs at start-up; it calls
 :func:`install`, which puts one import watcher on ``sys.meta_path``. When ``ocifs`` is
 first imported, the watcher lets it load normally and then imports
-``unifs.providers.oci_filesystem``, whose last line registers unifs's class for ``oci``
-(a subclass of ocifs's, so everything ocifs does still works). The watcher does nothing
+``unifs.providers.oci_filesystem``, whose last lines register unifs's own class for ``oci``
+(and ``ocios``), which takes ocifs's storage options unchanged. The watcher does nothing
 for any other module and removes itself after that one import. Set ``UNIFS_NO_OCI_HOOK=1``
 to turn it off.
 """
@@ -36,7 +36,7 @@ _OUR_MODULE = "unifs.providers.oci_filesystem"
 
 def _claim_oci() -> None:
     # Our module re-registers itself when it finishes loading; if it is loading now (it
-    # imports ocifs), leave it to that.
+    # imports ocifs first, where installed), leave it to that.
     if _OUR_MODULE in sys.modules:
         return
     try:  # noqa: SIM105 - contextlib is not worth importing at every start-up
