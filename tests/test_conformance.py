@@ -51,8 +51,8 @@ BACKENDS = ["s3", "oci"]
 #: Strict xfails, so a fix upstream shows up as a failure to remove the entry.
 S3_KNOWN_FAILURES: dict[str, str] = {
     "test_open_exclusive": (
-        "s3fs opens 'xb' without checking that the key exists (it only sends If-None-Match "
-        "at commit), so fs.open(existing, 'xb') does not raise FileExistsError"
+        "s3fs checks 'x' only when the object is written (If-None-Match: * on the PUT at "
+        "close), never at open(), where fsspec's suite expects FileExistsError"
     ),
 }
 

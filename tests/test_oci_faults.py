@@ -263,7 +263,9 @@ def test_get_of_a_prefix_fails_with_the_reason_when_a_listing_page_fails(
                 dest,
                 exclude=["many/*"],
                 retries=QUICK,
-                **seeded.options(proxy, attempts=ATTEMPTS),
+                # OCI's `retries` storage option has the name of unifs.get's own keyword,
+                # so it cannot be passed here: OCI keeps its default attempts
+                **seeded.options(proxy, attempts=ATTEMPTS if seeded.name == "s3" else None),
             )
             pytest.fail(f"listing page {n} always failed, yet get reported {report.summary()}")
         _assert_reason(failed.value, 500)
