@@ -23,9 +23,13 @@ def _install_azurite(session: nox.Session) -> None:
     session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
 
 
+# the fork/spawn tests run a PyTorch DataLoader; pinned to the CPU build this project tests with
+TORCH = "torch==2.13.0"
+
+
 def tests_impl(session: nox.Session, *pytest_args: str) -> None:
-    """Install unifs with its test extras plus Azurite, then run pytest."""
-    session.install(".[test]")
+    """Install unifs with its test extras, torch and Azurite, then run pytest."""
+    session.install(".[test]", TORCH)
     _install_azurite(session)
     session.run("pytest", *pytest_args, *session.posargs)
 
