@@ -606,6 +606,28 @@ class OCIProvider(Provider):
             return None
         return Multipart.abort_abandoned(fs, path, before=before)
 
+    def part_sizes(self, fs: Any, path: str, info: dict[str, Any]) -> Any:
+        # OCI keeps no part sizes, but unifs records its own with the object (user metadata)
+        found = self.multipart_checksum(info)
+        if found is None or not hasattr(fs, "_info_object"):
+            return None
+        return self._recorded_part_sizes(fs, path, int(info.get("size") or 0), found[1])
+
+    async def _recorded_part_sizes(
+        self, fs: Any, path: str, size: int, parts: int
+    ) -> list[int] | None:
+        from unifs.providers.oci_io import PART_SIZE_METADATA
+
+        head = await fs._info_object(path)
+        recorded = str((head.get("metadata") or {}).get(PART_SIZE_METADATA, ""))
+        if not recorded.isdigit() or int(recorded) <= 0:
+            return None  # another tool's upload: the layout is inferred
+        part = int(recorded)
+        last = size - (parts - 1) * part
+        if not 0 < last <= part:
+            return None  # the record does not fit this object: do not trust it
+        return [part] * (parts - 1) + [last]
+
     def version_pin(self, info: dict[str, Any]) -> str | None:
         etag = info.get("etag") or info.get("ETag")
         return str(etag) if etag else None

@@ -399,6 +399,11 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
             ),
             "ContentType": headers.get("content-type"),
             "storageTier": headers.get("storage-tier"),
+            "metadata": {
+                name[len("opc-meta-") :]: value
+                for name, value in headers.items()
+                if name.lower().startswith("opc-meta-")
+            },
             "version_id": headers.get("version-id"),
         }
         return info
@@ -608,15 +613,17 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         if callback is not None:
             callback.set_size(size)
         exclusive = mode == "create"
+        # a part size the caller chose means multipart above it; otherwise the threshold
         part = chunksize or max(self.default_block_size, 16 * 2**20)
-        if size <= max(self.multipart_threshold, part):
+        if size <= (part if chunksize else max(self.multipart_threshold, part)):
             data = await asyncio.get_running_loop().run_in_executor(None, _read_all, lpath)
             await self._put_object(rpath, data, exclusive=exclusive)
         else:
             from unifs.providers.oci_io import Multipart
 
             part = max(part, -(-size // 10_000))
-            upload = await Multipart.start(self, rpath, exclusive=exclusive)
+            # equal parts, the size recorded with the object: its multipart MD5 can be checked
+            upload = await Multipart.start(self, rpath, exclusive=exclusive, part_size=part)
             await upload.run_file(lpath, size, part, concurrency=max_concurrency or 8)
         if callback is not None:
             callback.relative_update(size)

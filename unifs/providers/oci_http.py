@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import errno
 import json
+import logging
 import os
 import weakref
 from collections.abc import Mapping
@@ -50,6 +51,7 @@ _IAM_TYPES = ("api_key", "instance_principal", "resource_principal", "oke_princi
 # ocifs (still installed beside unifs in many environments) logs its whole config dict at
 # DEBUG, private key content and passphrase included: mask those values in its records.
 install_log_filters(("ocifs",), later=False)
+logger = logging.getLogger(__name__)
 
 
 class AnonymousSigner:
@@ -465,6 +467,8 @@ class Transport:
         session = await self.session()
         attempt = 0
         while True:
+            # masked by unifs.redact's filter: PAR paths carry their token
+            logger.debug("%s %s (attempt %d)", method, url, attempt + 1)
             send_headers = sign(
                 self.auth.signer, method, url, headers or {}, body, sign_body=sign_body
             )

@@ -33,6 +33,10 @@ def _md5(data: bytes | memoryview) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
 
 
+#: user metadata (``opc-meta-``) unifs keeps on its multipart uploads: their part size in bytes
+PART_SIZE_METADATA = "unifs-part-size"
+
+
 class Multipart:
     """One OCI multipart upload: start, parts, commit or abort."""
 
@@ -54,11 +58,15 @@ class Multipart:
         *,
         exclusive: bool = False,
         content_type: str | None = None,
+        part_size: int | None = None,
     ) -> Multipart:
+        """Begin an upload; ``part_size`` (all parts but a shorter last one) is kept with it."""
         bucket, namespace, key, label = await fs._resolve(path)
         details: dict[str, Any] = {"object": key}
         if content_type:
             details["contentType"] = content_type
+        if part_size:
+            details["metadata"] = {f"opc-meta-{PART_SIZE_METADATA}": str(part_size)}
         headers = {"Content-Type": "application/json"}
         if exclusive:
             headers["If-None-Match"] = "*"
@@ -71,6 +79,13 @@ class Multipart:
         )
         rest = fs._rest(namespace, bucket, f"/u/{quote(key, safe='')}")
         return cls(fs, f"{label}/{key}", rest, reply.json()["uploadId"], exclusive)
+
+    @classmethod
+    async def attach(cls, fs: OCIFileSystem, path: str, upload_id: str) -> Multipart:
+        """The upload ``upload_id`` to ``path``, begun elsewhere (another process, a crash)."""
+        bucket, namespace, key, label = await fs._resolve(path)
+        rest = fs._rest(namespace, bucket, f"/u/{quote(key, safe='')}")
+        return cls(fs, f"{label}/{key}", rest, upload_id, False)
 
     async def part(self, number: int, data: bytes | memoryview) -> None:
         reply = await self.fs._call(
@@ -119,8 +134,7 @@ class Multipart:
             for upload in reply.json() or []:
                 created = datetime.fromisoformat(upload["timeCreated"].replace("Z", "+00:00"))
                 if upload.get("object") == key and created < before:
-                    rest = fs._rest(namespace, bucket, f"/u/{quote(key, safe='')}")
-                    await cls(fs, f"{label}/{key}", rest, upload["uploadId"], False).abort()
+                    await (await cls.attach(fs, path, upload["uploadId"])).abort()
                     aborted += 1
             page = reply.headers.get("opc-next-page")
             if not page:
