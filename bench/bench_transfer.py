@@ -277,11 +277,13 @@ def child(job_file: str) -> int:
     started = time.perf_counter()
     go()
     seconds = time.perf_counter() - started
+    from unifs.transfer import WORK_DIR
+
     sizes = [
         os.path.getsize(os.path.join(d, f))
         for d, _, names in os.walk(job["dest"])
         for f in names
-        if ".unifs-part" not in f
+        if WORK_DIR not in d.split(os.sep)
     ]
     result = {"seconds": seconds, "bytes": sum(sizes), "files": len(sizes), "rss": _peak_rss()}
     result["extra"] = job.get("extra", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -36,7 +37,8 @@ class End:
             return
         server = request.getfixturevalue(f"{backend}_server")
         if backend not in _made:
-            server.make_bucket(BUCKET)
+            with contextlib.suppress(FileExistsError):  # made by another module's import
+                server.make_bucket(BUCKET)
             _made.add(backend)
         self.server = server
         self.options = dict(server.storage_options)
@@ -85,9 +87,13 @@ def test_copy_prefix_between_stores(request, tmp_path, a, b):
     src, dst = end(request, tmp_path, a), end(request, tmp_path / "d", b)
     src.write(FILES) if a != "local" else _write_local(src.root, FILES)
     report = unifs.copy(
-        src.root, dst.root, dst_options=dst.options, callback=False, part_size=2**20 * 5,
+        src.root,
+        dst.root,
+        dst_options=dst.options,
+        callback=False,
+        part_size=2**20 * 5,
         **src.options,
-    )  # fmt: skip
+    )
     assert sorted(report.transferred) == sorted(FILES)
     assert (dst.read() if b != "local" else _read_local(dst.root)) == FILES
     assert report.checksum_verified, report.unverified
@@ -163,9 +169,14 @@ def test_sync_filters_limit_what_is_deleted(request, tmp_path):
     src.write({"a.bin": b"a"})
     dst.write({"keep.log": b"k", "gone.bin": b"g"})
     report = unifs.sync(
-        src.root, dst.root, delete=True, include=["*.bin"], dst_options=dst.options,
-        callback=False, **src.options,
-    )  # fmt: skip
+        src.root,
+        dst.root,
+        delete=True,
+        include=["*.bin"],
+        dst_options=dst.options,
+        callback=False,
+        **src.options,
+    )
     assert report.deleted == ["gone.bin"] and report.transferred == ["a.bin"]
     assert dst.read() == {"a.bin": b"a", "keep.log": b"k"}
 
@@ -182,9 +193,15 @@ def test_copy_cut_half_way_and_run_again_ends_byte_exact(request, tmp_path):
         proxy.faults.append(Fault(status=403, method="PUT|POST", skip=6, times=None))
         with pytest.raises(unifs.TransferError) as caught:
             unifs.copy(
-                src.root, dst.root, dst_options=routed, callback=False, retries=1,
-                concurrency=2, part_size=5 * 2**20, **src.options,
-            )  # fmt: skip
+                src.root,
+                dst.root,
+                dst_options=routed,
+                callback=False,
+                retries=1,
+                concurrency=2,
+                part_size=5 * 2**20,
+                **src.options,
+            )
         first = caught.value.report
         assert first.failed and len(first.transferred) >= 1
         stored = dst.read()

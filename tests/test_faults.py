@@ -180,7 +180,9 @@ def test_route_through_rewrites_every_mention_of_the_endpoint():
 
 
 def test_bad_fault_kind_and_upstream_are_refused():
-    with pytest.raises(ValueError, match="status, reset or truncate"):
+    with pytest.raises(ValueError, match="status, reset, truncate, call or corrupt"):
         Fault("explode")
+    with pytest.raises(ValueError, match="action"):
+        Fault("call")  # a call without an action to run
     with pytest.raises(ValueError, match="upstream"):
         FaultProxy("not a url")

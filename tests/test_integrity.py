@@ -160,3 +160,45 @@ def test_a_local_file_replaced_while_read_fails_clearly(tmp_path, dest):
     assert not (dest / "big.bin").exists()
     unifs.get(f"{src}/", dest, part_size=MiB)
     assert (dest / "big.bin").read_bytes() == new
+
+
+# -- case 3: the record kept with a file ----------------------------------------------------
+
+
+def test_a_record_falls_back_to_the_work_directory_without_xattrs(tmp_path):
+    """Where the file system refuses user xattrs (here: Linux refuses them on a FIFO), the
+    record lands in the work directory and is read back from there."""
+    from unifs.transfer.records import load_record, save_record
+
+    work = WorkDir(str(tmp_path))
+    os.makedirs(work.path)
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"data")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        with pytest.raises(OSError):
+            os.setxattr(fd, "user.unifs.probe", b"1")
+        record = {"version": 1, "size": 4, "identity": "etag=x", "digest": {"kind": "md5"}}
+        save_record(fd, work, str(target), record)
+    finally:
+        os.close(fd)
+    assert os.path.exists(work.record(str(target)))
+    assert load_record(work, str(target)) == record
+
+
+# -- case 6: put uploads every file the user has --------------------------------------------
+
+
+def test_put_uploads_files_named_like_work_files_on_every_store(store, tmp_path):
+    src = tmp_path / "src"
+    files = {".a.bin.unifs-part": b"a", "b.unifs-part.state": b"b", "c/.d.unifs-part": b"d"}
+    for name, data in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    report = unifs.put(src, store.uri("up/"), **store.options)
+    assert sorted(report.transferred) == sorted(files)
+    back = tmp_path / "back"
+    unifs.get(store.uri("up/"), back, **store.options)
+    assert _tree(back) == files

@@ -52,6 +52,7 @@ CASES = [
         ["'X-Amz-Date': b'20260101T000000Z'"],
     ),
     ("x-amz-security-token:SESSIONTOKEN\nhost:b12", ["SESSIONTOKEN"], ["host:b12"]),
+    ("Signature:\n" + "c3d75f94" * 8, ["c3d75f94"], ["Signature:"]),
     (
         'authorization: Signature version="1",keyId="ST$SESSIONJWT",algorithm="rsa-sha256",'
         'signature="OCISIG=="',

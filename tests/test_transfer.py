@@ -83,20 +83,19 @@ def test_exclude_drops_matches(store, model, tmp_path):
     ]
 
 
-def test_corrupted_local_file_is_detected_where_the_store_has_a_checksum(store, model, tmp_path):
+def test_corrupted_local_file_is_detected_on_every_store(store, model, tmp_path):
     first = unifs.get(model, tmp_path, **store.options)
     target = tmp_path / "engines" / "H100" / "rank0.engine"
     target.write_bytes(b"X" * len(MODEL["engines/H100/rank0.engine"]))  # same size, bad bytes
     again = unifs.get(model, tmp_path, **store.options)
-    if "engines/H100/rank0.engine" in first.checksum_verified:
-        assert again.transferred == ["engines/H100/rank0.engine"]
-        assert target.read_bytes() == MODEL["engines/H100/rank0.engine"]
-    else:
-        # local and memory report no checksum: only the size could be compared, and the
-        # report says so rather than claiming a verification it did not do
+    if "engines/H100/rank0.engine" not in first.checksum_verified:
+        # local and memory report no checksum: the report says so rather than claiming a
+        # verification it did not do, and the digest recorded with the file catches the change
         assert store.backend in ("local", "memory")
         assert "engines/H100/rank0.engine" in first.size_only
-        assert again.transferred == []
+        assert "no checksum" in first.unverified["engines/H100/rank0.engine"]
+    assert again.transferred == ["engines/H100/rank0.engine"]
+    assert target.read_bytes() == MODEL["engines/H100/rank0.engine"]
 
 
 def test_checksums_are_verified_on_every_cloud(store, model, tmp_path):

@@ -475,3 +475,229 @@ def test_an_object_replaced_between_parts_fails_clearly_and_is_never_spliced(
     again = unifs.get(cloud.uri("rep/"), tmp_path, part_size=PART, **options)
     assert again.checksum_verified == ["big.bin"]
     assert (tmp_path / "big.bin").read_bytes() == new
+
+
+MP = 11 * MiB + 5  # three 5 MiB parts, the last short
+
+
+def _put_multipart(cloud: Cloud, tmp_path: Path, name: str, data: bytes) -> None:
+    src = tmp_path / "upload" / name
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_bytes(data)
+    unifs.put(src, cloud.uri(name), part_size=5 * MiB, **cloud.options())
+
+
+def _work_parts(root: Path) -> list[Path]:
+    return sorted((root / transfer.WORK_DIR).glob("*.part"))
+
+
+def test_a_unifs_upload_leaves_a_checksum_every_get_verifies(cloud, tmp_path):
+    """S3: the multipart ETag's layout is asked (HEAD ?partNumber); Azure: put sets the
+    blob's Content-MD5 on commit; OCI: the part size unifs chose; GCS: crc32c."""
+    data = os.urandom(MP)
+    _put_multipart(cloud, tmp_path, "mp.bin", data)
+    info = cloud.fs().info(cloud.path("mp.bin"))
+    if cloud.backend == "s3":
+        assert str(info["ETag"]).endswith('-3"')  # multipart: no MD5 of the whole
+    if cloud.backend == "azure":
+        assert bytes(info["content_settings"]["content_md5"]) == hashlib.md5(data).digest()
+    report = unifs.get(cloud.uri("mp.bin"), tmp_path / "mp.bin", **cloud.options())
+    assert report.checksum_verified == ["mp.bin"] and report.unverified == {}
+    assert (tmp_path / "mp.bin").read_bytes() == data
+
+
+def test_s3_multipart_of_uneven_parts_is_verified_from_the_layout_the_store_reports(
+    cloud, tmp_path
+):
+    if cloud.backend != "s3":
+        pytest.skip("HEAD ?partNumber=N is S3's")
+    from fsspec.asyn import sync
+
+    fs = cloud.fs()
+    sizes = [6 * MiB, 7 * MiB, 1 * MiB]  # no common part size reproduces this layout
+    data = os.urandom(sum(sizes))
+    bucket, key, _ = fs.split_path(cloud.path("uneven.bin"))
+
+    async def upload() -> None:
+        mpu = await fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key)
+        parts, offset = [], 0
+        for number, size in enumerate(sizes, 1):
+            out = await fs._call_s3(
+                "upload_part", Bucket=bucket, Key=key, UploadId=mpu["UploadId"],
+                PartNumber=number, Body=data[offset : offset + size],
+            )  # fmt: skip
+            parts.append({"PartNumber": number, "ETag": out["ETag"]})
+            offset += size
+        await fs._call_s3(
+            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=mpu["UploadId"],
+            MultipartUpload={"Parts": parts},
+        )  # fmt: skip
+
+    sync(fs.loop, upload)
+    fs.invalidate_cache()
+    report = unifs.get(cloud.uri("uneven.bin"), tmp_path / "u.bin", **cloud.options())
+    assert report.checksum_verified == ["uneven.bin"], report.unverified
+    assert (tmp_path / "u.bin").read_bytes() == data
+
+
+def test_a_corrupted_body_is_fetched_once_more_then_verified(cloud, proxy, tmp_path):
+    data = os.urandom(MP)
+    _put_multipart(cloud, tmp_path, "c.bin", data)
+    cloud.fs(proxy)
+    proxy.faults.append(Fault("corrupt", method="GET", path="c.bin", ranged=True, times=1))
+    report = unifs.get(
+        cloud.uri("c.bin"), tmp_path / "c.bin", part_size=PART, **cloud.options(proxy)
+    )
+    assert proxy.faults[0].hits == 1
+    assert report.checksum_verified == ["c.bin"] and report.failed == {}
+    assert (tmp_path / "c.bin").read_bytes() == data
+
+
+def test_bytes_corrupted_on_every_fetch_fail_clearly(cloud, proxy, tmp_path):
+    data = os.urandom(MP)
+    _put_multipart(cloud, tmp_path, "bad.bin", data)
+    (tmp_path / "bad.bin").write_bytes(b"an older, good copy")
+    cloud.fs(proxy)
+    proxy.faults.append(Fault("corrupt", method="GET", path="bad.bin", ranged=True, times=None))
+    options = cloud.options(proxy)
+    if cloud.backend == "oci":
+        # OCI records no part sizes and unifs cannot yet write them through ocifs: when no
+        # common part size reproduces the multipart MD5, even after a second fetch, the file
+        # is kept as read (pinned to its ETag) and reported unverified -- the documented gap
+        report = unifs.get(cloud.uri("bad.bin"), tmp_path / "bad.bin", part_size=PART, **options)
+        assert report.size_only == ["bad.bin"] and report.checksum_verified == []
+        assert "not reproduced" in report.unverified["bad.bin"]
+        return
+    with pytest.raises(unifs.TransferError) as failed:
+        unifs.get(cloud.uri("bad.bin"), tmp_path / "bad.bin", part_size=PART, **options)
+    reason = failed.value.report.failed["bad.bin"]
+    assert "mismatch" in reason and "twice" in reason, reason
+    assert (tmp_path / "bad.bin").read_bytes() == b"an older, good copy"  # never replaced
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("writer", ["unifs.put", "fs.open"])
+def test_a_resume_over_a_damaged_part_file_ends_exact(cloud, proxy, tmp_path, writer):
+    """Issue 15 case 2: the resumed bytes do not hash to the store's digest, so the file is
+    fetched again from scratch instead of kept. An object with no checksum at all (an Azure
+    blob another tool committed from blocks) is not resumed: nothing could check the parts."""
+    data = os.urandom(MP)
+    if writer == "unifs.put":
+        _put_multipart(cloud, tmp_path, "r.bin", data)
+    else:
+        with cloud.fs().open(cloud.path("r.bin"), "wb", block_size=5 * MiB) as f:
+            for offset in range(0, len(data), MiB):
+                f.write(data[offset : offset + MiB])
+    dest = tmp_path / "dest"
+    cloud.fs(proxy)
+    proxy.faults.append(
+        Fault("status", status=503, method="GET", path="r.bin", ranged=True, skip=2, times=None)
+    )
+    options = cloud.options(proxy)
+    with pytest.raises(unifs.TransferError):
+        unifs.get(
+            cloud.uri("r.bin"), dest / "r.bin", part_size=PART, concurrency=2, retries=1, **options
+        )
+    parts = _work_parts(dest)
+    if not parts:  # nothing could check resumed parts: none were kept
+        assert cloud.backend == "azure" and writer == "fs.open"
+    for part in parts:
+        with open(part, "r+b") as handle:  # damage what the first run landed
+            handle.write(b"\0" * 1000)
+    proxy.clear()
+    report = unifs.get(cloud.uri("r.bin"), dest / "r.bin", part_size=PART, **options)
+    if report.size_only:  # nothing to check against
+        assert cloud.backend == "azure" and writer == "fs.open" and report.resumed == []
+    else:
+        assert report.checksum_verified == ["r.bin"]
+    assert (dest / "r.bin").read_bytes() == data
+    assert _leftovers(dest) == []
+
+
+def test_skip_if_valid_never_trusts_the_size_alone(cloud, tmp_path):
+    """Issue 15 case 3: an object with no checksum (an Azure blob committed from blocks by
+    another tool) is recorded with the file; a same-size corrupt or outdated local copy is
+    fetched again."""
+    old = os.urandom(MP)
+    fs = cloud.fs()
+    with fs.open(cloud.path("s.bin"), "wb", block_size=5 * MiB) as f:
+        for offset in range(0, len(old), MiB):
+            f.write(old[offset : offset + MiB])
+    fs.invalidate_cache()
+    target = tmp_path / "s.bin"
+    first = unifs.get(cloud.uri("s.bin"), target, **cloud.options())
+    if first.size_only:
+        assert cloud.backend == "azure" and "no checksum" in first.unverified["s.bin"]
+    assert unifs.get(cloud.uri("s.bin"), target, **cloud.options()).skipped == ["s.bin"]
+    target.write_bytes(b"X" * MP)  # corrupt, same size
+    again = unifs.get(cloud.uri("s.bin"), target, **cloud.options())
+    assert again.transferred == ["s.bin"] and target.read_bytes() == old
+    new = os.urandom(MP)  # outdated: the object changed, same size
+    with fs.open(cloud.path("s.bin"), "wb", block_size=5 * MiB) as f:
+        f.write(new)
+    fs.invalidate_cache()
+    latest = unifs.get(cloud.uri("s.bin"), target, **cloud.options())
+    assert latest.transferred == ["s.bin"] and target.read_bytes() == new
+
+
+def _unfinished_uploads(cloud: Cloud, name: str) -> list[str]:
+    """Upload ids of the multipart uploads to ``name`` the store still holds open."""
+    fs = cloud.fs()
+    if cloud.backend == "s3":
+        from fsspec.asyn import sync
+
+        bucket, key, _ = fs.split_path(cloud.path(name))
+        page = sync(fs.loop, fs._call_s3, "list_multipart_uploads", Bucket=bucket, Prefix=key)
+        return [u["UploadId"] for u in page.get("Uploads", []) if u["Key"] == key]
+    bucket, namespace, key = fs.split_path(cloud.path(name))
+    uploads = fs.oci_client.list_multipart_uploads(namespace, bucket).data
+    return [u.upload_id for u in uploads if u.object == key]
+
+
+def _start_upload(cloud: Cloud, name: str) -> None:
+    """What a killed put leaves: a multipart upload with one part, never completed."""
+    fs = cloud.fs()
+    if cloud.backend == "s3":
+        from fsspec.asyn import sync
+
+        bucket, key, _ = fs.split_path(cloud.path(name))
+        mpu = sync(fs.loop, fs._call_s3, "create_multipart_upload", Bucket=bucket, Key=key)
+        sync(
+            fs.loop, fs._call_s3, "upload_part", Bucket=bucket, Key=key,
+            UploadId=mpu["UploadId"], PartNumber=1, Body=b"x" * (5 * MiB),
+        )  # fmt: skip
+        return
+    from oci.object_storage.models import CreateMultipartUploadDetails
+
+    bucket, namespace, key = fs.split_path(cloud.path(name))
+    details = CreateMultipartUploadDetails(object=key)
+    upload = fs.oci_client.create_multipart_upload(namespace, bucket, details).data
+    fs.oci_client.upload_part(namespace, bucket, key, upload.upload_id, 1, b"x" * (5 * MiB))
+
+
+def test_a_later_put_aborts_uploads_a_killed_put_left(cloud, tmp_path):
+    """Issue 15 case 7, on the stores that list unfinished multipart uploads (S3, OCI)."""
+    if cloud.backend not in ("s3", "oci"):
+        pytest.skip("GCS and Azure list no unfinished uploads (they expire them themselves)")
+    _start_upload(cloud, "left.bin")
+    assert len(_unfinished_uploads(cloud, "left.bin")) == 1
+    data = os.urandom(MP)
+    _put_multipart(cloud, tmp_path, "left.bin", data)
+    assert _unfinished_uploads(cloud, "left.bin") == []
+    assert cloud.fs().cat_file(cloud.path("left.bin")) == data
+
+
+def test_a_failed_multipart_put_leaves_no_upload_behind(cloud, proxy, tmp_path):
+    if cloud.backend not in ("s3", "oci"):
+        pytest.skip("GCS and Azure list no unfinished uploads (they expire them themselves)")
+    src = tmp_path / "f.bin"
+    src.write_bytes(os.urandom(MP))
+    cloud.fs(proxy)
+    # the second part upload is refused for good
+    proxy.faults.append(Fault("status", status=403, method="PUT", path="f.bin", skip=1))
+    with pytest.raises(unifs.TransferError) as failed:
+        unifs.put(src, cloud.uri("f.bin"), part_size=5 * MiB, **cloud.options(proxy))
+    assert list(failed.value.report.failed) == ["f.bin"]
+    assert proxy.faults[0].hits == 1
+    assert _unfinished_uploads(cloud, "f.bin") == []
+    assert not cloud.fs().exists(cloud.path("f.bin"))

@@ -36,7 +36,7 @@ BOUNDED = settings(
 # -- the parts ------------------------------------------------------------------------------
 
 LOWER = string.ascii_lowercase + string.digits
-REGIONS = ["us-ashburn-1", "eu-frankfurt-1", "us-gov-ashburn-1", "us-west-2", "ap-south-1"]
+REGIONS = ["us-ashburn-1", "eu-frankfurt-1", "us-gov-ashburn-1", "us-west-2", "cn-north-1"]
 
 # Any character a key may hold, control characters and whitespace included: the test
 # decides what the outcome must be, so nothing is filtered out here.
@@ -145,7 +145,7 @@ def test_gcs(bucket, key, form):
 
 
 @BOUNDED
-@given(container=containers, account=accounts, key=keys, form=st.integers(0, 6))
+@given(container=containers, account=accounts, key=keys, form=st.integers(0, 7))
 def test_azure(container, account, key, form):
     forms = [
         (f"az://{container}/{key}", None, {}),
@@ -154,11 +154,12 @@ def test_azure(container, account, key, form):
         (f"wasbs://{container}@{account}.blob.core.windows.net/{key}", account, {}),
         (f"https://{account}.blob.core.windows.net/{container}/{enc(key)}", account, {}),
         (f"https://{account}.dfs.core.windows.net/{container}/{enc(key)}", account, {}),
+        (f"https://{account}.blob.core.chinacloudapi.cn/{container}/{enc(key)}", account, {}),
         (f"az://{account}/{container}/{key}", account, {"account": account}),
     ]
     text, want_account, kwargs = forms[form]
-    assume(not (form == 6 and account == container))  # that one is ambiguous: tested below
-    if form in (0, 1, 2, 3, 6):
+    assume(not (form == 7 and account == container))  # ambiguous: tested in test_uri.py
+    if form in (0, 1, 2, 3, 7):
         key = key.rstrip()
     expected = {"provider": "azure", "bucket": container, "key": key, "account": want_account}
     check(text, expected, refused=key_refusal(key), **kwargs)
@@ -327,6 +328,21 @@ def test_a_url_with_credentials_before_the_host_is_refused_and_masked():
         unifs.parse("https://user:hunter2@b12.s3.amazonaws.com/k")
     assert "hunter2" not in str(info.value) and "hunter2" not in info.value.uri
     assert "user name or password before the host" in str(info.value)
+
+
+def test_sovereign_clouds_stay_in_their_cloud():
+    # an account (or a bucket host) of another cloud is not the global cloud's namesake
+    for text in (
+        "https://acct1.blob.core.chinacloudapi.cn/models/x",
+        "abfs://models@acct1.dfs.core.usgovcloudapi.net/x",
+    ):
+        u = unifs.parse(text)
+        assert u.endpoint and u.endpoint.split(".", 2)[2] in u.url
+        assert unifs.parse(u.url).endpoint == u.endpoint
+        check_round_trips(u)
+    u = unifs.parse("https://b12.s3.cn-north-1.amazonaws.com.cn/k")
+    assert u.format("https") == "https://b12.s3.cn-north-1.amazonaws.com.cn/k"
+    assert unifs.parse(u.format("https")).region == "cn-north-1"
 
 
 def test_a_key_starting_with_a_slash_survives_every_form():

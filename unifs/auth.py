@@ -328,3 +328,31 @@ def auth_table() -> str:
                 f"| {mode.verified} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def check_metadata_service(provider: Provider, mode: AuthMode, *, timeout: float = 2.0) -> None:
+    """Fail within ``timeout`` seconds when ``mode``'s metadata service does not answer.
+
+    Off the cloud the SDKs retry an unreachable metadata address for minutes in silence;
+    one TCP connection attempt says the same at once. Raises :class:`AuthError` naming the
+    mode and the service (and its address) it tried.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    service = provider.metadata_service(mode)
+    if service is None:
+        return
+    what, url = service
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except OSError as exc:
+        reason = "did not answer" if isinstance(exc, TimeoutError) else f"refused ({exc})"
+        raise AuthError(
+            f"auth {mode.name!r} needs {what} at {url}, which {reason} within {timeout:g}s: "
+            f"this machine does not look like a {provider.name} instance. Run there, or "
+            "choose another auth mode (see docs/auth.md)"
+        ) from None

@@ -6,8 +6,9 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from unifs.auth import AuthConfig
+from unifs.auth import AuthConfig, check_metadata_service
 from unifs.providers.base import Resolved, merge_options
+from unifs.redact import install_log_filters
 from unifs.registry import get_provider, provider_for_scheme
 from unifs.uri import StorageURI, parse
 
@@ -29,6 +30,8 @@ def resolve(uri: URILike, *, auth: AuthLike = None, **storage_options: Any) -> R
     :class:`unifs.AuthConfig` or plain mapping), then ``storage_options``, which win.
     ``resolved.url`` is the fsspec URL to hand to pandas or UPath with ``resolved.options``.
     """
+    # before any SDK call: building credentials (STS, token files) may log them at DEBUG
+    install_log_filters()
     config = AuthConfig.coerce(auth)
     account = storage_options.get("account_name") or (
         config.get("account_name") if config else None
@@ -47,6 +50,13 @@ def url_to_fs(
     ``auth`` is an auth block (see :mod:`unifs.auth`); ``storage_options`` go to the
     backend (s3fs, gcsfs, adlfs, ocifs) and win over what the URI and ``auth`` imply.
     """
+    config = AuthConfig.coerce(auth)
+    if config is not None:
+        u = parse(uri, account=storage_options.get("account_name") or config.get("account_name"))
+        provider = get_provider(u.provider)
+        mode = config.validate(provider)
+        if mode is not None:
+            check_metadata_service(provider, mode)
     resolved = resolve(uri, auth=auth, **storage_options)
     backend = provider_for_scheme(resolved.protocol)
     if backend is None:  # pragma: no cover - every provider resolves to a known protocol

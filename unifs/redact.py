@@ -16,9 +16,10 @@ SDKs unifs drives.
   and traceback; attach it to a handler to mask everything that handler writes.
 - :func:`install_log_filters` attaches one to the loggers of the SDKs behind unifs
   (botocore, aiobotocore, s3fs, urllib3, requests, azure, adlfs, google-auth, gcsfs, oci,
-  ocifs, aiohttp, fsspec, unifs) and their children, so their DEBUG logs carry no secret.
-  unifs calls it whenever it creates a filesystem; it is idempotent and costs a walk over
-  the logger table.
+  ocifs, aiohttp, fsspec, unifs) and their children, and wraps the log-record factory so
+  that their loggers made later are masked too; their DEBUG logs carry no secret. unifs
+  calls it whenever it resolves a URI's options or creates a filesystem (importing unifs
+  changes no logging); it is idempotent and costs a walk over the logger table.
 
 Masking is by shape, so it errs on the side of hiding: an object key that happens to look
 like ``/p/{x}/n/...`` is shown masked too.
@@ -29,7 +30,8 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 __all__ = [
     "MASK",
@@ -88,6 +90,8 @@ _HEADER = re.compile(
 )
 _BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]+)")
 _SHARED_KEY = re.compile(r"(?i)\b(sharedkey(?:lite)?\s+[^:\s]+:)([A-Za-z0-9+/=]+)")
+# botocore.auth's DEBUG line "Signature:\n<hex>"
+_SIGNATURE_LINE = re.compile(r"(?i)(\bsignature:\s*)([0-9a-f]{16,}|[A-Za-z0-9+/=]{20,})")
 # OCI signatures: signature="..." and a session token in keyId="ST$<token>"
 _OCI_SIGNATURE = re.compile(r"(?i)(\bsignature=\")([^\"]*)")
 _SESSION_KEY_ID = re.compile(r"(ST\$)([^\"'\s,]+)")
@@ -139,6 +143,7 @@ def mask_secrets(text: str) -> str:
     text = _BEARER.sub(rf"\1{MASK}", text)
     text = _SHARED_KEY.sub(rf"\1{MASK}", text)
     text = _OCI_SIGNATURE.sub(rf"\1{MASK}", text)
+    text = _SIGNATURE_LINE.sub(rf"\1{MASK}", text)
     text = _SESSION_KEY_ID.sub(rf"\1{MASK}", text)
     text = _FIELD.sub(rf"\1\2{MASK}\2", text)
     return _XML.sub(rf"\1{MASK}\4", text)
@@ -170,17 +175,46 @@ class RedactingFilter(logging.Filter):
 
 
 _FILTER = RedactingFilter()
+_roots: set[str] = set()
+_prefixes: tuple[str, ...] = ()
 _covered: set[str] = set()
 
 
-def install_log_filters(roots: Iterable[str] = SDK_LOGGERS) -> None:
-    """Attach the redacting filter to the loggers ``roots`` and every child they have now.
+def _is_covered(name: str) -> bool:
+    return name in _roots or name.startswith(_prefixes)
 
-    A logger's filters only see records logged on that logger, not its children's, so each
-    existing child gets the filter too; calling this again covers loggers created since.
-    Idempotent; no logger level, handler or propagation is changed.
+
+def _masking_factory(
+    previous: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if _is_covered(record.name):
+            _FILTER.filter(record)
+        return record
+
+    factory.unifs_redacting = True  # type: ignore[attr-defined]
+    return factory
+
+
+def install_log_filters(roots: Iterable[str] = SDK_LOGGERS, *, later: bool = True) -> None:
+    """Mask secrets in every record the loggers ``roots`` and their children log.
+
+    Attaches :class:`RedactingFilter` to each of those loggers that exists now and, with
+    ``later``, wraps the log-record factory so that loggers made later are masked too: the
+    OCI SDK makes one per client, and SDK modules imported later make theirs (a logger's
+    filters only see what that logger itself logs, never its children's). Idempotent and
+    cheap: a walk over the logger table; no level, handler or propagation is changed.
     """
+    global _prefixes
     wanted = tuple(roots)
+    new = set(wanted) - _roots
+    if later and new:
+        _roots.update(new)
+        _prefixes = tuple(f"{root}." for root in sorted(_roots))
+    current = logging.getLogRecordFactory()
+    if later and not getattr(current, "unifs_redacting", False):
+        logging.setLogRecordFactory(_masking_factory(current))
     prefixes = tuple(f"{root}." for root in wanted)
     for name in [*wanted, *logging.Logger.manager.loggerDict]:
         if name in _covered or not (name in wanted or name.startswith(prefixes)):
@@ -189,7 +223,7 @@ def install_log_filters(roots: Iterable[str] = SDK_LOGGERS) -> None:
         if logger is None and name in wanted:
             logger = logging.getLogger(name)
         if not isinstance(logger, logging.Logger):
-            continue  # a placeholder: becomes a logger later, covered on the next call
+            continue  # a placeholder: a logger later, masked by the record factory
         if not any(isinstance(f, RedactingFilter) for f in logger.filters):
             logger.addFilter(_FILTER)
         _covered.add(name)

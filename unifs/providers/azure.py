@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -228,8 +229,17 @@ class AzureProvider(Provider):
 
     def _format_fsspec(self, uri: StorageURI) -> str:
         if uri.account:
-            return f"abfs://{uri.bucket}@{uri.account}.dfs.{_DEFAULT_SUFFIX}/{uri.key}"
+            return f"abfs://{uri.bucket}@{uri.account}.dfs.{self._suffix(uri)}/{uri.key}"
         return f"az://{uri.bucket}/{uri.key}"
+
+    def _suffix(self, uri: StorageURI) -> str:
+        """The cloud's host suffix: a China or US Gov account is another account than the
+        global cloud's of the same name, so its canonical URL keeps the suffix."""
+        host = (uri.endpoint or "").partition("://")[2].rstrip("/")
+        match = _HOST.match(host)
+        if match is not None and match.group("account") == uri.account:
+            return match.group("suffix")
+        return _DEFAULT_SUFFIX
 
     def _format_https(self, uri: StorageURI) -> str:
         if uri.endpoint:
@@ -243,6 +253,17 @@ class AzureProvider(Provider):
 
     def fs_path(self, uri: StorageURI) -> str:
         return f"{uri.bucket}/{uri.key}"
+
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        if mode.name != "managed_identity":
+            return None
+        url = (
+            os.environ.get("IDENTITY_ENDPOINT")
+            or os.environ.get("MSI_ENDPOINT")
+            or os.environ.get("AZURE_POD_IDENTITY_AUTHORITY_HOST")
+            or "http://169.254.169.254/metadata/identity/oauth2/token"
+        )
+        return "the Azure instance metadata service (managed identity)", url
 
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
@@ -350,7 +371,7 @@ class AzureProvider(Provider):
             suffix_ranges=False,
             server_side_copy=True,
             multipart_upload=True,
-            checksum="md5 (Content-MD5, set on single-request uploads)",
+            checksum="md5 (Content-MD5: single-request uploads, and unifs on block commits)",
             max_object_size=50_000 * 4000 * 2**20,  # 50,000 blocks of 4000 MiB
             reasons=reasons,
         )
@@ -473,7 +494,7 @@ class AzureProvider(Provider):
                     version_id=version_id,
                     etag=pin,
                     match_condition=MatchConditions.IfNotModified,
-                    max_concurrency=1,
+                    max_concurrency=fs.max_concurrency or 1,  # as adlfs's cat_file
                 )
                 data: bytes = await stream.readall()
             except ResourceNotFoundError as exc:

@@ -215,6 +215,15 @@ class Provider(ABC):
     #: whether paths live on this machine's disk (transfers then use get/put, not streaming)
     local_disk: ClassVar[bool] = False
 
+    def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
+        """Abort the unfinished multipart uploads to ``path`` that began before ``before``.
+
+        What a killed or failed put left behind (uploaded parts are stored, and billed,
+        until aborted). Returns an awaitable (async backend) or a callable (sync) giving the
+        number aborted, or None where the store keeps no such uploads that can be listed.
+        """
+        return None
+
     #: whether :meth:`put_file_options` needs the file's MD5 before the upload starts
     md5_before_put: ClassVar[bool] = False
 
@@ -252,6 +261,14 @@ class Provider(ABC):
         param = self.param(name, mode)
         if param is not None and param.env:
             return os.environ.get(param.env)
+        return None
+
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        """``(what it is, URL)`` of the cloud metadata service ``mode`` needs, or None.
+
+        The URL honours the SDK's own override (an environment variable), so that a probe
+        goes where the SDK would. Modes that read files or the environment return None.
+        """
         return None
 
     def auth_options(

@@ -86,6 +86,12 @@ class GCSProvider(Provider):
         )
     }
 
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        if mode.name != "workload_identity":
+            return None
+        host = os.environ.get("GCE_METADATA_HOST") or "169.254.169.254"
+        return "the GCE metadata server", f"http://{host}/"
+
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
     ) -> dict[str, Any]:

@@ -25,7 +25,7 @@ __all__ = ["OCIFileSystem", "OCIPath"]
 _PROVIDER = OCIProvider()
 
 # ocifs logs its whole config dict at DEBUG, private key content and passphrase included.
-install_log_filters(("ocifs", "oci"))
+install_log_filters(("ocifs",), later=False)
 
 
 class OCIFileSystem(ocifs.OCIFileSystem):

@@ -192,6 +192,8 @@ class S3Provider(Provider):
         if uri.endpoint:
             return f"{uri.endpoint.rstrip('/')}/{uri.bucket}/{encode_key(uri.key)}"
         host = f"s3.{uri.region}.amazonaws.com" if uri.region else "s3.amazonaws.com"
+        if uri.region and uri.region.startswith("cn-"):
+            host += ".cn"  # the China partition's own domain
         if not _VIRTUAL_BUCKET.match(uri.bucket or ""):
             # a host is lower case and dotted names break TLS: legacy buckets (upper case,
             # '_') and dotted ones are addressed in the path
@@ -240,6 +242,31 @@ class S3Provider(Provider):
             return [first] * (parts - 1) + [last]
         return [first, *[await length(n) for n in range(2, parts)], last]
 
+    def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
+        if not hasattr(fs, "_call_s3"):
+            return None
+        return self._abort_uploads(fs, path, before)
+
+    async def _abort_uploads(self, fs: Any, path: str, before: datetime) -> int:
+        bucket, key, _ = fs.split_path(path)
+        aborted = 0
+        options: dict[str, Any] = {}
+        while True:
+            page = await fs._call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key, **options)
+            for upload in page.get("Uploads", []):
+                if upload.get("Key") == key and upload["Initiated"] < before:
+                    await fs._call_s3(
+                        "abort_multipart_upload", Bucket=bucket, Key=key,
+                        UploadId=upload["UploadId"],
+                    )  # fmt: skip
+                    aborted += 1
+            if not page.get("IsTruncated"):
+                return aborted
+            options = {
+                "KeyMarker": page.get("NextKeyMarker"),
+                "UploadIdMarker": page.get("NextUploadIdMarker"),
+            }
+
     def stream_range(
         self, fs: Any, path: str, start: int, end: int, *, pin: str | None = None
     ) -> Any:
@@ -268,6 +295,14 @@ class S3Provider(Provider):
                 yield chunk
         finally:
             body.close()
+
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        if mode.name != "iam_role":
+            return None
+        if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
+            return None  # botocore will not ask it: no credentials is said at once
+        url = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or "http://169.254.169.254/"
+        return "the EC2 instance metadata service (IMDS)", url
 
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]

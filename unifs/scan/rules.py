@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SDK", "SDKS", "hint_for", "sdk_for"]
+__all__ = [
+    "DATA_METHODS",
+    "SDK",
+    "SDKS",
+    "SERVICE_FACTORIES",
+    "STORAGE_SERVICES",
+    "hint_for",
+    "sdk_for",
+    "sdk_named",
+]
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,14 @@ ORIGIN_HINTS: dict[str, str] = {
     "adlfs.AzureBlobFileSystem": "unifs.url_to_fs('az://container/key', auth=...)",
     "ocifs.OCIFileSystem": "unifs.url_to_fs('oci://n/NAMESPACE/b/BUCKET/o/KEY', auth=...)",
 }
+
+
+#: factories that take an AWS service name: only object storage is reported
+SERVICE_FACTORIES = ("client", "resource", "create_client")
+STORAGE_SERVICES = frozenset({"s3", "s3control"})
+
+#: methods of plain data an SDK call returned (a response dict): reading it is not SDK use
+DATA_METHODS = frozenset({"get", "items", "keys", "values", "pop", "setdefault", "decode"})
 
 
 def sdk_for(origin: str) -> SDK | None:

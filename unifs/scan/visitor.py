@@ -20,7 +20,15 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 
-from unifs.scan.rules import SDK, hint_for, sdk_for, sdk_named
+from unifs.scan.rules import (
+    DATA_METHODS,
+    SDK,
+    SERVICE_FACTORIES,
+    STORAGE_SERVICES,
+    hint_for,
+    sdk_for,
+    sdk_named,
+)
 
 __all__ = ["Finding", "SDKVisitor", "ignored_lines"]
 
@@ -172,7 +180,9 @@ class SDKVisitor(ast.NodeVisitor):
             return f"{base}.{node.attr}" if base else None
         if isinstance(node, ast.Call):
             base = self._origin(node.func)
-            return f"{base}()" if base else None
+            if not base or _other_service(base, node) or _data_method(base):
+                return None  # not storage: an STS or DynamoDB client, a response's .get()
+            return f"{base}()"
         if isinstance(node, ast.Await):
             return self._origin(node.value)
         if isinstance(node, ast.Subscript):
@@ -328,6 +338,8 @@ class SDKVisitor(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         if id(node) not in self._consumed:
             origin = self._origin(node.func)
+            if origin and (_other_service(origin, node) or _data_method(origin)):
+                origin = None
             sdk = sdk_for(origin) if origin else None
             if origin and sdk is None and origin == "fsspec.filesystem":
                 sdk = _protocol_sdk(node)
@@ -341,6 +353,28 @@ class SDKVisitor(ast.NodeVisitor):
                         self._consumed.add(id(receiver))
                         receiver = receiver.func
         self.generic_visit(node)
+
+
+def _other_service(origin: str, node: ast.Call) -> bool:
+    """``boto3.client("sts")`` and kin: an AWS client for a service other than S3."""
+    if origin.rsplit(".", 1)[-1] not in SERVICE_FACTORIES:
+        return False
+    sdk = sdk_for(origin)
+    if sdk is None or sdk.name not in ("boto3", "botocore", "aiobotocore"):
+        return False
+    name = node.args[0] if node.args else None
+    for keyword in node.keywords:
+        if keyword.arg == "service_name":
+            name = keyword.value
+    if isinstance(name, ast.Constant) and isinstance(name.value, str):
+        return name.value not in STORAGE_SERVICES
+    return False  # a service named at run time may be S3: report it
+
+
+def _data_method(origin: str) -> bool:
+    """``response.get(...)`` on what an SDK call returned: plain data, not an SDK call."""
+    head, _, method = origin.rpartition(".")
+    return method in DATA_METHODS and head.endswith(("()", "[]"))
 
 
 def _protocol_sdk(node: ast.Call) -> SDK | None:

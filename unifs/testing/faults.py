@@ -78,6 +78,8 @@ class Fault:
     headers and ``cut`` (a fraction) of the body before a TCP reset or a clean close.
     "call" runs ``action()`` in a worker thread, then forwards the request untouched: a
     test can change the server between two requests of one transfer (replace an object).
+    "corrupt" forwards the request and passes on the whole response with the byte at ``cut``
+    (a fraction of the body) flipped: bad data that no transport check notices.
     """
 
     kind: str = "status"
@@ -95,9 +97,9 @@ class Fault:
     seen: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "reset", "truncate", "call"):
+        if self.kind not in ("status", "reset", "truncate", "call", "corrupt"):
             raise ValueError(
-                f"Fault kind must be status, reset, truncate or call, not {self.kind!r}"
+                f"Fault kind must be status, reset, truncate, call or corrupt, not {self.kind!r}"
             )
         if (self.kind == "call") != (self.action is not None):
             raise ValueError('a Fault takes an action exactly when its kind is "call"')
@@ -512,6 +514,14 @@ class FaultProxy:
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         framed = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "")
         ranged = _range(request_headers)
+        if fault is not None and fault.kind == "corrupt" and not no_body:
+            body = bytearray(await reader.readexactly(int(headers.get("content-length") or 0)))
+            if body:
+                body[min(len(body) - 1, int(len(body) * fault.cut))] ^= 0xFF
+            writer.write(bytes(body))
+            await writer.drain()
+            self._record(Seen(method, target, ranged, status, fault.kind, len(body)))
+            return "close" not in headers.get("connection", "").lower()
         if fault is not None and not no_body:
             length = int(headers.get("content-length") or _BULK)
             cut = max(0, min(length - 1, int(length * fault.cut)))

@@ -7,17 +7,28 @@ What every transfer guarantees, whatever the store:
   memory does not grow with file size or file count. Async backends (s3fs, gcsfs, adlfs) run
   on fsspec's event loop; synchronous ones (ocifs) get the same parallelism from a bounded
   thread pool.
-- **Atomic**: data lands in a temporary file beside the target (``.{name}.unifs-part``) and is
-  renamed over the target only once complete and verified. A failed or interrupted get
-  never leaves a partial file at the final path, and never removes a good one already there.
-- **Resumable**: the temporary file's parts are recorded as they land
-  (``.{name}.unifs-part.state``); a later get of the same, unchanged object fetches only the
-  missing parts. Partial data is kept only after transient failures (retries exhausted,
-  interruption); a permanent one (404, 403, checksum mismatch) leaves nothing behind.
+- **Atomic**: data lands in a temporary file in the destination's hidden work directory
+  (``.unifs-transfer/``, names hashed from the path: they never collide with an object's
+  name nor exceed NAME_MAX) and is renamed over the target only once complete and verified.
+  A failed or interrupted get never leaves a partial file at the final path, and never
+  removes a good one already there. A lock there makes a second get into the same
+  destination wait (``lock_timeout``), then fail with :class:`TransferBusyError`.
+- **One version per file**: every read of a file names the version seen when the transfer
+  was planned (If-Match on the ETag, GCS's generation; ``Provider.version_pin``); a
+  replaced object fails that file with :class:`unifs.errors.ObjectChangedError`, never
+  splices two versions.
+- **Resumable**: the temporary file's parts are recorded as they land; a later get of the
+  same, unchanged object (the identity is checked first) fetches only the missing parts.
+  Partial data is kept only after transient failures (retries exhausted, interruption); a
+  permanent one (404, 403, a replaced object) leaves nothing behind.
 - **Verified**: data is hashed while it lands (never re-read from the store) and compared
-  with the object's MD5, CRC32C, multipart ETag or OCI multipart MD5 -- whatever the
-  provider reports; ``report.size_only`` lists the files that had no checksum to compare.
-- **Skip if valid**: an existing local file whose size and checksum match is not fetched.
+  with the object's MD5, CRC32C, multipart ETag (its layout asked of the store) or OCI
+  multipart MD5. A mismatch fetches the file once more from scratch, then fails it.
+  ``report.size_only`` lists the files that had nothing to compare, ``report.unverified``
+  says why.
+- **Skip if valid**: an existing local file is skipped only if it hashes to the store's
+  checksum or, where the store has none, to the digest an earlier get recorded with it for
+  this very version (an xattr, else a record in the work directory): never on size alone.
 - **Retried**: each request is retried with exponential backoff and jitter on transient
   failures (5xx, 429/503 with ``Retry-After``, connection resets, truncated bodies); a
   truncated part resumes from its last byte. ``report.retries`` counts them.
@@ -26,9 +37,10 @@ What every transfer guarantees, whatever the store:
 - **Filtered**: ``include`` / ``exclude`` are fnmatch-style globs on the path relative to
   the source prefix (``*`` also matches ``/``), e.g. ``include=["*/H100/*"]``.
 
-Which store this package talks to is never tested by name: checksums and streaming reads come
-from the provider object (``Provider.checksum``, ``multipart_checksum``, ``stream_range``),
-async or sync from the filesystem's ``async_impl`` trait.
+Which store this package talks to is never tested by name: checksums, pinned and streaming
+reads and multipart layouts come from the provider object (``Provider.checksums``,
+``multipart_checksum``, ``part_sizes``, ``version_pin``, ``stream_range``, ``read_range``,
+``abort_uploads``), async or sync from the filesystem's ``async_impl`` trait.
 
 The package holds one module per concern: ``planning`` (what to transfer, where it lands),
 ``checksums`` (digests and what to expect), ``retries`` (error classes and backoff),

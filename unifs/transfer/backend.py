@@ -65,6 +65,14 @@ class _Backend:
         method = getattr(self.fs, name)
         return await self.run(lambda: method(*args, **kwargs))
 
+    async def resolve(self, value: Any) -> Any:
+        """The result of a provider hook: awaited, run in a thread (a callable), or as is."""
+        if inspect.isawaitable(value):
+            return await value
+        if callable(value):
+            return await self.run(value)
+        return value
+
     async def read(
         self, path: str, start: int, end: int, pin: str | None = None
     ) -> AsyncGenerator[bytes, None]:

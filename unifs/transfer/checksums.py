@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from unifs.transfer.limits import MiB
@@ -65,12 +65,14 @@ class _PartsMD5(_Hasher):
     """MD5 of the concatenated binary MD5s of each part (S3 and OCI multipart digests).
 
     Parts are ``part_size`` bytes except the last, which takes whatever remains: shorter
-    (boto3, unifs) or longer (s3fs and ocifs fold a short tail into the last part).
+    (boto3, unifs) or longer (s3fs and ocifs fold a short tail into the last part). With
+    ``sizes`` (the layout the store recorded) part ``n`` is ``sizes[n]`` bytes instead.
     """
 
-    def __init__(self, part_size: int, parts: int) -> None:
+    def __init__(self, part_size: int, parts: int, sizes: Sequence[int] = ()) -> None:
         self._part_size = part_size
         self._parts = parts
+        self._sizes = tuple(sizes)
         self._current = hashlib.md5(usedforsecurity=False)
         self._filled = 0
         self._digests: list[bytes] = []
@@ -79,11 +81,12 @@ class _PartsMD5(_Hasher):
         view = memoryview(data)
         while len(view):
             last = len(self._digests) + 1 >= self._parts
-            take = len(view) if last else min(len(view), self._part_size - self._filled)
+            size = self._sizes[len(self._digests)] if self._sizes else self._part_size
+            take = len(view) if last else min(len(view), size - self._filled)
             self._current.update(view[:take])
             self._filled += take
             view = view[take:]
-            if not last and self._filled == self._part_size:
+            if not last and self._filled == size:
                 self._digests.append(self._current.digest())
                 self._current = hashlib.md5(usedforsecurity=False)
                 self._filled = 0
@@ -101,32 +104,95 @@ class _Expect:
     digest: str  # hex
     part_size: int = 0  # md5-parts only
     parts: int = 0  # md5-parts only
+    sizes: tuple[int, ...] = ()  # md5-parts only: each part's size, as the store recorded it
+    #: False when the part layout was guessed: a mismatch may mean another layout
+    known: bool = True
 
     def hasher(self) -> _Hasher:
         if self.kind == "md5":
             return _MD5()
         if self.kind == "crc32c":
             return _CRC32C()
-        return _PartsMD5(self.part_size, self.parts)
+        return _PartsMD5(self.part_size, self.parts, self.sizes)
+
+    def to_json(self) -> dict[str, Any]:
+        """A form :func:`json.dumps` takes, for a file's record (``from_json`` reads it)."""
+        return {
+            "kind": self.kind,
+            "digest": self.digest,
+            "part_size": self.part_size,
+            "parts": self.parts,
+            "sizes": list(self.sizes),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _Expect:
+        return cls(
+            str(data["kind"]),
+            str(data["digest"]),
+            int(data.get("part_size", 0)),
+            int(data.get("parts", 0)),
+            tuple(int(n) for n in data.get("sizes", ())),
+        )
 
 
-def _infer_part_size(size: int, parts: int, preferred: Sequence[int]) -> int | None:
-    """A part size that splits ``size`` bytes into exactly ``parts`` parts, likeliest first.
+def _local_digest() -> _Expect:
+    """How to hash a file the store gives no checksum for, to record it: the cheapest kind.
+
+    CRC32C costs a twentieth of MD5's CPU and catches any corruption a record is for (the
+    record names the object version; the digest only proves the local bytes unchanged).
+    """
+    try:
+        import google_crc32c  # noqa: F401  (gcsfs brings it)
+    except ImportError:
+        try:
+            import crc32c  # noqa: F401
+        except ImportError:
+            return _Expect("md5", "", known=False)
+    return _Expect("crc32c", "", known=False)
+
+
+def _part_size_candidates(size: int, parts: int, preferred: Sequence[int]) -> list[int]:
+    """Part sizes that split ``size`` bytes into exactly ``parts`` parts, likeliest first.
 
     The last part may be short or, as s3fs and ocifs write them, up to twice as long.
     """
     if parts <= 1:
-        return max(size, 1)
+        return [max(size, 1)]
 
     def fits(candidate: int) -> bool:
         tail = size - (parts - 1) * candidate
         return candidate > 0 and 0 < tail < 2 * candidate
 
-    for candidate in (*preferred, *(mib * MiB for mib in _COMMON_PART_MIB)):
-        if fits(candidate):
-            return candidate
     whole_mib = -(-size // parts // MiB) * MiB  # the smallest whole MiB that fits
-    return whole_mib if fits(whole_mib) else None
+    found: list[int] = []
+    for candidate in (*preferred, *(mib * MiB for mib in _COMMON_PART_MIB), whole_mib):
+        if fits(candidate) and candidate not in found:
+            found.append(candidate)
+    return found
+
+
+def _infer_part_size(size: int, parts: int, preferred: Sequence[int]) -> int | None:
+    """The likeliest part size that splits ``size`` bytes into exactly ``parts`` parts."""
+    candidates = _part_size_candidates(size, parts, preferred)
+    return candidates[0] if candidates else None
+
+
+_MAX_OTHER_LAYOUTS = 4  # each costs a pass over the file (from the page cache)
+
+
+def _other_layout(path: str, expect: _Expect, size: int) -> _Expect | None:
+    """Another guessed part size under which the file at ``path`` reproduces ``expect``.
+
+    Several common part sizes can give the same part count (24 MiB in 4 parts: 8 MiB with a
+    tiny tail, or 5 MiB with a long one); a digest match under any of them proves the file.
+    """
+    others = _part_size_candidates(size, expect.parts, ())
+    for candidate in [c for c in others if c != expect.part_size][:_MAX_OTHER_LAYOUTS]:
+        guess = replace(expect, part_size=candidate)
+        if _hash_file(path, guess) == expect.digest:
+            return guess
+    return None
 
 
 def _expectation(item: _Item, preferred_parts: Sequence[int]) -> tuple[_Expect | None, str]:
@@ -136,11 +202,16 @@ def _expectation(item: _Item, preferred_parts: Sequence[int]) -> tuple[_Expect |
         return _Expect(kind, digest), ""
     if item.multipart is not None:
         digest, parts = item.multipart
+        sizes = item.part_sizes
+        if sizes and len(sizes) == parts and sum(sizes) == item.size:
+            return _Expect("md5-parts", digest, sizes[0], parts, sizes), ""
         part_size = _infer_part_size(item.size, parts, preferred_parts)
         if part_size is None:
-            return None, f"multipart checksum of {parts} parts with no part size to reproduce it"
-        return _Expect("md5-parts", digest, part_size, parts), ""
-    return None, ""
+            return None, (
+                f"multipart checksum of {parts} parts, and the store does not say their sizes"
+            )
+        return _Expect("md5-parts", digest, part_size, parts, known=False), ""
+    return None, "the store keeps no checksum for this object"
 
 
 def _hash_file(path: str, expect: _Expect) -> str:
@@ -164,25 +235,50 @@ def _same_size(local: str, size: int) -> bool:
         return False
 
 
-def _is_valid(local: str, item: _Item, expect: _Expect | None) -> bool:
-    """True if ``local`` already holds ``item``: same size and, where known, same digest."""
+def _is_valid(
+    local: str, item: _Item, expect: _Expect | None, record: dict[str, Any] | None
+) -> bool:
+    """True if ``local`` already holds ``item``: same size and the same digest.
+
+    The digest is the store's where it has one. Where it has none (or only a multipart
+    digest whose layout was guessed), ``record`` -- what an earlier get verified and
+    recorded with the file -- must name this very version, and the file must still hash to
+    what was recorded: a size alone is never trusted.
+    """
     if not _same_size(local, item.size):
         return False
-    if expect is None:
-        # a multipart digest whose layout cannot be reproduced: fetch rather than trust
-        return item.multipart is None
-    return _hash_file(local, expect) == expect.digest
+    if expect is not None and _hash_file(local, expect) == expect.digest:
+        return True
+    if expect is not None and expect.known:
+        return False
+    if not record or record.get("identity") != item.identity or record.get("size") != item.size:
+        return False
+    try:
+        recorded = _Expect.from_json(record["digest"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return _hash_file(local, recorded) == recorded.digest
 
 
-def _check_digest(item: _Item, expect: _Expect, actual: str) -> tuple[bool, str]:
-    """(verified, why not) for a fetched file's digest; raise when the data is wrong."""
+class _DigestMismatch(_Permanent):
+    """The bytes fetched do not hash to the store's digest: fetched once more, then failed."""
+
+
+def _check_digest(expect: _Expect, actual: str, *, last_try: bool) -> tuple[bool, str]:
+    """(verified, why not) for a fetched file's digest; raise when the data is wrong.
+
+    A first mismatch raises :class:`_DigestMismatch` (the file is fetched again from
+    scratch). On the last try a mismatch fails the file, unless the multipart layout was
+    guessed: the data, read pinned to one version, may well be right and the guess wrong.
+    """
     if actual == expect.digest:
         return True, ""
-    if expect.kind == "md5-parts" and item.checksum is None:
-        # the part size was inferred: a mismatch may mean another layout, not corrupt data,
-        # so say what could not be checked instead of failing
+    message = f"{expect.kind} mismatch: got {actual}, the store reports {expect.digest}"
+    if not last_try:
+        raise _DigestMismatch(message)
+    if not expect.known:
         return False, (
-            f"multipart checksum not reproduced with {expect.part_size}-byte parts "
-            "(the object was uploaded with another part size)"
+            f"multipart checksum not reproduced with {expect.part_size}-byte parts (the "
+            "object was uploaded with another part size, which the store does not record)"
         )
-    raise _Permanent(f"{expect.kind} mismatch: got {actual}, the store reports {expect.digest}")
+    raise _Permanent(message + " (after fetching it twice)")

@@ -57,8 +57,11 @@ def _dst_settings(
     storage_options: Mapping[str, Any],
     dst_options: Mapping[str, Any] | None,
 ) -> tuple[Any, dict[str, Any]]:
-    """The destination's auth and options: its own, or the source's for the same provider."""
-    same = src.provider == dst.provider
+    """The destination's auth and options: its own, or the source's for the same provider.
+
+    A source on local disk needs neither, so what was given is the destination's.
+    """
+    same = src.provider == dst.provider or _on_local_disk(src)
     if dst_auth is None and same:
         dst_auth = auth
     if dst_options is None:
@@ -207,8 +210,14 @@ async def _uploads_needed(
     conc, budget, policy = _options(concurrency, None, None)
     _, sb, spath = await _open_backend(src, None, {}, conc)
     _, db, dpath = await _open_backend(_as_prefix(dst), dst_auth, dst_options, conc)
-    engine = _Engine(sb, TransferReport("", ""), concurrency=conc, max_buffer=budget,
-                     policy=policy, callback=None)  # fmt: skip
+    engine = _Engine(
+        sb,
+        TransferReport("", ""),
+        concurrency=conc,
+        max_buffer=budget,
+        policy=policy,
+        callback=None,
+    )
     try:
         source = {
             rel: item
@@ -411,9 +420,13 @@ async def _copy_remote(
     report = TransferReport(source=src.url, destination=dst.url)
     fs_callback, file_callback = _split_callback(callback)
     engine = _Engine(
-        sb, report, concurrency=concurrency, max_buffer=max_buffer, policy=retries,
+        sb,
+        report,
+        concurrency=concurrency,
+        max_buffer=max_buffer,
+        policy=retries,
         callback=fs_callback,
-    )  # fmt: skip
+    )
     todo: list[tuple[_Item, str]] = []
     try:
         items, single = await engine.retrying(
@@ -503,6 +516,8 @@ async def _copy(
     d_account = (dst_options or {}).get("account_name") or storage_options.get("account_name")
     d = parse(dst, account=d_account)
     d_auth, d_options = _dst_settings(s, d, auth, dst_auth, storage_options, dst_options)
+    if _on_local_disk(s):
+        auth, storage_options = None, {}
     if only is not None and (_on_local_disk(d) or _on_local_disk(s)):
         # get and put take globs: each name, escaped, matches only itself
         import glob
@@ -581,12 +596,23 @@ async def acopy(
     with auto_progress(callback, "copy") as bar:
         return await _run_async(
             _copy(
-                _fspath(src), _fspath(dst), auth=auth, dst_auth=dst_auth, include=include,
-                exclude=exclude, only=None, concurrency=concurrency, part_size=part_size,
-                max_buffer=max_buffer, verify=verify, retries=retries, callback=bar,
-                storage_options=storage_options, dst_options=dst_options,
+                _fspath(src),
+                _fspath(dst),
+                auth=auth,
+                dst_auth=dst_auth,
+                include=include,
+                exclude=exclude,
+                only=None,
+                concurrency=concurrency,
+                part_size=part_size,
+                max_buffer=max_buffer,
+                verify=verify,
+                retries=retries,
+                callback=bar,
+                storage_options=storage_options,
+                dst_options=dst_options,
             )
-        )  # fmt: skip
+        )
 
 
 def copy(
@@ -637,12 +663,23 @@ def copy(
     with auto_progress(callback, "copy") as bar:
         return _run_sync(
             _copy(
-                _fspath(src), _fspath(dst), auth=auth, dst_auth=dst_auth, include=include,
-                exclude=exclude, only=None, concurrency=concurrency, part_size=part_size,
-                max_buffer=max_buffer, verify=verify, retries=retries, callback=bar,
-                storage_options=storage_options, dst_options=dst_options,
+                _fspath(src),
+                _fspath(dst),
+                auth=auth,
+                dst_auth=dst_auth,
+                include=include,
+                exclude=exclude,
+                only=None,
+                concurrency=concurrency,
+                part_size=part_size,
+                max_buffer=max_buffer,
+                verify=verify,
+                retries=retries,
+                callback=bar,
+                storage_options=storage_options,
+                dst_options=dst_options,
             )
-        )  # fmt: skip
+        )
 
 
 def _fspath(value: str | StorageURI | os.PathLike[str]) -> str | StorageURI:

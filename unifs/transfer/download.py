@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from unifs.transfer.backend import _open_backend
-from unifs.transfer.checksums import _expectation, _is_valid, _same_size
+from unifs.transfer.checksums import _DigestMismatch, _expectation, _is_valid, _same_size
 from unifs.transfer.limits import _auto_part_size
 from unifs.transfer.parts import _download_all
 from unifs.transfer.planning import _Item, _plan_remote, check_targets, safe_join
 from unifs.transfer.progress import _split_callback, attach_report, auto_progress
+from unifs.transfer.records import load_record
 from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy
 from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
 from unifs.transfer.state import _Download
 from unifs.transfer.workdir import WorkDir
 from unifs.uri import StorageURI
+
+logger = logging.getLogger(__name__)
 
 
 async def _get(
@@ -67,13 +72,17 @@ async def _get(
         check_targets([(item.relative, target) for item, target in targets], root)
         work = WorkDir(root)
         await work.acquire(lock_timeout)
+        targets = await _with_layouts(engine, targets)
         preferred = [part_size] if part_size else []
         expects = {item.relative: _expectation(item, preferred) for item, _ in targets}
 
         async def check(item: _Item, target: str) -> bool:
             if not _same_size(target, item.size):  # a stat: no thread needed
                 return False
-            return await engine.on_hash(_is_valid, target, item, expects[item.relative][0])
+            assert work is not None
+            record = load_record(work, target)
+            expect = expects[item.relative][0]
+            return await engine.on_hash(_is_valid, target, item, expect, record)
 
         valid = await asyncio.gather(*(check(item, target) for item, target in targets))
         todo = []
@@ -92,10 +101,30 @@ async def _get(
             expect, why = expects[item.relative] if verify else (None, "")
             if why:
                 report.unverified[item.relative] = why
-            downloads.append(_Download(engine, item, target, expect, chosen, resume, work))
+            # parts left by an earlier run are trusted only where the whole file is then
+            # checked against the store: with nothing to check, a damaged part would stay
+            reuse = resume and (expect is not None or not verify)
+            downloads.append(
+                _Download(engine, item, target, expect, chosen, reuse, work, local_hash=verify)
+            )
             if downloads[-1].resumed_bytes and fs_callback is not None:
                 fs_callback.relative_update(downloads[-1].resumed_bytes)
         await _download_all(engine, downloads)
+        # bytes that did not hash to the store's digest are fetched once more, from scratch
+        again = []
+        for dl in downloads:
+            if isinstance(dl.error, _DigestMismatch):
+                logger.warning("%s: %s; fetching it again", dl.item.relative, dl.error)
+                del report.failed[dl.item.relative]
+                again.append(
+                    _Download(
+                        engine, dl.item, dl.target, dl.expect, chosen, False, work,
+                        local_hash=verify, last_try=True,
+                    )
+                )  # fmt: skip
+        if again:
+            await _download_all(engine, again)
+            downloads += again
         if file_callback is not None:
             done = set(report.transferred)
             for dl in downloads:
@@ -115,6 +144,35 @@ async def _get(
             report,
         )
     return report
+
+
+async def _with_layouts(
+    engine: _Engine, targets: list[tuple[_Item, str]]
+) -> list[tuple[_Item, str]]:
+    """Ask the store for the part sizes of multipart objects that have no other checksum."""
+    backend = engine.backend
+    asking = asyncio.Semaphore(engine.concurrency)
+
+    async def layout(item: _Item) -> _Item:
+        if item.checksum is not None or item.multipart is None:
+            return item
+        async with asking:
+            return await ask(item)
+
+    async def ask(item: _Item) -> _Item:
+        try:
+            sizes = await engine.retrying(
+                lambda _: backend.resolve(
+                    backend.provider.part_sizes(backend.fs, item.remote, item.info)
+                )
+            )
+        except Exception as exc:  # the layout stays unknown: the file is checked as before
+            logger.debug("no part sizes for %s: %s", item.relative, exc)
+            return item
+        return replace(item, part_sizes=tuple(sizes)) if sizes else item
+
+    items = await asyncio.gather(*(layout(item) for item, _ in targets))
+    return [(item, target) for item, (_, target) in zip(items, targets, strict=True)]
 
 
 async def aget(

@@ -9,8 +9,9 @@ import logging
 import os
 import time
 
-from unifs.transfer.checksums import _check_digest
+from unifs.transfer.checksums import _check_digest, _other_layout
 from unifs.transfer.limits import _SPLIT_PAYBACK, _STREAM_CHUNK, _STREAM_RESERVE, MiB
+from unifs.transfer.records import make_record, save_record
 from unifs.transfer.report import TransferReport
 from unifs.transfer.retries import _classify, _describe, _Permanent, _ShortRead
 from unifs.transfer.scheduling import _Engine
@@ -109,9 +110,14 @@ async def _finish(engine: _Engine, dl: _Download, report: TransferReport) -> Non
         size = os.fstat(dl.fd).st_size
         if size != dl.item.size:
             raise _Permanent(f"size mismatch: got {size} bytes, the store reports {dl.item.size}")
-        verified, note = False, ""
-        if dl.hasher is not None and dl.expect is not None:
-            verified, note = _check_digest(dl.item, dl.expect, dl.hasher.hexdigest())
+        actual = dl.hasher.hexdigest() if dl.hasher is not None else ""
+        expect = dl.expect
+        if expect is not None and not expect.known and actual != expect.digest:
+            other = await engine.on_hash(_other_layout, dl.tmp, expect, dl.item.size)
+            if other is not None:  # the guess was wrong, not the data
+                dl.expect = dl.hashing = other
+                actual = other.digest
+        verified, note = _verify(dl, actual)
         await engine.on_disk(dl.commit)
     except Exception as exc:
         dl.error = exc
@@ -122,6 +128,16 @@ async def _finish(engine: _Engine, dl: _Download, report: TransferReport) -> Non
         if dl.child is not None:
             dl.child.close()
     _succeeded(report, dl, verified, note)
+
+
+def _verify(dl: _Download, actual: str) -> tuple[bool, str]:
+    """Check ``actual`` (the digest of the bytes fetched) and note the record to keep."""
+    verified, note = False, ""
+    if dl.expect is not None:
+        verified, note = _check_digest(dl.expect, actual, last_try=dl.last_try)
+    if dl.hashing is not None:
+        dl.verified_record = make_record(dl.item, dl.hashing, actual, verified)
+    return verified, note
 
 
 def _succeeded(report: TransferReport, dl: _Download, verified: bool, note: str) -> None:
@@ -162,17 +178,20 @@ def _store_small(engine: _Engine, dl: _Download, chunks: list[bytes]) -> tuple[b
     One trip to a disk thread per file: for thousands of small files the file-system calls
     (create, write, rename) are the cost, not the bytes.
     """
-    verified, note = False, ""
-    if dl.expect is not None:
-        hasher = dl.expect.hasher()
+    actual = ""
+    if dl.hashing is not None:
+        hasher = dl.hashing.hasher()
         for chunk in chunks:
             hasher.update(chunk)
-        verified, note = _check_digest(dl.item, dl.expect, hasher.hexdigest())
+        actual = hasher.hexdigest()
+    verified, note = _verify(dl, actual)
     engine.makedirs(os.path.dirname(dl.target) or ".")
     fd = os.open(dl.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         try:
             _pwritev_all(fd, chunks, 0, None)
+            if dl.verified_record is not None:
+                save_record(fd, dl.work, dl.target, dl.verified_record)
         finally:
             os.close(fd)
         os.replace(dl.tmp, dl.target)

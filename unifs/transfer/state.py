@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from unifs.transfer.checksums import _HASH_BLOCK, _Expect, _Hasher
+from unifs.transfer.checksums import _HASH_BLOCK, _Expect, _Hasher, _local_digest
 from unifs.transfer.limits import _MIN_SPLIT, _SMALL_REQUEST, MiB
 from unifs.transfer.planning import _Item
+from unifs.transfer.records import save_record
 from unifs.transfer.retries import _ShortRead
 from unifs.transfer.scheduling import _Engine
 from unifs.transfer.workdir import WorkDir
@@ -74,11 +75,22 @@ class _Download:
         part_size: int,
         resume: bool,
         work: WorkDir,
+        *,
+        local_hash: bool = False,
+        last_try: bool = False,
     ) -> None:
         self.engine = engine
         self.item = item
         self.target = target
         self.expect = expect
+        self.work = work
+        #: a second fetch after a digest mismatch: another mismatch fails the file
+        self.last_try = last_try
+        #: what the bytes are hashed as: the store's digest, else (``local_hash``) a CRC32C
+        #: recorded with the file so that a later get can tell it is unchanged
+        self.hashing = expect or (_local_digest() if local_hash else None)
+        #: set once verified: kept with the file as it is committed
+        self.verified_record: dict[str, Any] | None = None
         self.tmp = work.tmp(target)
         self.state_path = work.state(target)
         self.resume = resume and bool(item.identity)
@@ -107,7 +119,7 @@ class _Download:
         self.error: BaseException | None = None
         self.transient = False
         self.settled = False
-        self.hasher = expect.hasher() if expect is not None else None
+        self.hasher = self.hashing.hasher() if self.hashing is not None else None
         self.hashed = 0
         self.contiguous = 0
         self._next = 0
@@ -263,6 +275,8 @@ class _Download:
     def commit(self) -> None:
         """Move the verified temporary file over the target; drop the state file."""
         had_state = self.state_fd is not None
+        if self.verified_record is not None and self.fd is not None:
+            save_record(self.fd, self.work, self.target, self.verified_record)
         self.close_files()
         os.replace(self.tmp, self.target)
         if had_state:

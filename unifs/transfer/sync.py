@@ -30,6 +30,7 @@ from unifs.transfer.copy import (
     _dst_settings,
     _fspath,
     _listing,
+    _on_local_disk,
 )
 from unifs.transfer.planning import _matches
 from unifs.transfer.progress import auto_progress
@@ -87,6 +88,8 @@ async def _sync(
     s = parse(src, account=storage_options.get("account_name"))
     d = parse(dst, account=(dst_options or {}).get("account_name"))
     d_auth, d_options = _dst_settings(s, d, auth, dst_auth, storage_options, dst_options)
+    if _on_local_disk(s):
+        auth, storage_options = None, {}
     conc, budget, policy = _options(concurrency, max_buffer, retries)
     s, sb, spath = await _open_backend(s, auth, storage_options, conc)
     d, db, dpath = await _open_backend(d, d_auth, d_options, conc)
@@ -113,11 +116,22 @@ async def _sync(
             return report
         if to_copy:
             copied = await _copy(
-                _as_prefix(s), _as_prefix(d), auth=auth, dst_auth=d_auth, include=None,
-                exclude=None, only=set(to_copy), concurrency=conc, part_size=part_size,
-                max_buffer=budget, verify=verify, retries=policy, callback=callback,
-                storage_options=storage_options, dst_options=d_options,
-            )  # fmt: skip
+                _as_prefix(s),
+                _as_prefix(d),
+                auth=auth,
+                dst_auth=d_auth,
+                include=None,
+                exclude=None,
+                only=set(to_copy),
+                concurrency=conc,
+                part_size=part_size,
+                max_buffer=budget,
+                verify=verify,
+                retries=policy,
+                callback=callback,
+                storage_options=storage_options,
+                dst_options=d_options,
+            )
             for f in fields(TransferReport):
                 if f.name not in ("source", "destination", "skipped", "seconds"):
                     setattr(report, f.name, getattr(copied, f.name))
@@ -164,12 +178,24 @@ async def async_sync(
     with auto_progress(callback, "sync") as bar:
         return await _run_async(
             _sync(
-                _fspath(src), _fspath(dst), delete=delete, dry_run=dry_run, auth=auth,
-                dst_auth=dst_auth, include=include, exclude=exclude, concurrency=concurrency,
-                part_size=part_size, max_buffer=max_buffer, verify=verify, retries=retries,
-                callback=bar, storage_options=storage_options, dst_options=dst_options,
+                _fspath(src),
+                _fspath(dst),
+                delete=delete,
+                dry_run=dry_run,
+                auth=auth,
+                dst_auth=dst_auth,
+                include=include,
+                exclude=exclude,
+                concurrency=concurrency,
+                part_size=part_size,
+                max_buffer=max_buffer,
+                verify=verify,
+                retries=retries,
+                callback=bar,
+                storage_options=storage_options,
+                dst_options=dst_options,
             )
-        )  # fmt: skip
+        )
 
 
 def sync(
@@ -217,9 +243,21 @@ def sync(
     with auto_progress(callback, "sync") as bar:
         return _run_sync(
             _sync(
-                _fspath(src), _fspath(dst), delete=delete, dry_run=dry_run, auth=auth,
-                dst_auth=dst_auth, include=include, exclude=exclude, concurrency=concurrency,
-                part_size=part_size, max_buffer=max_buffer, verify=verify, retries=retries,
-                callback=bar, storage_options=storage_options, dst_options=dst_options,
+                _fspath(src),
+                _fspath(dst),
+                delete=delete,
+                dry_run=dry_run,
+                auth=auth,
+                dst_auth=dst_auth,
+                include=include,
+                exclude=exclude,
+                concurrency=concurrency,
+                part_size=part_size,
+                max_buffer=max_buffer,
+                verify=verify,
+                retries=retries,
+                callback=bar,
+                storage_options=storage_options,
+                dst_options=dst_options,
             )
-        )  # fmt: skip
+        )

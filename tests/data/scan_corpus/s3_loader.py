@@ -44,3 +44,19 @@ class Registry:
 
 def silenced() -> None:
     S3.delete_object(Bucket="models", Key="old")  # unifs: ignore
+
+
+def other_aws_services(table: str) -> dict:
+    sts = b.client("sts")  # not object storage: not reported
+    creds = sts.assume_role(RoleArn="arn", RoleSessionName="x")["Credentials"]
+    b.resource("dynamodb").Table(table).put_item(Item={})
+    return creds
+
+
+def service_named_at_run_time(service: str) -> None:
+    b.client(service).download_file("b", "k", "f")  # expect: boto3.client().download_file
+
+
+def response_data() -> str:
+    response = S3.get_object(Bucket="b", Key="k")  # expect: boto3.client().get_object
+    return response.get("ContentType")  # plain data from here on
