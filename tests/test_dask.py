@@ -20,6 +20,7 @@ from urllib.parse import unquote
 
 import cloudpickle
 import pytest
+from fsspec.callbacks import Callback
 
 distributed = pytest.importorskip("distributed")
 
@@ -139,6 +140,36 @@ def test_copy_then_sync_a_model_tree_over_two_workers(request, client, a, b):
         callback=False, **src.options,
     )  # fmt: skip
     assert again.transferred == [] and again.deleted == []
+
+
+class _Recorder(Callback):
+    """Keeps what the client's bar is told."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+        self.values: list[int] = []
+
+    def set_size(self, size: int) -> None:
+        self.size = size
+        self.sizes.append(size)
+
+    def absolute_update(self, value: int) -> None:
+        self.value = value
+        self.values.append(value)
+
+
+def test_progress_from_every_worker_feeds_one_callback(request, client):
+    src, dst = End(request, "gcs"), End(request, "s3")
+    src.write(MODEL)
+    bar = _Recorder()
+    report = unifs.copy(
+        src.root, dst.root, client=client, dst_options=dst.options, callback=bar,
+        **src.options,
+    )  # fmt: skip
+    total = sum(map(len, MODEL.values()))
+    assert bar.size == total and bar.values[-1] == total == report.bytes_transferred
+    assert bar.values == sorted(bar.values)  # nothing was lost or counted twice on the way
 
 
 def test_shards_hold_about_equal_bytes():
