@@ -40,6 +40,7 @@ Only synchronous clients (``Client(...)``, not ``Client(asynchronous=True)``) ar
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import heapq
 import os
@@ -47,12 +48,14 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from fsspec.callbacks import Callback
 
 from unifs.errors import MissingDependencyError, UnsupportedError
+from unifs.transfer.limits import MIN_PART_SIZE
+from unifs.transfer.ranges import Range, Sent, Upload, plan_ranges
 from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.sync import SyncReport
 from unifs.uri import StorageURI, parse
@@ -174,21 +177,82 @@ def _cloud_ends(src: StorageURI, dst: StorageURI, verb: str) -> None:
             )
 
 
-def _source_sizes(
-    src: StorageURI, auth: Any, storage_options: dict[str, Any], include: Any, exclude: Any
-) -> tuple[dict[str, int], bool]:
-    """The source's files (relative name -> size) and whether it is a single object."""
+@dataclass
+class _Plan:
+    """What the client decided: files for the engine, large files as part uploads."""
+
+    sizes: dict[str, int]  # relative name -> size, of the files the engine copies whole
+    single: bool  # the source is one object (the engine then copies it as named)
+    uploads: list[Upload] = field(default_factory=list)  # large files, uploads begun
+    skipped: list[str] = field(default_factory=list)  # large files that already match
+
+
+def _prepare(
+    s: StorageURI,
+    d: StorageURI,
+    secrets: _Sealed,
+    *,
+    include: Any,
+    exclude: Any,
+    only: set[str] | None,
+    part_size: int | None,
+    split: bool,
+) -> _Plan:
+    """List the source once; begin a part upload for each large file the destination lacks.
+
+    A file of at least two parts goes to a part upload where the destination has them
+    (``Provider.start_parts``) if the destination lacks it or holds it with another size or
+    checksum; one the checksums say matches is skipped; one only hashing can decide is left
+    to the engine like every other file (it hashes on a worker, and skips or copies whole).
+    """
     from unifs.transfer.backend import _open_backend
+    from unifs.transfer.copy import _full_item, _object, _same_content
     from unifs.transfer.planning import _plan_remote
+    from unifs.transfer.ranges import part_size_for, start_uploads
     from unifs.transfer.scheduling import _run_sync
 
-    async def plan() -> tuple[dict[str, int], bool]:
-        uri, backend, path = await _open_backend(src, auth, storage_options, 4)
+    keys = secrets.value
+
+    async def plan() -> _Plan:
+        uri, sb, spath = await _open_backend(s, keys["auth"], keys["storage_options"], 4)
+        dst, db, dpath = await _open_backend(d, keys["dst_auth"], keys["dst_options"], 16)
         try:
-            items, single = await _plan_remote(backend, path, uri, include, exclude)
+            items, single = await _plan_remote(sb, spath, uri, include, exclude)
+            if only is not None and not single:
+                items = [item for item in items if item.relative in only]
+            result = _Plan({item.relative: item.size for item in items}, single)
+            part = part_size or MIN_PART_SIZE
+            large = [item for item in items if split and item.size >= 2 * part]
+            candidates = []
+            for item in large:
+                if single:
+                    target = dst.join(item.relative).path if dst.is_prefix else dpath
+                else:
+                    target = f"{dst.path.rstrip('/')}/{item.relative}"
+                there = await _object(db, target)
+                if there is not None:
+                    same = _same_content(
+                        _full_item(sb, item.remote, item.relative, item.info), there
+                    )
+                    if same:
+                        result.skipped.append(item.relative)
+                        del result.sizes[item.relative]
+                    if same is not False:
+                        # None: only hashing tells, which the engine does on a worker (and
+                        # then copies the file whole if it differs)
+                        continue
+                candidates.append(
+                    Upload(item.relative, item.remote, target, item.size, item.pin,
+                           part_size_for(item.size, part))
+                )  # fmt: skip
+            begun = await start_uploads(db, candidates) if candidates else []
+            for upload in begun or []:
+                del result.sizes[upload.relative]
+            result.uploads = begun or []
+            return result
         finally:
-            backend.close()
-        return {item.relative: item.size for item in items}, single
+            sb.close()
+            db.close()
 
     return _run_sync(plan())
 
@@ -204,6 +268,8 @@ class _Publisher(Callback):
         from distributed import Queue, get_client
 
         self.shard = shard
+        self.extra_done = 0  # bytes of part uploads (the engine owns value and size)
+        self.extra_size = 0
         self._queue = Queue(queue, client=get_client())
         self._sent: tuple[int, int | None] | None = None
         self._stop = threading.Event()
@@ -227,7 +293,11 @@ class _Publisher(Callback):
             self._send()
 
     def _send(self) -> None:
-        state = (int(self.value), self.size)
+        size = None if self.size is None and not self.extra_size else (self.size or 0)
+        state = (
+            int(self.value) + self.extra_done,
+            None if size is None else size + self.extra_size,
+        )
         if state != self._sent:
             # progress is a courtesy: a slow scheduler never fails the transfer
             with contextlib.suppress(Exception):
@@ -240,26 +310,66 @@ class _Publisher(Callback):
         self._send()
 
 
-def _copy_shard(run: _Run, shard: int, names: list[str] | None) -> TransferReport:
-    """Copy one shard's files (all of a single object for ``None``) with unifs's engine."""
+class _RangeProgress:
+    def __init__(self, publisher: _Publisher) -> None:
+        self.publisher = publisher
+
+    def relative_update(self, inc: int) -> None:
+        self.publisher.extra_done += inc
+
+
+def _copy_shard(
+    run: _Run, shard: int, names: list[str] | None, ranges: list[Range]
+) -> tuple[TransferReport, list[tuple[str, Sent]]]:
+    """Copy one shard: its files with unifs's engine (all of a single object for ``None``),
+    its ranges of large files as parts; the report and what each part became."""
     from unifs.transfer.copy import _copy
     from unifs.transfer.scheduling import _run_sync
 
     secrets = run.sealed.value
     progress = _Publisher(run.queue, shard)
+    progress.extra_size = sum(rng.nbytes for rng in ranges)
     try:
-        return _run_sync(
-            _copy(
-                run.src, run.dst, auth=secrets["auth"], dst_auth=secrets["dst_auth"],
-                only=None if names is None else set(names), callback=progress,
-                storage_options=dict(secrets["storage_options"]),
-                dst_options=secrets["dst_options"], **run.options,
-            )
-        )  # fmt: skip
-    except TransferError as err:
-        return err.report
+        # bytes, requests and retries of the parts sent; their files are reported once made
+        sent_report = TransferReport(source=run.src, destination=run.dst)
+        sent = _run_sync(_send_ranges(run, ranges, progress, sent_report)) if ranges else []
+        if names is not None and not names:
+            return sent_report, sent
+        try:
+            report = _run_sync(
+                _copy(
+                    run.src, run.dst, auth=secrets["auth"], dst_auth=secrets["dst_auth"],
+                    only=None if names is None else set(names), callback=progress,
+                    storage_options=dict(secrets["storage_options"]),
+                    dst_options=secrets["dst_options"], **run.options,
+                )
+            )  # fmt: skip
+        except TransferError as err:
+            report = err.report
+        return _merge([sent_report], report), sent
     finally:
         progress.close()
+
+
+async def _send_ranges(
+    run: _Run, ranges: list[Range], progress: _Publisher, report: TransferReport
+) -> list[tuple[str, Sent]]:
+    from unifs.transfer.backend import _open_backend
+    from unifs.transfer.ranges import copy_ranges
+    from unifs.transfer.scheduling import _Engine, _options
+
+    keys = run.sealed.value
+    conc, budget, policy = _options(
+        run.options["concurrency"], run.options["max_buffer"], run.options["retries"]
+    )
+    _, sb, _ = await _open_backend(run.src, keys["auth"], keys["storage_options"], conc)
+    _, db, _ = await _open_backend(run.dst, keys["dst_auth"], keys["dst_options"], conc)
+    engine = _Engine(sb, report, concurrency=conc, max_buffer=budget, policy=policy, callback=None)
+    try:
+        return await copy_ranges(engine, db, ranges, _RangeProgress(progress))
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, engine.close)
+        db.close()
 
 
 def _get_on_host(run: _Run, shard: int) -> TransferReport:
@@ -351,8 +461,8 @@ def _run_tasks(
     run: _Run,
     planned: dict[int, int],
     callback: Any,
-) -> list[TransferReport]:
-    """Submit ``(key, args, submit options)`` tasks; wait, feeding ``callback``; their reports."""
+) -> list[Any]:
+    """Submit ``(key, args, submit options)`` tasks; wait, feeding ``callback``; their results."""
     watch = _Watch(client, run.queue, callback, planned)
     futures = [
         client.submit(function, run, *args, key=key, pure=False, **options)
@@ -387,33 +497,93 @@ def _spread_copy(
     client: Client,
     s: StorageURI,
     d: StorageURI,
-    sizes: dict[str, int],
-    single: bool,
     *,
     secrets: _Sealed,
     options: dict[str, Any],
     callback: Any,
     shards: int | None,
     into: TransferReport,
+    only: set[str] | None = None,
 ) -> TransferReport:
+    from unifs.transfer.scheduling import _run_sync
+
+    count = shards if shards is not None else 2 * _threads(client)
+    if count < 1:
+        raise ValueError(f"shards must be 1 or more, not {shards}")
+    plan = _prepare(
+        s, d, secrets, include=options["include"], exclude=options["exclude"], only=only,
+        part_size=options["part_size"], split=True,
+    )  # fmt: skip
+    into.skipped.extend(plan.skipped)
+    # the units of work: whole files (for the engine) and ranges of large files
+    units = {f"f:{name}": size for name, size in plan.sizes.items()}
+    ranges: dict[str, Range] = {}
+    total = sum(plan.sizes.values()) + sum(upload.size for upload in plan.uploads)
+    piece = max(1, total // (2 * count))
+    for upload in plan.uploads:
+        for rng in plan_ranges(upload, piece):
+            ranges[f"r:{rng.first:06d}:{upload.relative}"] = rng
+            units[f"r:{rng.first:06d}:{upload.relative}"] = rng.nbytes
     run_id = _run_id()
     run = _Run(s.url, d.url, secrets, options, queue=f"unifs-progress-{run_id}")
-    if single:
-        parts: list[list[str] | None] = [None]
-    else:
-        count = shards if shards is not None else 2 * _threads(client)
-        if count < 1:
-            raise ValueError(f"shards must be 1 or more, not {shards}")
-        parts = list(_shards(sizes, count))
-    planned = {
-        i: sum(sizes.values()) if part is None else sum(sizes[n] for n in part)
-        for i, part in enumerate(parts)
-    }
-    tasks: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
-        (f"unifs-copy-{run_id}-{i}", (i, part), {}) for i, part in enumerate(parts)
-    ]
-    reports = _run_tasks(client, _copy_shard, tasks, run, planned, callback)
-    return _merge(reports, into)
+    tasks: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+    planned = {}
+    for i, shard in enumerate(_shards(units, count) if units else []):
+        names: list[str] | None = [unit[2:] for unit in shard if unit.startswith("f:")]
+        if plan.single and names:
+            names = None  # the one object, which the engine copies as named
+        mine = [ranges[unit] for unit in shard if unit in ranges]
+        tasks.append((f"unifs-copy-{run_id}-{i}", (i, names, mine), {}))
+        planned[i] = sum(units[unit] for unit in shard)
+    finished = False
+    try:
+        results = _run_tasks(client, _copy_shard, tasks, run, planned, callback) if tasks else []
+        _merge([report for report, _ in results], into)
+        sent: dict[str, list[Sent]] = {}
+        for _, parts in results:
+            for relative, part in parts:
+                sent.setdefault(relative, []).append(part)
+        _run_sync(_finish(d, secrets, plan.uploads, sent, into, verify=options["verify"]))
+        finished = True
+    finally:
+        if not finished and plan.uploads:
+            _run_sync(_cancel(d, secrets, plan.uploads))
+    return into
+
+
+async def _finish(
+    d: StorageURI,
+    secrets: _Sealed,
+    uploads: list[Upload],
+    sent: dict[str, list[Sent]],
+    into: TransferReport,
+    *,
+    verify: bool,
+) -> None:
+    from unifs.transfer.backend import _open_backend
+    from unifs.transfer.ranges import finish_uploads
+
+    if not uploads:
+        return
+    keys = secrets.value
+    _, db, _ = await _open_backend(d, keys["dst_auth"], keys["dst_options"], 16)
+    try:
+        await finish_uploads(db, uploads, sent, into, verify=verify)
+    finally:
+        db.fs.invalidate_cache()
+        db.close()
+
+
+async def _cancel(d: StorageURI, secrets: _Sealed, uploads: list[Upload]) -> None:
+    from unifs.transfer.backend import _open_backend
+    from unifs.transfer.ranges import cancel_uploads
+
+    keys = secrets.value
+    _, db, _ = await _open_backend(d, keys["dst_auth"], keys["dst_options"], 16)
+    try:
+        await cancel_uploads(db, uploads)
+    finally:
+        db.close()
 
 
 def copy(
@@ -454,7 +624,6 @@ def copy(
     d = parse(_fspath(dst), account=d_account)
     _cloud_ends(s, d, "copy")
     d_auth, d_options = _dst_settings(s, d, auth, dst_auth, storage_options, dst_options)
-    sizes, single = _source_sizes(s, auth, storage_options, include, exclude)
     secrets = _sealed(
         auth=auth, dst_auth=d_auth, storage_options=storage_options, dst_options=d_options
     )
@@ -466,8 +635,8 @@ def copy(
     report = TransferReport(source=s.url, destination=d.url)
     with auto_progress(callback, "copy") as bar:
         _spread_copy(
-            client, s, d, sizes, single, secrets=secrets, options=options, callback=bar,
-            shards=shards, into=report,
+            client, s, d, secrets=secrets, options=options, callback=bar, shards=shards,
+            into=report,
         )  # fmt: skip
     report.seconds = time.perf_counter() - started
     _raise_failed(report, "to copy")
@@ -522,8 +691,6 @@ def sync(
     report = SyncReport(source=decided.source, destination=decided.destination)
     report.skipped.extend(decided.skipped)
     if decided.would_copy:
-        sizes, _ = _source_sizes(_as_prefix(s), auth, storage_options, include, exclude)
-        todo = {name: sizes[name] for name in decided.would_copy if name in sizes}
         secrets = _sealed(
             auth=auth, dst_auth=d_auth, storage_options=storage_options, dst_options=d_options
         )
@@ -534,8 +701,8 @@ def sync(
         }  # fmt: skip
         with auto_progress(callback, "sync") as bar:
             _spread_copy(
-                client, _as_prefix(s), _as_prefix(d), todo, False, secrets=secrets,
-                options=options, callback=bar, shards=shards, into=report,
+                client, _as_prefix(s), _as_prefix(d), secrets=secrets, options=options,
+                callback=bar, shards=shards, into=report, only=set(decided.would_copy),
             )  # fmt: skip
         report.seconds = time.perf_counter() - started
         _raise_failed(report, "to copy")

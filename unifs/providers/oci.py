@@ -609,6 +609,52 @@ class OCIProvider(Provider):
             return (b64_to_hex(digest), int(parts))
         return None
 
+    def start_parts(self, fs: Any, path: str) -> Any:
+        if not hasattr(fs, "oci_client"):
+            return None
+
+        def start() -> str:
+            from oci.object_storage.models import CreateMultipartUploadDetails
+
+            bucket, namespace, key = fs.split_path(path)
+            details = CreateMultipartUploadDetails(object=key)
+            made = fs.oci_client.create_multipart_upload(namespace, bucket, details)
+            return str(made.data.upload_id)
+
+        return start
+
+    def put_part(self, fs: Any, path: str, upload: str, number: int, data: bytes) -> Any:
+        def put() -> str:
+            bucket, namespace, key = fs.split_path(path)
+            sent = fs.oci_client.upload_part(namespace, bucket, key, upload, number, data)
+            return str(sent.headers["etag"])
+
+        return put
+
+    def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> Any:
+        def finish() -> None:
+            from oci.object_storage.models import (
+                CommitMultipartUploadDetails,
+                CommitMultipartUploadPartDetails,
+            )
+
+            bucket, namespace, key = fs.split_path(path)
+            listed = [
+                CommitMultipartUploadPartDetails(part_num=n, etag=etag)
+                for n, etag in enumerate(parts, 1)
+            ]
+            details = CommitMultipartUploadDetails(parts_to_commit=listed)
+            fs.oci_client.commit_multipart_upload(namespace, bucket, key, upload, details)
+
+        return finish
+
+    def cancel_parts(self, fs: Any, path: str, upload: str) -> Any:
+        def cancel() -> None:
+            bucket, namespace, key = fs.split_path(path)
+            fs.oci_client.abort_multipart_upload(namespace, bucket, key, upload)
+
+        return cancel
+
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
         if not hasattr(fs, "oci_client"):
             return None
