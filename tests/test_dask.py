@@ -269,6 +269,46 @@ def test_worker_killed_mid_copy_ends_byte_exact(request, client):
     client.wait_for_workers(2, timeout=60)
 
 
+def test_worker_killed_while_sending_parts_ends_byte_exact(request, client):
+    src, dst = End(request, "s3"), End(request, "oci")
+    big = os.urandom(8 * 5 * 2**20 + 11)  # 9 parts of 5 MiB
+    src.write({"model.bin": big})
+    upstream = src.server.endpoint
+    with FaultProxy(upstream, link=Link(per_connection=4 * 2**20)) as proxy:
+        options = route_through(src.options, upstream, proxy.endpoint)
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                result["report"] = unifs.dask.copy(
+                    src.root, dst.root, client, dst_options=dst.options, callback=False,
+                    part_size=5 * 2**20, concurrency=2, shards=2, **options,
+                )  # fmt: skip
+            except BaseException as exc:  # handed to the test thread below
+                result["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        victim = None
+        deadline = time.monotonic() + 120
+        while victim is None and time.monotonic() < deadline and thread.is_alive():
+            ranged = [s for s in proxy.requests("GET", timeout=1) if s.range]
+            busy = [w for w, keys in client.processing().items() if keys]
+            if len(ranged) >= 2 and busy:  # parts are on their way
+                victim = busy[0]
+            time.sleep(0.05)
+        assert victim is not None, "no worker was caught sending parts"
+        client.run(_kill_worker, workers=[victim], wait=False)
+        thread.join(180)
+    assert not thread.is_alive()
+    if "error" in result:
+        raise result["error"]
+    report = result["report"]
+    assert dst.read() == {"model.bin": big}
+    assert report.transferred == ["model.bin"] and report.checksum_verified == ["model.bin"]
+    client.wait_for_workers(2, timeout=60)
+
+
 def _served(proxy: FaultProxy, prefix: str, name: str) -> int:
     """Bytes the server sent for GETs naming ``prefix/name`` (data and metadata)."""
     return sum(
