@@ -1,8 +1,8 @@
 """A cross-cloud copy on Dask: 1 worker against 2, both ends behind an emulated cloud link.
 
-    python bench/bench_dask.py                          # model dataset, GCS -> Azure
+    python bench/bench_dask.py                          # model dataset, GCS -> OCI
     python bench/bench_dask.py --dataset small --scale 0.5 --repeat 3
-    python bench/bench_dask.py --src gcs --dst oci --concurrency 8
+    python bench/bench_dask.py --src s3 --dst azure --concurrency 4
 
 The source and the destination are local servers (``--src``, ``--dst``), each behind its own
 link proxy from ``bench_transfer.py`` (:mod:`unifs.testing.faults` in a separate process:
@@ -85,11 +85,16 @@ def run(workers: int, args: Any, src: str, dst: str, options: tuple[dict, dict])
         for _ in range(args.repeat):
             _clear(dst, dst_options)
             started = time.perf_counter()
-            unifs.copy(
+            report = unifs.copy(
                 src, dst, client=client, dst_options=dst_options, callback=False,
                 concurrency=args.concurrency, **src_options,
             )  # fmt: skip
             times.append(time.perf_counter() - started)
+            print(
+                f"  {workers} worker(s), run {len(times)}: {times[-1]:.2f}s, "
+                f"{report.requests} requests, {report.retries} retries",
+                flush=True,
+            )
             count, size = _count(dst, dst_options)
             if (count, size) != (len(files), sum(files.values())):
                 raise SystemExit(f"incomplete copy: {count} files, {size} bytes")
@@ -101,7 +106,7 @@ def main() -> int:
     parser.add_argument("--dataset", default="model", help="model, small or large")
     parser.add_argument("--scale", type=float, default=0.25, help="shrink sizes and counts")
     parser.add_argument("--src", default="gcs")
-    parser.add_argument("--dst", default="azure")
+    parser.add_argument("--dst", default="oci")
     parser.add_argument("--workers", default="1,2", help="worker counts to compare")
     parser.add_argument("--repeat", type=int, default=1, help="runs per worker count (median)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests per worker")

@@ -9,14 +9,20 @@ How a copy is spread:
    deals the files into shards of about equal bytes: largest first, each to the lightest
    shard (a file also weighs a little for the requests it costs). By default there are two
    shards per worker thread, so a worker that finishes early takes another.
-2. **One task per shard.** A worker runs unifs's own engine on its shard: the same
-   parallel, retried, verified copy as :func:`unifs.copy`, limited to the shard's files.
-   One file is one unit of work: a file is never split over workers, but the worker that
-   holds it still moves it in parallel ranged parts.
+2. **One task per shard.** A worker runs unifs's own engine on its shard's files: the same
+   parallel, retried, verified copy as :func:`unifs.copy`, limited to those files.
+   **Large files are split by ranges** where the destination takes parts from any process
+   (S3 and OCI multipart uploads, Azure staged blocks; see :mod:`unifs.transfer.ranges`):
+   the client begins the upload, the ranges (whole parts) are dealt into shards like files,
+   workers send their parts, and the client makes the object once every part is in and
+   checks its multipart digest. Where the destination has no such uploads (GCS) a file is
+   one unit of work, copied whole by one worker in parallel ranged parts.
 3. **A lost worker's shard runs again elsewhere.** The scheduler re-runs the task of a
-   worker that died; files the destination already holds (same size and checksum) are
-   skipped, so the re-run resumes file by file. Object stores commit an upload only once
-   it is complete, so the lost worker leaves no partial object behind.
+   worker that died (and of any finished task whose result only it held); files the
+   destination already holds (same size and checksum) are skipped, so the re-run resumes
+   file by file, and the parts of a split file that other workers sent stay in the upload:
+   only the lost tasks' parts are sent again. Object stores commit an upload only once it
+   is complete, so the lost worker leaves no partial object behind.
 4. **One bar, one report.** Each task sends ``(bytes done, bytes to do)`` for its shard
    to a :class:`distributed.Queue` a few times a second; the client draws the sum of the
    latest of each shard. The shards' reports are merged into one :class:`TransferReport`.
