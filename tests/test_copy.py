@@ -223,3 +223,58 @@ def test_copy_reports_progress_in_bytes_and_files(request, tmp_path):
     bar.close()
     assert bar.value == bar.size == sum(map(len, FILES.values()))
     assert "MiB/s" in out.getvalue() and f"{len(FILES)}/{len(FILES)} files" in out.getvalue()
+
+
+def _run_on_terminal(code: str, env: dict[str, str]) -> str:
+    """Run ``code`` in a child whose stderr is a terminal; return what it drew there."""
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    master, slave = pty.openpty()
+    # a terminal 120 columns wide (a fresh pty has none, and tqdm then draws nothing)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stderr=slave, stdout=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    child.wait(timeout=120)
+    os.close(master)
+    assert child.returncode == 0, b"".join(chunks)[-2000:]
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_library_shows_progress_by_default_on_a_terminal(tmp_path):
+    _write_local(str(tmp_path / "src"), FILES)
+    code = f"import unifs; unifs.copy({str(tmp_path / 'src')!r}, 'memory://progress/')"
+    drawn = _run_on_terminal(code, {})
+    assert "MiB/s" in drawn and f"{len(FILES)}/{len(FILES)} files" in drawn
+    assert _run_on_terminal(code, {"UNIFS_PROGRESS": "0"}) == ""
+
+
+@pytest.mark.parametrize(("a", "b"), [("s3", "gcs"), ("gcs", "oci"), ("oci", "azure")])
+def test_large_file_streams_in_parts(request, tmp_path, a, b):
+    """A file of several parts: read ahead in ranges, written through the store's writer
+    (or its parallel one-call upload), hashed in flight, byte-exact at the end."""
+    src, dst = end(request, tmp_path, a), end(request, tmp_path, b)
+    big = os.urandom(13 * 2**20 + 5)
+    src.write({"big.bin": big})
+    report = unifs.copy(
+        src.root, dst.root, dst_options=dst.options, callback=False, part_size=5 * 2**20,
+        max_buffer=24 * 2**20, **src.options,
+    )  # fmt: skip
+    assert report.transferred == ["big.bin"] and report.peak_buffer <= 24 * 2**20
+    assert dst.read() == {"big.bin": big}

@@ -82,7 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from unifs.commands.errors import INTERRUPTED, explain
 
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --debug is honoured anywhere on the line, not only before the verb
+    debug = "--debug" in argv
+    argv = [arg for arg in argv if arg != "--debug"]
     args, extra = parser.parse_known_args(argv)
+    args.debug = debug
     if extra:
         # the verb's own usage, not the top level's
         verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

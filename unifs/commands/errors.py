@@ -82,15 +82,8 @@ def _first_line(text: str) -> str:
 
 
 def _where(args: argparse.Namespace, exc: BaseException) -> str:
-    """The URI the failure is about: what the exception names, else what was typed."""
-    text = str(exc)
-    for name in ("dst", "dest"):
-        typed = getattr(args, name, None)
-        if typed and typed.rstrip("/").split("/")[-1] and typed.rstrip("/").split("/")[-1] in text:
-            filename = getattr(exc, "filename", None)
-            if filename and str(filename).startswith(("/", ".")):
-                return str(filename)
-    return str(getattr(args, "uri", None) or getattr(args, "src", None) or text)
+    """The URI a not-found is about: what the verb was given (its source, for two ends)."""
+    return str(getattr(args, "uri", None) or getattr(args, "src", None) or exc)
 
 
 def _status(exc: BaseException) -> int | None:

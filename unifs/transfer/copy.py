@@ -42,7 +42,10 @@ from unifs.uri import StorageURI, parse
 
 __all__ = ["acopy", "copy"]
 
-_COPY_PART = 16 * 2**20  # streamed copies write parts of this size unless told otherwise
+# Streamed copies write parts of this size unless told otherwise: small enough that several
+# large files fit the byte budget at once (each file's parts upload one after the other).
+_COPY_PART = 8 * 2**20
+_READ_AHEAD = 3  # parts of one file read side by side while the writer uploads the one before
 
 
 def _on_local_disk(uri: StorageURI) -> bool:
@@ -100,22 +103,13 @@ def _full_item(backend: _Backend, remote: str, relative: str, info: dict[str, An
     item = _item(backend.provider, remote, relative, info)
     info = dict(info)
     info["_unifs_checksums"] = backend.provider.checksums(info)
-    return _Item(
-        remote=item.remote,
-        relative=item.relative,
-        size=item.size,
-        checksum=item.checksum,
-        multipart=item.multipart,
-        identity=item.identity,
-        pin=item.pin,
-        info=info,
-    )
+    return replace(item, info=info)
 
 
 async def _digest(engine: _Engine, backend: _Backend, item: _Item, kind: str) -> str:
     """Hash an object's bytes as they stream past (for stores that report no checksum)."""
     hasher = _Expect(kind, "").hasher()
-    async with engine.slots.hold(1):
+    async with engine.slots.hold(1), engine.budget.hold(_COPY_PART):
         async for chunk in _read(backend, item, _COPY_PART):
             await engine.on_hash(hasher.update, chunk)
     return hasher.hexdigest()
@@ -177,9 +171,13 @@ async def _decide(
         if same is not None:
             return not same
         kinds = [kind for kind, _ in _checksums(mine) if kind in ("md5", "crc32c")]
-        if kinds:
+        if kinds:  # hash the destination's bytes the way the source's checksum was made
             digest = await _digest(engine, db, theirs, kinds[0])
             return not _same_content(mine, theirs, {kinds[0]: digest})
+        stored = [(k, d) for k, d in _checksums(theirs) if k in ("md5", "crc32c")]
+        if stored:  # the source has none (a local file): hash it, not the far end
+            kind, expected = stored[0]
+            return await _digest(engine, sb, mine, kind) != expected
         ours, theirs_md5 = await asyncio.gather(
             _digest(engine, sb, mine, "md5"), _digest(engine, db, theirs, "md5")
         )
@@ -250,6 +248,17 @@ class _Copier:
         self.part_size = part_size
         self.verify = verify
         self.server_side = server_side
+        # A destination whose one-call upload sends parts side by side (s3fs, adlfs take
+        # ``max_concurrency``) gets files that fit half the budget whole, read in parallel
+        # ranges: its writer would upload them one part after the other.
+        accepts = _parameters(dst, "pipe_file")
+        self.parallel_put = "max_concurrency" in accepts
+        self.put_options: dict[str, Any] = {}
+        if self.parallel_put:
+            self.put_options["max_concurrency"] = max(2, min(8, engine.concurrency // 2))
+            if "chunksize" in accepts:
+                self.put_options["chunksize"] = part_size
+        self.whole = max(part_size, engine.budget.limit // 2) if self.parallel_put else part_size
 
     async def copy(self, item: _Item, target: str) -> None:
         engine, report = self.engine, self.engine.report
@@ -285,42 +294,79 @@ class _Copier:
                 hasher.update(chunk)
 
         try:
-            if item.size <= self.part_size:
-                async with engine.slots.hold(1), engine.budget.hold(item.size):
-                    chunks = [c async for c in self.src.read(item.remote, 0, item.size, item.pin)]
-                    data = b"".join(chunks)
+            if item.size <= self.whole:
+                parts = max(1, -(-item.size // self.part_size))
+                width = self.put_options.get("max_concurrency", 1) if parts > 1 else 1
+                # the parts as read, then joined: twice the file while it is put
+                async with engine.slots.hold(width), engine.budget.hold(2 * item.size):
+                    data = await self._read_whole(item, width)
                     await engine.on_hash(feed, data)
-                    report.requests += 2
-                    await dst.call("pipe_file", target, data)
+                    report.requests += parts + (parts if parts > 1 else 1)
+                    options = self.put_options if parts > 1 else {}
+                    await dst.call("pipe_file", target, data, **options)
                     sent = len(data)
             else:
-                # one part being filled by the writer and one chunk arriving
-                async with engine.slots.hold(2), engine.budget.hold(2 * self.part_size):
+                # Parts are read ahead, side by side, while the writer uploads the one
+                # before: the budget holds those being read and the writer's part (twice:
+                # its buffer, and the copy an upload of it makes).
+                ahead = max(1, min(_READ_AHEAD, engine.budget.limit // self.part_size - 2))
+                async with (
+                    engine.slots.hold(ahead + 1),
+                    engine.budget.hold((ahead + 2) * self.part_size),
+                ):
                     writer = await dst.run(
                         lambda: dst.fs.open(target, "wb", block_size=self.part_size)
                     )
+                    starts = list(range(0, item.size, self.part_size))
+                    reads: dict[int, asyncio.Future[bytes]] = {}
+
+                    async def part(start: int) -> bytes:
+                        end = min(start + self.part_size, item.size)
+                        pieces = [c async for c in self.src.read(item.remote, start, end, item.pin)]
+                        return b"".join(pieces)
+
                     try:
-                        async for chunk in _read(self.src, item, self.part_size):
-                            await engine.on_hash(feed, chunk)
-                            await dst.run(writer.write, chunk)
-                            sent += len(chunk)
+                        for index, start in enumerate(starts):
+                            for later in starts[index : index + ahead + 1]:
+                                if later not in reads:
+                                    reads[later] = asyncio.ensure_future(part(later))
+                            piece = await reads.pop(start)
+                            await engine.on_hash(feed, piece)
+                            await dst.run(writer.write, piece)
+                            sent += len(piece)
                             if engine.callback is not None:
-                                engine.callback.relative_update(len(chunk))
+                                engine.callback.relative_update(len(piece))
                         if sent != item.size:
                             raise _Permanent(f"read {sent} of {item.size} bytes from {item.remote}")
                         await dst.run(writer.close)
                     except BaseException:
+                        for pending in reads.values():
+                            pending.cancel()
+                        await asyncio.gather(*reads.values(), return_exceptions=True)
                         await dst.run(_abort, writer)
                         raise
                     report.requests += 2 + item.size // self.part_size
         except BaseException:
-            if sent and engine.callback is not None and item.size > self.part_size:
+            if sent and engine.callback is not None and item.size > self.whole:
                 engine.callback.relative_update(-sent)  # these bytes will be sent again
             raise
-        if item.size <= self.part_size and engine.callback is not None:
+        if item.size <= self.whole and engine.callback is not None:
             engine.callback.relative_update(item.size)
         report.bytes_transferred += item.size
         return hashers
+
+    async def _read_whole(self, item: _Item, width: int) -> bytes:
+        """The whole object, in ``part_size`` ranges read ``width`` at a time."""
+        gate = asyncio.Semaphore(max(1, width))
+
+        async def part(start: int) -> bytes:
+            end = min(start + self.part_size, item.size)
+            async with gate:
+                return b"".join([c async for c in self.src.read(item.remote, start, end, item.pin)])
+
+        starts = range(0, item.size, self.part_size)
+        # bytes, not a bytearray: the SDKs' upload paths want an immutable body
+        return b"".join(await asyncio.gather(*(part(start) for start in starts)))
 
     async def _stored(self, target: str) -> _Item:
         dst = self.dst
@@ -386,6 +432,17 @@ class _Copier:
     async def _remove(self, target: str) -> None:
         with contextlib.suppress(Exception):
             await self.dst.call("rm", target)
+
+
+def _parameters(backend: _Backend, name: str) -> frozenset[str]:
+    """Names a filesystem method takes (its async form where the backend is async)."""
+    import inspect
+
+    method = getattr(backend.fs, f"_{name}" if backend.is_async else name, None)
+    try:
+        return frozenset(inspect.signature(method).parameters) if method else frozenset()
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return frozenset()
 
 
 def _abort(writer: Any) -> None:
