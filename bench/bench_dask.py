@@ -8,7 +8,8 @@ The source and the destination are local servers (``--src``, ``--dst``), each be
 link proxy from ``bench_transfer.py`` (:mod:`unifs.testing.faults` in a separate process:
 ``--rtt-ms`` per request, ``--conn-mibps`` per connection, ``--total-mibps`` in all). The
 copy is ``unifs.copy(src, dst, client=client)`` on a ``LocalCluster`` of 1, then 2 worker
-processes (one thread each, 127.0.0.1 only); ``--concurrency`` is each worker's share of
+processes (one thread each, 127.0.0.1 only; ``--workers 0,1,2`` adds ``unifs.copy`` in this
+process, without a cluster); ``--concurrency`` is each worker's share of
 requests, so a second worker brings a second share, as a second node would. Every run starts
 from an empty destination and is checked (file count and bytes) before its time counts.
 
@@ -65,13 +66,14 @@ def _warm(src: str, src_options: dict, dst: str, dst_options: dict) -> None:
 
 
 def run(workers: int, args: Any, src: str, dst: str, options: tuple[dict, dict]) -> float:
-    """Seconds for one copy on ``workers`` worker processes (after a check of the result)."""
+    """Seconds for one copy on ``workers`` worker processes (0: ``unifs.copy`` here, no
+    cluster), after a check of the result."""
     import distributed
 
-    import unifs
-
     src_options, dst_options = options
-    files = dataset_files(args.dataset, args.scale)
+    if workers == 0:
+        _warm(src, src_options, dst, dst_options)
+        return _timed(None, 0, args, src, dst, options)
     with (
         distributed.LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -81,23 +83,33 @@ def run(workers: int, args: Any, src: str, dst: str, options: tuple[dict, dict])
     ):  # fmt: skip
         client.register_worker_callbacks(setup=network.guard)
         client.run(_warm, src, src_options, dst, dst_options)
-        times = []
-        for _ in range(args.repeat):
-            _clear(dst, dst_options)
-            started = time.perf_counter()
-            report = unifs.copy(
-                src, dst, client=client, dst_options=dst_options, callback=False,
-                concurrency=args.concurrency, **src_options,
-            )  # fmt: skip
-            times.append(time.perf_counter() - started)
-            print(
-                f"  {workers} worker(s), run {len(times)}: {times[-1]:.2f}s, "
-                f"{report.requests} requests, {report.retries} retries",
-                flush=True,
-            )
-            count, size = _count(dst, dst_options)
-            if (count, size) != (len(files), sum(files.values())):
-                raise SystemExit(f"incomplete copy: {count} files, {size} bytes")
+        return _timed(client, workers, args, src, dst, options)
+
+
+def _timed(
+    client: Any, workers: int, args: Any, src: str, dst: str, options: tuple[dict, dict]
+) -> float:
+    import unifs
+
+    src_options, dst_options = options
+    files = dataset_files(args.dataset, args.scale)
+    times = []
+    for _ in range(args.repeat):
+        _clear(dst, dst_options)
+        started = time.perf_counter()
+        report = unifs.copy(
+            src, dst, client=client, dst_options=dst_options, callback=False,
+            concurrency=args.concurrency, **src_options,
+        )  # fmt: skip
+        times.append(time.perf_counter() - started)
+        print(
+            f"  {workers} worker(s), run {len(times)}: {times[-1]:.2f}s, "
+            f"{report.requests} requests, {report.retries} retries",
+            flush=True,
+        )
+        count, size = _count(dst, dst_options)
+        if (count, size) != (len(files), sum(files.values())):
+            raise SystemExit(f"incomplete copy: {count} files, {size} bytes")
     return statistics.median(times)
 
 
@@ -107,7 +119,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=0.25, help="shrink sizes and counts")
     parser.add_argument("--src", default="gcs")
     parser.add_argument("--dst", default="oci")
-    parser.add_argument("--workers", default="1,2", help="worker counts to compare")
+    parser.add_argument("--workers", default="1,2", help="worker counts to compare (0: no cluster)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per worker count (median)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests per worker")
     parser.add_argument("--rtt-ms", type=float, default=20.0)
