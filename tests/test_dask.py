@@ -182,12 +182,14 @@ def test_a_large_file_is_split_over_workers_where_the_destination_takes_parts(
 ):
     src, dst = End(request, a), End(request, b)
     src.write({"model.bin": BIG, "config.json": b"{}"})
+    bar = _Recorder()
     with distributed.get_task_stream(client) as stream:
         report = unifs.copy(
-            src.root, dst.root, client=client, dst_options=dst.options, callback=False,
+            src.root, dst.root, client=client, dst_options=dst.options, callback=bar,
             part_size=5 * 2**20, **src.options,
         )  # fmt: skip
     assert dst.read() == {"model.bin": BIG, "config.json": b"{}"}
+    assert bar.values[-1] == bar.size == len(BIG) + 2
     assert sorted(report.transferred) == ["config.json", "model.bin"]
     assert report.bytes_transferred == len(BIG) + 2
     ran = {t["worker"] for t in stream.data if str(t["key"]).startswith("unifs-copy-")}
@@ -205,6 +207,14 @@ def test_a_large_file_is_split_over_workers_where_the_destination_takes_parts(
         part_size=5 * 2**20, **src.options,
     )  # fmt: skip
     assert again.transferred == [] and sorted(again.skipped) == ["config.json", "model.bin"]
+    changed = os.urandom(len(BIG) + 1000)  # another size: known to differ, so split again
+    src.write({"model.bin": changed})
+    synced = unifs.sync(
+        src.root, dst.root, client=client, dst_options=dst.options, callback=False,
+        part_size=5 * 2**20, **src.options,
+    )  # fmt: skip
+    assert synced.transferred == ["model.bin"] and synced.skipped == ["config.json"]
+    assert dst.read() == {"model.bin": changed, "config.json": b"{}"}
 
 
 def test_shards_hold_about_equal_bytes():
