@@ -616,6 +616,8 @@ def copy(
     The same copy as :func:`unifs.copy` (which calls this when given ``client=``): listed
     once here, split into ``shards`` of about equal bytes (default: two per worker thread),
     each shard copied by a worker; ``concurrency`` and ``max_buffer`` apply per shard.
+    Files of two ``part_size`` parts or more (default 8 MiB parts) are split by ranges
+    over the shards where the destination takes parts from any process (S3, OCI, Azure).
     Returns one report for the whole copy and raises :class:`TransferError` (with it) if
     any file failed. ``callback=None`` shows one bar for all workers where someone is
     watching.
