@@ -206,8 +206,14 @@ def test_threads_racing_get_one_download(
 
 
 def spans_written(root: Path) -> bool:
-    """True once the engine has recorded landed bytes of model.bin (its resume state)."""
-    for state in root.rglob(".model.bin.unifs-part.state"):
+    """True once the engine has recorded landed bytes of model.bin (its resume state).
+
+    Work files live in the transfer's work directory under hashed names; config.json is one
+    small request with no state, so any state there is model.bin's.
+    """
+    from unifs.transfer.workdir import WORK_DIR
+
+    for state in root.rglob(f"{WORK_DIR}/*.state"):
         try:
             if len(state.read_text().splitlines()) > 1:
                 return True

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from unifs.auth import AuthConfig, check_metadata_service
+from unifs.auth import AuthConfig
 from unifs.providers.base import Resolved, merge_options
 from unifs.redact import install_log_filters
 from unifs.registry import get_provider, provider_for_scheme
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from fsspec.core import OpenFile
     from upath import UPath
 
-__all__ = ["Resolved", "merge_options", "open", "resolve", "upath", "url_to_fs"]
+__all__ = ["Resolved", "check_reachable", "merge_options", "open", "resolve", "upath", "url_to_fs"]
 
 URILike = str | os.PathLike[str] | StorageURI
 AuthLike = Mapping[str, Any] | AuthConfig | None
@@ -50,13 +50,6 @@ def url_to_fs(
     ``auth`` is an auth block (see :mod:`unifs.auth`); ``storage_options`` go to the
     backend (s3fs, gcsfs, adlfs, ocifs) and win over what the URI and ``auth`` imply.
     """
-    config = AuthConfig.coerce(auth)
-    if config is not None:
-        u = parse(uri, account=storage_options.get("account_name") or config.get("account_name"))
-        provider = get_provider(u.provider)
-        mode = config.validate(provider)
-        if mode is not None:
-            check_metadata_service(provider, mode)
     resolved = resolve(uri, auth=auth, **storage_options)
     backend = provider_for_scheme(resolved.protocol)
     if backend is None:  # pragma: no cover - every provider resolves to a known protocol
@@ -91,3 +84,22 @@ def upath(uri: URILike, *, auth: AuthLike = None, **storage_options: Any) -> UPa
 
     resolved = resolve(uri, auth=auth, **storage_options)
     return UPath(resolved.url, **resolved.options)
+
+
+def check_reachable(uri: URILike, *, auth: AuthLike = None, **storage_options: Any) -> None:
+    """Fail within seconds when ``auth`` names a mode whose metadata service is not there.
+
+    Called before work that will talk to the store (transfers, the CLI's verbs): off the
+    cloud, the SDKs would retry the metadata address for minutes in silence. Raises
+    :class:`unifs.AuthError` naming the mode and the service; does nothing for other modes.
+    """
+    from unifs.auth import check_metadata_service
+
+    config = AuthConfig.coerce(auth)
+    if config is None:
+        return
+    account = storage_options.get("account_name") or config.get("account_name")
+    provider = get_provider(parse(uri, account=account).provider)
+    mode = config.validate(provider)
+    if mode is not None:
+        check_metadata_service(provider, mode)

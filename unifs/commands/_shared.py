@@ -75,9 +75,11 @@ def with_options(
 
 def open_fs(args: argparse.Namespace, uri: str) -> tuple[Any, str]:
     """The filesystem and path for ``uri`` with the verb's ``-o``/``-a``."""
-    from unifs.filesystem import url_to_fs
+    from unifs.filesystem import check_reachable, url_to_fs
 
-    return url_to_fs(uri, auth=auth(args), **options(args.option))
+    given, opts = auth(args), options(args.option)
+    check_reachable(uri, auth=given, **opts)
+    return url_to_fs(uri, auth=given, **opts)
 
 
 def human(size: float) -> str:

@@ -16,8 +16,10 @@ def register(subparsers: Any, with_options: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unifs.commands._shared import auth, options
+    from unifs.filesystem import check_reachable
     from unifs.filesystem import open as unifs_open
 
+    check_reachable(args.uri, auth=auth(args), **options(args.option))
     with unifs_open(args.uri, "rb", auth=auth(args), **options(args.option)) as handle:
         while chunk := handle.read(4 * 2**20):
             sys.stdout.buffer.write(chunk)

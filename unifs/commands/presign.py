@@ -53,10 +53,12 @@ def register(subparsers: Any, with_options: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import importlib
 
+    from unifs.filesystem import check_reachable
     from unifs.uri import parse
 
     presigning = importlib.import_module("unifs.presign")
     opts = options(args.option)
+    check_reachable(args.uri, auth=auth(args), **opts)
     if args.list:
         for par in presigning.list_presigned(args.uri, auth=auth(args), **opts):
             print_json(par)
