@@ -47,18 +47,15 @@ Only synchronous clients (``Client(...)``, not ``Client(asynchronous=True)``) ar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import os
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from fsspec.callbacks import Callback
-
+from unifs.dask.progress import _Publisher, _Watch
 from unifs.errors import MissingDependencyError, UnsupportedError
 from unifs.transfer.limits import MIN_PART_SIZE
 from unifs.transfer.ranges import Range, Sent, Upload, plan_ranges
@@ -67,14 +64,12 @@ from unifs.transfer.sync import SyncReport
 from unifs.uri import StorageURI, parse
 
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client
 
     from unifs.transfer.retries import RetryPolicy
 
 __all__ = ["copy", "get_on_workers", "sync"]
 
-#: seconds between two progress messages of one task, and between two polls of the client
-_PUBLISH_EVERY = 0.25
 #: what one file weighs besides its bytes when shards are dealt (its requests cost time too)
 _FILE_WEIGHT = 256 * 1024
 
@@ -266,56 +261,6 @@ def _prepare(
 # -- what runs on a worker -------------------------------------------------------------------
 
 
-class _Publisher(Callback):
-    """A shard's byte progress, sent to the client's queue a few times a second."""
-
-    def __init__(self, queue: str, shard: int) -> None:
-        super().__init__()
-        from distributed import Queue, get_client
-
-        self.shard = shard
-        self.extra_done = 0  # bytes of part uploads (the engine owns value and size)
-        self.extra_size = 0
-        self._queue = Queue(queue, client=get_client())
-        self._sent: tuple[int, int | None] | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="unifs-progress", daemon=True)
-        self._thread.start()
-
-    def set_size(self, size: int) -> None:
-        self.size = size
-
-    def relative_update(self, inc: int = 1) -> None:
-        self.value += inc
-
-    def absolute_update(self, value: int) -> None:
-        self.value = value
-
-    def call(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(_PUBLISH_EVERY):
-            self._send()
-
-    def _send(self) -> None:
-        size = None if self.size is None and not self.extra_size else (self.size or 0)
-        state = (
-            int(self.value) + self.extra_done,
-            None if size is None else size + self.extra_size,
-        )
-        if state != self._sent:
-            # progress is a courtesy: a slow scheduler never fails the transfer
-            with contextlib.suppress(Exception):
-                self._queue.put((self.shard, *state), timeout=5)
-            self._sent = state
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._send()
-
-
 class _RangeProgress:
     def __init__(self, publisher: _Publisher) -> None:
         self.publisher = publisher
@@ -414,50 +359,6 @@ def _merge(reports: Sequence[TransferReport], into: TransferReport) -> TransferR
             else:
                 setattr(into, f.name, mine + theirs)
     return into
-
-
-class _Watch:
-    """Feed one progress callback from every task's queue messages until the tasks end."""
-
-    def __init__(self, client: Client, name: str, callback: Any, planned: dict[int, int]) -> None:
-        from distributed import Queue
-
-        self.queue = Queue(name, client=client)
-        self.callback = callback if isinstance(callback, Callback) else None
-        self.planned = planned
-        self.latest: dict[int, tuple[int, int | None]] = {}
-
-    def wait(self, futures: Sequence[Future]) -> None:
-        from distributed import wait
-
-        if self.callback is not None:
-            self.callback.set_size(sum(self.planned.values()))
-        while True:
-            try:
-                wait(futures, timeout=_PUBLISH_EVERY)
-            except TimeoutError:
-                self._drain()
-                continue
-            self._drain()
-            return
-
-    def _drain(self) -> None:
-        messages = self.queue.get(batch=True)
-        for shard, done, size in messages:
-            self.latest[shard] = (done, size)
-        if self.callback is None or not messages:
-            return
-        total = sum(
-            size if (size := self.latest.get(shard, (0, None))[1]) is not None else planned
-            for shard, planned in self.planned.items()
-        )
-        if total != self.callback.size:
-            self.callback.set_size(total)
-        self.callback.absolute_update(sum(done for done, _ in self.latest.values()))
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.queue.close()
 
 
 def _run_tasks(
