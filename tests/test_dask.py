@@ -27,7 +27,7 @@ distributed = pytest.importorskip("distributed")
 import unifs  # noqa: E402
 import unifs.dask  # noqa: E402
 from unifs.testing import network  # noqa: E402
-from unifs.testing.faults import FaultProxy, Link, route_through  # noqa: E402
+from unifs.testing.faults import Fault, FaultProxy, Link, route_through  # noqa: E402
 
 # the helpers below run on the workers, which cannot import this test module
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -215,6 +215,28 @@ def test_a_large_file_is_split_over_workers_where_the_destination_takes_parts(
     )  # fmt: skip
     assert synced.transferred == ["model.bin"] and synced.skipped == ["config.json"]
     assert dst.read() == {"model.bin": changed, "config.json": b"{}"}
+
+
+def test_a_part_refused_fails_its_file_and_cancels_its_upload(request, client):
+    src, dst = End(request, "gcs"), End(request, "s3")
+    src.write({"model.bin": BIG, "config.json": b"{}"})
+    upstream = dst.server.endpoint
+    refuse = Fault("status", status=403, method="PUT", path="partNumber=2", times=None)
+    with FaultProxy(upstream, faults=[refuse]) as proxy:
+        options = route_through(dst.options, upstream, proxy.endpoint)
+        with pytest.raises(unifs.TransferError) as caught:
+            unifs.copy(
+                src.root, dst.root, client=client, dst_options=options, callback=False,
+                part_size=5 * 2**20, **src.options,
+            )  # fmt: skip
+    report = caught.value.report
+    assert list(report.failed) == ["model.bin"] and "part 2" in report.failed["model.bin"]
+    assert report.transferred == ["config.json"]
+    assert dst.read() == {"config.json": b"{}"}  # no object made of the other parts
+    fs, path = unifs.url_to_fs(dst.root, **dst.options)
+    bucket, prefix = path.split("/", 1)
+    uploads = fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix)
+    assert not uploads.get("Uploads"), "the part upload was not cancelled"
 
 
 def test_shards_hold_about_equal_bytes():

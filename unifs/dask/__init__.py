@@ -197,7 +197,6 @@ def _prepare(
     exclude: Any,
     only: set[str] | None,
     part_size: int | None,
-    split: bool,
 ) -> _Plan:
     """List the source once; begin a part upload for each large file the destination lacks.
 
@@ -223,7 +222,7 @@ def _prepare(
                 items = [item for item in items if item.relative in only]
             result = _Plan({item.relative: item.size for item in items}, single)
             part = part_size or MIN_PART_SIZE
-            large = [item for item in items if split and item.size >= 2 * part]
+            large = [item for item in items if item.size >= 2 * part]
             candidates = []
             for item in large:
                 if single:
@@ -419,7 +418,7 @@ def _spread_copy(
         raise ValueError(f"shards must be 1 or more, not {shards}")
     plan = _prepare(
         s, d, secrets, include=options["include"], exclude=options["exclude"], only=only,
-        part_size=options["part_size"], split=True,
+        part_size=options["part_size"],
     )  # fmt: skip
     into.skipped.extend(plan.skipped)
     # the units of work: whole files (for the engine) and ranges of large files

@@ -110,7 +110,12 @@ async def cancel_uploads(db: _Backend, uploads: Sequence[Upload]) -> None:
 async def copy_ranges(
     engine: _Engine, db: _Backend, ranges: Sequence[Range], callback: Any = None
 ) -> list[tuple[str, Sent]]:
-    """Copy the parts of ``ranges``, many at once; ``(relative, what each part became)``."""
+    """Copy the parts of ``ranges``, many at once; ``(relative, what each part became)``.
+
+    A part that fails (after the engine's retries) fails its file: it is named in
+    ``engine.report.failed`` and its file's other parts are still sent and returned (the
+    upload is cancelled when it is finished, see :func:`finish_uploads`).
+    """
     sb = engine.backend
 
     async def one(rng: Range, number: int) -> tuple[str, Sent]:
@@ -138,7 +143,18 @@ async def copy_ranges(
         return upload.relative, sent
 
     work = [(rng, n) for rng in ranges for n in range(rng.first, rng.last + 1)]
-    return list(await asyncio.gather(*(one(rng, n) for rng, n in work)))
+    results = await asyncio.gather(*(one(rng, n) for rng, n in work), return_exceptions=True)
+    done = []
+    for (rng, number), result in zip(work, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, Exception):
+                raise result  # cancelled, interrupted: not a failure of the file
+            engine.report.failed.setdefault(
+                rng.upload.relative, f"part {number}: {_describe(result)}"
+            )
+        else:
+            done.append(result)
+    return done
 
 
 async def finish_uploads(
@@ -149,10 +165,16 @@ async def finish_uploads(
     *,
     verify: bool,
 ) -> None:
-    """Make each object from its parts, then check its size and multipart digest."""
+    """Make each object from its parts, then check its size and multipart digest.
+
+    Uploads of files already in ``report.failed`` are cancelled instead.
+    """
     from unifs.transfer.copy import _full_item
 
     for upload in uploads:
+        if upload.relative in report.failed:  # a part failed on a worker
+            await cancel_uploads(db, [upload])
+            continue
         parts = sorted({p[0]: p for p in sent.get(upload.relative, [])}.values())
         try:
             if [p[0] for p in parts] != list(range(1, upload.parts + 1)):
