@@ -132,6 +132,25 @@ def test_every_verb(store, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("store", CLOUDS, indirect=True)
+def test_get_put_caps_presign(store, tmp_path, capsys):
+    o = _opts(store)
+    (tmp_path / "w.bin").write_bytes(b"w" * 5000)
+    assert main(["put", "--json", str(tmp_path / "w.bin"), store.uri("w.bin"), *o]) == 0
+    assert json.loads(capsys.readouterr().out)["transferred"] == ["w.bin"]
+    assert main(["get", store.uri("w.bin"), str(tmp_path / "back.bin"), *o]) == 0
+    assert "get: 1 files" in capsys.readouterr().out
+    assert (tmp_path / "back.bin").read_bytes() == b"w" * 5000
+    assert main(["caps", "--json", store.uri("w.bin"), *o]) == 0
+    assert json.loads(capsys.readouterr().out)["provider"] == store.backend
+    status = main(["presign", "--json", "--expires", "5m", store.uri("w.bin"), *o])
+    out, err = capsys.readouterr()
+    if status == 0:
+        assert json.loads(out)["method"] == "GET"
+    else:  # the fixture's credentials cannot sign (fake-gcs-server runs anonymous)
+        assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("store", CLOUDS, indirect=True)
 def test_mkdir_makes_a_bucket(store, capsys):
     o = _opts(store)
     bucket_uri = store.uri("").replace("unifs-suite", "unifs-made")
@@ -165,3 +184,17 @@ def test_version_and_unknown_flag(capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2
     assert err.startswith("usage: unifs ls") and "unrecognized arguments: --bogus" in err
+
+
+def test_sync_filters_from_the_command_line(tmp_path, capsys):
+    src = _write_tree(tmp_path / "src")
+    (src / "skip.tmp").write_bytes(b"tmp")
+    dst = "memory://cli-sync-filters/"
+    assert main(["sync", "--exclude", "*.tmp", "--exclude", "sub/deep/*", str(src), dst]) == 0
+    assert "sync: 2 files" in capsys.readouterr().out
+    assert main(["ls", "-r", dst]) == 0
+    assert _lines(capsys) == [dst + "a.txt", dst + "sub/b.bin"]
+    assert main(["sync", "--include", "*.tmp", "--delete", "--json", str(src), dst]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # only what the filter selects is compared, copied or deleted
+    assert report["transferred"] == ["skip.tmp"] and report["deleted"] == []

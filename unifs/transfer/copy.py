@@ -33,7 +33,7 @@ from unifs.transfer.backend import _Backend, _open_backend
 from unifs.transfer.checksums import _MD5, _Expect, _expectation, _Hasher
 from unifs.transfer.limits import MAX_PART_SIZE, MIN_PART_SIZE
 from unifs.transfer.planning import _Item, _item, _matches, _plan_remote
-from unifs.transfer.progress import _split_callback, attach_report, auto_progress
+from unifs.transfer.progress import _split_callback, attach_report, shows_progress
 from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy, _describe, _Permanent
 from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
@@ -632,6 +632,7 @@ async def _copy(
     )
 
 
+@shows_progress("copy")
 async def acopy(
     src: str | StorageURI | os.PathLike[str],
     dst: str | StorageURI | os.PathLike[str],
@@ -650,28 +651,28 @@ async def acopy(
     **storage_options: Any,
 ) -> TransferReport:
     """Await a copy of ``src`` to ``dst``; the async form of :func:`copy`."""
-    with auto_progress(callback, "copy") as bar:
-        return await _run_async(
-            _copy(
-                _fspath(src),
-                _fspath(dst),
-                auth=auth,
-                dst_auth=dst_auth,
-                include=include,
-                exclude=exclude,
-                only=None,
-                concurrency=concurrency,
-                part_size=part_size,
-                max_buffer=max_buffer,
-                verify=verify,
-                retries=retries,
-                callback=bar,
-                storage_options=storage_options,
-                dst_options=dst_options,
-            )
+    return await _run_async(
+        _copy(
+            _fspath(src),
+            _fspath(dst),
+            auth=auth,
+            dst_auth=dst_auth,
+            include=include,
+            exclude=exclude,
+            only=None,
+            concurrency=concurrency,
+            part_size=part_size,
+            max_buffer=max_buffer,
+            verify=verify,
+            retries=retries,
+            callback=callback,
+            storage_options=storage_options,
+            dst_options=dst_options,
         )
+    )
 
 
+@shows_progress("copy")
 def copy(
     src: str | StorageURI | os.PathLike[str],
     dst: str | StorageURI | os.PathLike[str],
@@ -709,34 +710,45 @@ def copy(
     Raises :class:`TransferError` (with the report) if any file fails.
     """
     if client is not None:  # spread over a Dask cluster: see unifs.dask
+        # the decorator has drawn the bar already: None here means no bar
         from unifs.dask import copy as copy_on_dask
 
         return copy_on_dask(
-            src, dst, client, auth=auth, dst_auth=dst_auth, include=include,
-            exclude=exclude, concurrency=concurrency, part_size=part_size, verify=verify,
-            callback=callback, max_buffer=max_buffer, retries=retries,
-            dst_options=dst_options, **storage_options,
-        )  # fmt: skip
-    with auto_progress(callback, "copy") as bar:
-        return _run_sync(
-            _copy(
-                _fspath(src),
-                _fspath(dst),
-                auth=auth,
-                dst_auth=dst_auth,
-                include=include,
-                exclude=exclude,
-                only=None,
-                concurrency=concurrency,
-                part_size=part_size,
-                max_buffer=max_buffer,
-                verify=verify,
-                retries=retries,
-                callback=bar,
-                storage_options=storage_options,
-                dst_options=dst_options,
-            )
+            src,
+            dst,
+            client,
+            auth=auth,
+            dst_auth=dst_auth,
+            include=include,
+            exclude=exclude,
+            concurrency=concurrency,
+            part_size=part_size,
+            verify=verify,
+            callback=False if callback is None else callback,
+            max_buffer=max_buffer,
+            retries=retries,
+            dst_options=dst_options,
+            **storage_options,
         )
+    return _run_sync(
+        _copy(
+            _fspath(src),
+            _fspath(dst),
+            auth=auth,
+            dst_auth=dst_auth,
+            include=include,
+            exclude=exclude,
+            only=None,
+            concurrency=concurrency,
+            part_size=part_size,
+            max_buffer=max_buffer,
+            verify=verify,
+            retries=retries,
+            callback=callback,
+            storage_options=storage_options,
+            dst_options=dst_options,
+        )
+    )
 
 
 def _fspath(value: str | StorageURI | os.PathLike[str]) -> str | StorageURI:

@@ -15,7 +15,7 @@ from unifs.transfer.checksums import _DigestMismatch, _expectation, _is_valid, _
 from unifs.transfer.limits import _auto_part_size
 from unifs.transfer.parts import _download_all
 from unifs.transfer.planning import _Item, _plan_remote, check_targets, safe_join
-from unifs.transfer.progress import _split_callback, attach_report, auto_progress
+from unifs.transfer.progress import _split_callback, attach_report, shows_progress
 from unifs.transfer.records import load_record
 from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy
@@ -175,6 +175,7 @@ async def _with_layouts(
     return [(item, target) for item, (_, target) in zip(items, targets, strict=True)]
 
 
+@shows_progress("get")
 async def aget(
     src: str | StorageURI,
     dest: str | os.PathLike[str],
@@ -194,27 +195,27 @@ async def aget(
 ) -> TransferReport:
     """Await the download of ``src`` into ``dest``; the async form of :func:`get`."""
     conc, budget, policy = _options(concurrency, max_buffer, retries)
-    with auto_progress(callback, "get") as callback:
-        return await _run_async(
-            _get(
-                src,
-                os.fspath(dest),
-                auth=auth,
-                include=include,
-                exclude=exclude,
-                concurrency=conc,
-                part_size=part_size,
-                max_buffer=budget,
-                verify=verify,
-                resume=resume,
-                retries=policy,
-                callback=callback,
-                lock_timeout=lock_timeout,
-                storage_options=storage_options,
-            )
+    return await _run_async(
+        _get(
+            src,
+            os.fspath(dest),
+            auth=auth,
+            include=include,
+            exclude=exclude,
+            concurrency=conc,
+            part_size=part_size,
+            max_buffer=budget,
+            verify=verify,
+            resume=resume,
+            retries=policy,
+            callback=callback,
+            lock_timeout=lock_timeout,
+            storage_options=storage_options,
         )
+    )
 
 
+@shows_progress("get")
 def get(
     src: str | StorageURI,
     dest: str | os.PathLike[str],
@@ -250,22 +251,21 @@ def get(
     stay.
     """
     conc, budget, policy = _options(concurrency, max_buffer, retries)
-    with auto_progress(callback, "get") as callback:
-        return _run_sync(
-            _get(
-                src,
-                os.fspath(dest),
-                auth=auth,
-                include=include,
-                exclude=exclude,
-                concurrency=conc,
-                part_size=part_size,
-                max_buffer=budget,
-                verify=verify,
-                resume=resume,
-                retries=policy,
-                callback=callback,
-                lock_timeout=lock_timeout,
-                storage_options=storage_options,
-            )
+    return _run_sync(
+        _get(
+            src,
+            os.fspath(dest),
+            auth=auth,
+            include=include,
+            exclude=exclude,
+            concurrency=conc,
+            part_size=part_size,
+            max_buffer=budget,
+            verify=verify,
+            resume=resume,
+            retries=policy,
+            callback=callback,
+            lock_timeout=lock_timeout,
+            storage_options=storage_options,
         )
+    )

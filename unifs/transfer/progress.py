@@ -9,11 +9,13 @@ terminal, unless ``UNIFS_PROGRESS=0``; ``callback=False`` turns it off for one c
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from fsspec.callbacks import Callback
 
@@ -158,6 +160,37 @@ def attach_report(callback: Any, report: TransferReport, files: int) -> None:
     attach = getattr(callback, "attach", None)
     if attach is not None:
         attach(report, files)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def shows_progress(description: str) -> Callable[[_F], _F]:
+    """Decorate a transfer verb so that ``callback=None`` means :func:`auto_progress`.
+
+    The verb's ``callback`` is keyword-only; the bar is closed when the verb returns.
+    """
+
+    def wrap(fn: _F) -> _F:
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with auto_progress(kwargs.get("callback"), description) as bar:
+                    kwargs["callback"] = bar
+                    return await fn(*args, **kwargs)
+
+            return cast(_F, run_async)
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with auto_progress(kwargs.get("callback"), description) as bar:
+                kwargs["callback"] = bar
+                return fn(*args, **kwargs)
+
+        return cast(_F, run)
+
+    return wrap
 
 
 def _split_callback(callback: Any) -> tuple[Callback | None, Callable[[str, int], None] | None]:

@@ -33,7 +33,7 @@ from unifs.transfer.copy import (
     _on_local_disk,
 )
 from unifs.transfer.planning import _matches
-from unifs.transfer.progress import auto_progress
+from unifs.transfer.progress import shows_progress
 from unifs.transfer.report import TransferReport
 from unifs.transfer.retries import RetryPolicy
 from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
@@ -155,6 +155,7 @@ async def _delete(backend: _Backend, paths: list[str]) -> None:
         await asyncio.gather(*(backend.call("rm", path) for path in batch))
 
 
+@shows_progress("sync")
 async def async_sync(
     src: str | StorageURI | os.PathLike[str],
     dst: str | StorageURI | os.PathLike[str],
@@ -175,29 +176,29 @@ async def async_sync(
     **storage_options: Any,
 ) -> SyncReport:
     """Await a sync of ``src`` to ``dst``; the async form of :func:`sync`."""
-    with auto_progress(callback, "sync") as bar:
-        return await _run_async(
-            _sync(
-                _fspath(src),
-                _fspath(dst),
-                delete=delete,
-                dry_run=dry_run,
-                auth=auth,
-                dst_auth=dst_auth,
-                include=include,
-                exclude=exclude,
-                concurrency=concurrency,
-                part_size=part_size,
-                max_buffer=max_buffer,
-                verify=verify,
-                retries=retries,
-                callback=bar,
-                storage_options=storage_options,
-                dst_options=dst_options,
-            )
+    return await _run_async(
+        _sync(
+            _fspath(src),
+            _fspath(dst),
+            delete=delete,
+            dry_run=dry_run,
+            auth=auth,
+            dst_auth=dst_auth,
+            include=include,
+            exclude=exclude,
+            concurrency=concurrency,
+            part_size=part_size,
+            max_buffer=max_buffer,
+            verify=verify,
+            retries=retries,
+            callback=callback,
+            storage_options=storage_options,
+            dst_options=dst_options,
         )
+    )
 
 
+@shows_progress("sync")
 def sync(
     src: str | StorageURI | os.PathLike[str],
     dst: str | StorageURI | os.PathLike[str],
@@ -232,32 +233,45 @@ def sync(
     Raises :class:`TransferError` (with the report) if any file fails to copy.
     """
     if client is not None:  # spread over a Dask cluster: see unifs.dask
+        # the decorator has drawn the bar already: None here means no bar
         from unifs.dask import sync as sync_on_dask
 
         return sync_on_dask(
-            src, dst, client, delete=delete, dry_run=dry_run, auth=auth, dst_auth=dst_auth,
-            include=include, exclude=exclude, concurrency=concurrency, part_size=part_size,
-            verify=verify, callback=callback, max_buffer=max_buffer, retries=retries,
-            dst_options=dst_options, **storage_options,
-        )  # fmt: skip
-    with auto_progress(callback, "sync") as bar:
-        return _run_sync(
-            _sync(
-                _fspath(src),
-                _fspath(dst),
-                delete=delete,
-                dry_run=dry_run,
-                auth=auth,
-                dst_auth=dst_auth,
-                include=include,
-                exclude=exclude,
-                concurrency=concurrency,
-                part_size=part_size,
-                max_buffer=max_buffer,
-                verify=verify,
-                retries=retries,
-                callback=bar,
-                storage_options=storage_options,
-                dst_options=dst_options,
-            )
+            src,
+            dst,
+            client,
+            delete=delete,
+            dry_run=dry_run,
+            auth=auth,
+            dst_auth=dst_auth,
+            include=include,
+            exclude=exclude,
+            concurrency=concurrency,
+            part_size=part_size,
+            verify=verify,
+            callback=False if callback is None else callback,
+            max_buffer=max_buffer,
+            retries=retries,
+            dst_options=dst_options,
+            **storage_options,
         )
+    return _run_sync(
+        _sync(
+            _fspath(src),
+            _fspath(dst),
+            delete=delete,
+            dry_run=dry_run,
+            auth=auth,
+            dst_auth=dst_auth,
+            include=include,
+            exclude=exclude,
+            concurrency=concurrency,
+            part_size=part_size,
+            max_buffer=max_buffer,
+            verify=verify,
+            retries=retries,
+            callback=callback,
+            storage_options=storage_options,
+            dst_options=dst_options,
+        )
+    )

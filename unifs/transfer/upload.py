@@ -14,7 +14,7 @@ from unifs.transfer.backend import _open_backend
 from unifs.transfer.checksums import _MD5, _expectation, _hash_file, _hash_file_into, _Hasher
 from unifs.transfer.limits import _MIN_UPLOAD_PART, MAX_PART_SIZE, MIN_PART_SIZE
 from unifs.transfer.planning import _item, _plan_local
-from unifs.transfer.progress import _split_callback, attach_report, auto_progress
+from unifs.transfer.progress import _split_callback, attach_report, shows_progress
 from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy, _describe, _Permanent
 from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
@@ -196,6 +196,7 @@ async def _put(
     return report
 
 
+@shows_progress("put")
 async def aput(
     src: str | os.PathLike[str],
     dst: str | StorageURI,
@@ -213,25 +214,25 @@ async def aput(
 ) -> TransferReport:
     """Await the upload of ``src`` to ``dst``; the async form of :func:`put`."""
     conc, budget, policy = _options(concurrency, max_buffer, retries)
-    with auto_progress(callback, "put") as callback:
-        return await _run_async(
-            _put(
-                os.fspath(src),
-                dst,
-                auth=auth,
-                include=include,
-                exclude=exclude,
-                concurrency=conc,
-                part_size=part_size,
-                max_buffer=budget,
-                verify=verify,
-                retries=policy,
-                callback=callback,
-                storage_options=storage_options,
-            )
+    return await _run_async(
+        _put(
+            os.fspath(src),
+            dst,
+            auth=auth,
+            include=include,
+            exclude=exclude,
+            concurrency=conc,
+            part_size=part_size,
+            max_buffer=budget,
+            verify=verify,
+            retries=policy,
+            callback=callback,
+            storage_options=storage_options,
         )
+    )
 
 
+@shows_progress("put")
 def put(
     src: str | os.PathLike[str],
     dst: str | StorageURI,
@@ -256,20 +257,19 @@ def put(
     object atomically, so a failed upload leaves either the old object or none.
     """
     conc, budget, policy = _options(concurrency, max_buffer, retries)
-    with auto_progress(callback, "put") as callback:
-        return _run_sync(
-            _put(
-                os.fspath(src),
-                dst,
-                auth=auth,
-                include=include,
-                exclude=exclude,
-                concurrency=conc,
-                part_size=part_size,
-                max_buffer=budget,
-                verify=verify,
-                retries=policy,
-                callback=callback,
-                storage_options=storage_options,
-            )
+    return _run_sync(
+        _put(
+            os.fspath(src),
+            dst,
+            auth=auth,
+            include=include,
+            exclude=exclude,
+            concurrency=conc,
+            part_size=part_size,
+            max_buffer=budget,
+            verify=verify,
+            retries=policy,
+            callback=callback,
+            storage_options=storage_options,
         )
+    )
