@@ -380,6 +380,50 @@ def test_get_on_workers_downloads_once_per_host(request, client, tmp_path, backe
     assert all(found == want for found in seen_by_workers.values())
 
 
+def test_get_on_workers_survives_its_worker_and_resumes(request, client, tmp_path):
+    src = End(request, "gcs")
+    big = os.urandom(24 * 2**20 + 7)
+    src.write({"model.bin": big})
+    upstream = src.server.endpoint
+    with FaultProxy(upstream, rewrite_host=True, link=Link(per_connection=2**20)) as proxy:
+        options = route_through(src.options, upstream, proxy.endpoint)
+        local = tmp_path / "model"
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                result["reports"] = unifs.dask.get_on_workers(
+                    src.root, local, client, callback=False, concurrency=4, **options
+                )
+            except BaseException as exc:  # handed to the test thread below
+                result["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        victim = None
+        deadline = time.monotonic() + 120
+        while victim is None and time.monotonic() < deadline and thread.is_alive():
+            busy = [w for w, keys in client.processing().items() if keys]
+            # the get records each MiB that lands in its state file, one line each
+            states = list((local / unifs.transfer.WORK_DIR).glob("*.state"))
+            if busy and states and len(states[0].read_text().splitlines()) > 4:
+                victim = busy[0]
+            time.sleep(0.05)
+        assert victim is not None, "no worker was caught downloading"
+        client.run(_kill_worker, workers=[victim], wait=False)
+        thread.join(180)
+        served = _served(proxy, src.prefix, "model.bin")
+    assert not thread.is_alive()
+    if "error" in result:
+        raise result["error"]
+    report = result["reports"]["127.0.0.1"]
+    assert report.transferred == ["model.bin"]
+    assert (local / "model.bin").read_bytes() == big
+    # the other worker of the host took over and fetched only what was not on disk yet
+    assert report.bytes_resumed > 0 and served < 2 * len(big)
+    client.wait_for_workers(2, timeout=60)
+
+
 def test_get_on_workers_wants_an_absolute_directory(client):
     with pytest.raises(ValueError, match="absolute"):
         unifs.dask.get_on_workers("s3://my-bucket/model/", "relative/dir", client)
