@@ -91,7 +91,7 @@ _EXPORTS = {
 }
 
 # public submodules, imported on first use: ``unifs.scan.scan_paths(...)``
-_SUBMODULES = ("scan",)
+_SUBMODULES = ("dask", "scan")
 
 __all__ = [
     "AmbiguousURIError",
@@ -119,6 +119,7 @@ __all__ = [
     "aput",
     "capabilities",
     "copy",
+    "dask",
     "download_artifact",
     "get",
     "normalize",

@@ -215,6 +215,30 @@ class Provider(ABC):
     #: whether paths live on this machine's disk (transfers then use get/put, not streaming)
     local_disk: ClassVar[bool] = False
 
+    def start_parts(self, fs: Any, path: str, *, part_size: int | None = None) -> Any:
+        """Begin an upload to ``path`` whose parts any process may send: its upload id.
+
+        With :meth:`put_part`, :meth:`finish_parts` and :meth:`cancel_parts` this lets the
+        parts of one object come from different machines (``unifs.dask`` splits a large file
+        over workers). Each returns an awaitable (async backend) or a callable (sync) giving
+        its result; ``start_parts`` returns None where the store has no such uploads.
+        ``part_size`` (every part but a shorter last one) is kept with the object where the
+        store cannot report its layout, so its multipart digest can be checked later.
+        """
+        return None
+
+    def put_part(self, fs: Any, path: str, upload: str, number: int, data: bytes) -> Any:
+        """Send part ``number`` (from 1) of ``upload``; gives what :meth:`finish_parts` needs."""
+        raise NotImplementedError(f"{self.name} has no part uploads")
+
+    def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> Any:
+        """Make the object at ``path`` from ``parts`` (:meth:`put_part`'s results, in order)."""
+        raise NotImplementedError(f"{self.name} has no part uploads")
+
+    def cancel_parts(self, fs: Any, path: str, upload: str) -> Any:
+        """Throw ``upload`` and its parts away (None where the store drops them itself)."""
+        return None
+
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
         """Abort the unfinished multipart uploads to ``path`` that began before ``before``.
 

@@ -599,6 +599,36 @@ class OCIProvider(Provider):
             return (b64_to_hex(digest), int(parts))
         return None
 
+    def start_parts(self, fs: Any, path: str, *, part_size: int | None = None) -> Any:
+
+        if not hasattr(fs, "_call"):
+            return None
+        return self._start_parts(fs, path, part_size)
+
+    async def _start_parts(self, fs: Any, path: str, part_size: int | None) -> str:
+        from unifs.providers.oci_io import Multipart
+
+        return (await Multipart.start(fs, path, part_size=part_size)).upload_id
+
+    async def put_part(self, fs: Any, path: str, upload: str, number: int, data: bytes) -> str:
+        from unifs.providers.oci_io import Multipart
+
+        multipart = await Multipart.attach(fs, path, upload)
+        await multipart.part(number, data)
+        return multipart.parts[number]
+
+    async def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> None:
+        from unifs.providers.oci_io import Multipart
+
+        multipart = await Multipart.attach(fs, path, upload)
+        multipart.parts = dict(enumerate(parts, 1))
+        await multipart.commit()
+
+    async def cancel_parts(self, fs: Any, path: str, upload: str) -> None:
+        from unifs.providers.oci_io import Multipart
+
+        await (await Multipart.attach(fs, path, upload)).abort()
+
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
         from unifs.providers.oci_io import Multipart
 

@@ -242,6 +242,35 @@ class S3Provider(Provider):
             return [first] * (parts - 1) + [last]
         return [first, *[await length(n) for n in range(2, parts)], last]
 
+    def start_parts(self, fs: Any, path: str, *, part_size: int | None = None) -> Any:
+        if not hasattr(fs, "_call_s3"):
+            return None
+        return self._start_parts(fs, path)
+
+    async def _start_parts(self, fs: Any, path: str) -> str:
+        bucket, key, _ = fs.split_path(path)
+        started = await fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key)
+        return str(started["UploadId"])
+
+    async def put_part(self, fs: Any, path: str, upload: str, number: int, data: bytes) -> str:
+        bucket, key, _ = fs.split_path(path)
+        sent = await fs._call_s3(
+            "upload_part", Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data
+        )
+        return str(sent["ETag"])
+
+    async def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> None:
+        bucket, key, _ = fs.split_path(path)
+        listed = [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(parts, 1)]
+        await fs._call_s3(
+            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload,
+            MultipartUpload={"Parts": listed},
+        )  # fmt: skip
+
+    async def cancel_parts(self, fs: Any, path: str, upload: str) -> None:
+        bucket, key, _ = fs.split_path(path)
+        await fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload)
+
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
         if not hasattr(fs, "_call_s3"):
             return None

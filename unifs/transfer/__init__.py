@@ -47,7 +47,9 @@ The package holds one module per concern: ``planning`` (what to transfer, where 
 ``scheduling`` (request and byte budgets, the adaptive gate, the event loop), ``backend``
 (a filesystem as the engine sees it), ``state``, ``parts`` and ``download`` (a download's
 files, its ranges, ``get``), ``upload`` (``put``), ``copy`` (any URI to any URI, cloud to
-cloud streamed), ``sync`` (one-way, by size and checksum), ``progress`` and ``report``.
+cloud streamed), ``sync`` (one-way, by size and checksum), ``ranges`` (one large object
+made from parts sent by several processes: ``Provider.start_parts``, ``put_part``,
+``finish_parts``, ``cancel_parts``; used by ``unifs.dask``), ``progress`` and ``report``.
 """
 
 from __future__ import annotations

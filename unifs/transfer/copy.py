@@ -688,6 +688,7 @@ def copy(
     max_buffer: int | None = None,
     retries: int | RetryPolicy | None = None,
     dst_options: Mapping[str, Any] | None = None,
+    client: Any = None,
     **storage_options: Any,
 ) -> TransferReport:
     """Copy the object or prefix ``src`` to ``dst``, any URI to any URI, verified.
@@ -703,9 +704,32 @@ def copy(
     destination's (by default the source's when both ends are the same provider, else
     none). ``callback`` is an fsspec ``Callback`` or ``callback(relative, nbytes)``; when it
     is None a progress bar is shown in notebooks and terminals (``callback=False``: none).
+    ``client`` (a ``dask.distributed.Client``) spreads a cloud-to-cloud copy over its
+    workers in shards of about equal bytes (:func:`unifs.dask.copy`).
 
     Raises :class:`TransferError` (with the report) if any file fails.
     """
+    if client is not None:  # spread over a Dask cluster: see unifs.dask
+        # the decorator has drawn the bar already: None here means no bar
+        from unifs.dask import copy as copy_on_dask
+
+        return copy_on_dask(
+            src,
+            dst,
+            client,
+            auth=auth,
+            dst_auth=dst_auth,
+            include=include,
+            exclude=exclude,
+            concurrency=concurrency,
+            part_size=part_size,
+            verify=verify,
+            callback=False if callback is None else callback,
+            max_buffer=max_buffer,
+            retries=retries,
+            dst_options=dst_options,
+            **storage_options,
+        )
     return _run_sync(
         _copy(
             _fspath(src),

@@ -216,6 +216,7 @@ def sync(
     max_buffer: int | None = None,
     retries: int | RetryPolicy | None = None,
     dst_options: Mapping[str, Any] | None = None,
+    client: Any = None,
     **storage_options: Any,
 ) -> SyncReport:
     """Make the prefix ``dst`` hold what the prefix ``src`` holds (one way), any URI to any.
@@ -225,10 +226,35 @@ def sync(
     modification time alone; a second run copies nothing. ``delete=True`` removes the
     files ``dst`` has and ``src`` lacks (within ``include``/``exclude``); ``dry_run=True``
     only reports (``would_copy``, ``would_delete``). Copying is :func:`unifs.copy`: the
-    other arguments mean what they mean there.
+    other arguments mean what they mean there. With ``client`` (a
+    ``dask.distributed.Client``) the copying is spread over its workers
+    (:func:`unifs.dask.sync`).
 
     Raises :class:`TransferError` (with the report) if any file fails to copy.
     """
+    if client is not None:  # spread over a Dask cluster: see unifs.dask
+        # the decorator has drawn the bar already: None here means no bar
+        from unifs.dask import sync as sync_on_dask
+
+        return sync_on_dask(
+            src,
+            dst,
+            client,
+            delete=delete,
+            dry_run=dry_run,
+            auth=auth,
+            dst_auth=dst_auth,
+            include=include,
+            exclude=exclude,
+            concurrency=concurrency,
+            part_size=part_size,
+            verify=verify,
+            callback=False if callback is None else callback,
+            max_buffer=max_buffer,
+            retries=retries,
+            dst_options=dst_options,
+            **storage_options,
+        )
     return _run_sync(
         _sync(
             _fspath(src),
