@@ -25,7 +25,8 @@ def _install_azurite(session: nox.Session) -> None:
 
 def tests_impl(session: nox.Session, *pytest_args: str) -> None:
     """Install unifs with its test extras plus Azurite, then run pytest."""
-    session.install(".[test]")
+    # torch pinned: the CPU build, not whatever a bare torch resolves to
+    session.install(".[test]", "torch==2.13.0")
     _install_azurite(session)
     session.run("pytest", *pytest_args, *session.posargs)
 

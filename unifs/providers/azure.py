@@ -312,6 +312,28 @@ class AzureProvider(Provider):
             )
         return identity.ManagedIdentityCredential(client_id=params.get("client_id"))
 
+    def forget_clients(self, fs: Any) -> list[Any]:
+        dropped = [v for v in (getattr(fs, "service_client", None),) if v is not None]
+        if getattr(fs, "sync_credential", None) is not None:
+            # adlfs built these credentials (service principal or default chain); their
+            # async half keeps an HTTP session of its own: build both again
+            dropped += [fs.credential, fs.sync_credential]
+            if fs.client_id and fs.client_secret and fs.tenant_id:
+                fs.credential, fs.sync_credential = fs._get_credential_from_service_principal()
+            else:
+                fs.credential, fs.sync_credential = fs._get_default_azure_credential(**fs.kwargs)
+        if hasattr(fs, "do_connect"):
+            fs.do_connect()  # a new BlobServiceClient; it connects on first use
+        return dropped
+
+    def forget_file_clients(self, f: Any) -> list[Any]:
+        # adlfs files keep the loop and a container client of their own
+        dropped = [v for v in (getattr(f, "container_client", None),) if v is not None]
+        if hasattr(f, "container_client") and hasattr(f, "container_name"):
+            f.loop = f.fs.loop
+            f.container_client = f.fs.service_client.get_container_client(f.container_name)
+        return dropped
+
     def capabilities(self, fs: Any) -> Capabilities:
 
         reasons = {

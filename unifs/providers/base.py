@@ -266,6 +266,37 @@ class Provider(ABC):
             f"{self.name} keeps no record of presigned URLs: they live in the URL alone"
         )
 
+    # -- fork safety (see unifs.forksafe) ---------------------------------------------------
+
+    #: attributes of this provider's filesystem that hold per-process clients, sessions or
+    #: tasks: a forked child drops them (set to None) and the backend builds new ones on use
+    per_process_attributes: ClassVar[tuple[str, ...]] = ()
+
+    def forget_clients(self, fs: AbstractFileSystem) -> list[Any]:
+        """In a forked child: make ``fs`` build new clients; return what it held before.
+
+        The returned objects belong to the parent (their sockets and loop are the parent's):
+        the caller keeps them alive and never closes them, so nothing reaches the parent's
+        connections. Runs in the child right after ``fork``, so it does no I/O.
+        """
+        dropped = []
+        for name in self.per_process_attributes:
+            value = getattr(fs, name, None)
+            if value is not None:
+                dropped.append(value)
+                setattr(fs, name, None)
+        return dropped
+
+    def forget_file_clients(self, f: Any) -> list[Any]:
+        """In a forked child, after :meth:`forget_clients` of ``f.fs``: the same for an open
+        file that keeps clients of its own. Returns what it held before."""
+        return []
+
+    def after_fork(self) -> None:
+        """In a forked child: reset the backend's module-level per-process state (worker
+        threads and their locks), once per process before any filesystem is renewed."""
+        return None
+
     # -- filesystems ------------------------------------------------------------------------
 
     def ensure_installed(self) -> None:

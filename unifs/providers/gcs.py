@@ -114,6 +114,29 @@ class GCSProvider(Provider):
             options["token"] = "anon"
         return options
 
+    # gcsfs's aiohttp session, and a task loading an mTLS context on the parent's loop
+    per_process_attributes = ("_session", "_ssl_context_task")
+
+    def forget_clients(self, fs: Any) -> list[Any]:
+        import threading
+
+        dropped = super().forget_clients(fs)
+        credentials = getattr(fs, "credentials", None)
+        if credentials is not None and hasattr(credentials, "lock"):
+            # a refresh in another thread of the parent may have held it at fork time
+            credentials.lock = threading.Lock()
+        return dropped
+
+    def after_fork(self) -> None:
+        import sys
+        import threading
+
+        core: Any = sys.modules.get("gcsfs.core")
+        if core is not None and hasattr(core, "_deferred_close_queue"):
+            # the thread that closed files in the background stayed in the parent
+            core._deferred_close_queue = None
+            core._deferred_close_lock = threading.Lock()
+
     def capabilities(self, fs: Any) -> Capabilities:
         from unifs.capabilities import TiB
 

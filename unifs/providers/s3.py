@@ -223,6 +223,22 @@ class S3Provider(Provider):
         finally:
             body.close()
 
+    # s3fs's aiobotocore client and its creator hold the connection pool
+    per_process_attributes = ("_s3", "_s3creator")
+
+    def forget_clients(self, fs: Any) -> list[Any]:
+        import asyncio
+
+        dropped = super().forget_clients(fs)
+        if getattr(fs, "_session_is_owned", False) and fs.session is not None:
+            # s3fs made this AioSession (a caller's own session holds no connections)
+            dropped.append(fs.session)
+            fs.session = None
+        if hasattr(fs, "_set_session_lock"):
+            # an asyncio.Lock binds to the loop that first waited on it: the parent's
+            fs._set_session_lock = asyncio.Lock()
+        return dropped
+
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
     ) -> dict[str, Any]:
