@@ -13,6 +13,7 @@ from unifs.providers.base import (
     Provider,
     decode_key,
     encode_key,
+    object_store_endpoint,
     reject_query,
     split_https,
     split_scheme_uri,
@@ -284,6 +285,65 @@ class AzureProvider(Provider):
         if endpoint and "connection_string" not in options:
             options["account_host"] = endpoint.split("://", 1)[-1].rstrip("/")
         return options
+
+    def object_store_options(
+        self,
+        options: Mapping[str, Any],
+        *,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        source: Provider,
+    ) -> dict[str, str]:
+        out: dict[str, str] = {}
+        connection = options.get("connection_string")
+        endpoint = f"https://{options['account_host']}" if options.get("account_host") else None
+        account, key, sas = (
+            options.get("account_name"),
+            options.get("account_key"),
+            options.get("sas_token"),
+        )
+        if connection:
+            if (_conn_value(connection, "UseDevelopmentStorage") or "").lower() == "true":
+                out["azure_storage_use_emulator"] = "true"
+            account = _conn_value(connection, "AccountName") or account
+            key = _conn_value(connection, "AccountKey") or key
+            sas = _conn_value(connection, "SharedAccessSignature") or sas
+            endpoint = _conn_value(connection, "BlobEndpoint") or endpoint
+            if not account and endpoint:
+                # a SAS connection string names the account only in its endpoint
+                host = split_https(endpoint).hostname or ""
+                account = host.split(".", 1)[0] if _HOST.match(host) else None
+        name = mode.name if mode else None
+        if name == "client_certificate":
+            raise UnsupportedError(
+                "object_store (polars, obstore, deltalake) has no certificate credential: use "
+                "auth 'service_principal' or 'workload_identity' for them"
+            )
+        for option, value in (
+            ("azure_storage_account_name", account),
+            ("azure_storage_account_key", key),
+            ("azure_storage_sas_key", str(sas).lstrip("?") if sas else None),
+            ("azure_storage_endpoint", endpoint),
+            ("azure_storage_tenant_id", options.get("tenant_id")),
+            ("azure_storage_client_id", options.get("client_id")),
+            ("azure_storage_client_secret", options.get("client_secret")),
+        ):
+            if value:
+                out[option] = str(value)
+        if name in ("managed_identity", "workload_identity"):
+            for param, option in (
+                ("client_id", "azure_storage_client_id"),
+                ("tenant_id", "azure_storage_tenant_id"),
+                ("resource_id", "azure_msi_resource_id"),
+                ("token_file", "azure_federated_token_file"),
+            ):
+                value = self.value(param, params, mode)
+                if value:
+                    out[option] = str(value)
+        if options.get("anon") and not (key or sas):
+            out["azure_skip_signature"] = "true"
+        out.update(object_store_endpoint(endpoint))
+        return out
 
     def _credential(self, name: str, params: Mapping[str, Any], mode: AuthMode | None) -> Any:
         """An azure-identity credential; building one does no I/O until a token is asked for."""

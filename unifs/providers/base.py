@@ -31,6 +31,7 @@ __all__ = [
     "decode_key",
     "encode_key",
     "merge_options",
+    "object_store_endpoint",
     "reject_query",
     "split_https",
     "split_scheme_uri",
@@ -205,6 +206,22 @@ class Provider(ABC):
         """Storage options for ``mode`` (None: the default chain) with validated ``params``."""
         return {}
 
+    def object_store_options(
+        self,
+        options: Mapping[str, Any],
+        *,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        source: Provider,
+    ) -> dict[str, str]:
+        """The Rust object_store crate's keys (polars, obstore, deltalake) for what the fsspec
+        ``options`` of this provider's backend say; ``mode`` and ``params`` are the auth block
+        as given to ``source``, the URI's provider (another one for a compatibility route)."""
+        raise UnsupportedError(
+            f"{source.name} has no mapping to object_store options (polars, obstore, "
+            "deltalake); read it through fsspec: unifs.storage_options(uri, auth)"
+        )
+
     def resolve(
         self,
         uri: StorageURI,
@@ -350,6 +367,11 @@ def reject_query(parts: SplitResult, url: str) -> None:
             "(fsspec.open(url)); otherwise remove everything from '?' on.",
             uri=url,
         )
+
+
+def object_store_endpoint(endpoint: str | None) -> dict[str, str]:
+    """object_store refuses plain-http endpoints (local servers) unless told ``allow_http``."""
+    return {"allow_http": "true"} if endpoint and endpoint.startswith("http://") else {}
 
 
 def b64_to_hex(value: str) -> str:

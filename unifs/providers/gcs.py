@@ -16,6 +16,7 @@ from unifs.providers.base import (
     b64_to_hex,
     decode_key,
     encode_key,
+    object_store_endpoint,
     reject_query,
     split_https,
     split_scheme_uri,
@@ -136,6 +137,40 @@ class GCSProvider(Provider):
             # the thread that closed files in the background stayed in the parent
             core._deferred_close_queue = None
             core._deferred_close_lock = threading.Lock()
+
+    def object_store_options(
+        self,
+        options: Mapping[str, Any],
+        *,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        source: Provider,
+    ) -> dict[str, str]:
+        endpoint = options.get("endpoint_url")
+        token = options.get("token")
+        key: dict[str, Any] | None = None
+        if token == "anon":
+            # object_store's unsigned form: a key that turns OAuth off (skip_signature alone
+            # still asks the metadata server for a token)
+            key = {"client_email": "", "private_key": "", "private_key_id": ""}
+            key["disable_oauth"] = True
+        elif isinstance(token, Mapping):
+            key = dict(token)
+        elif isinstance(token, str) and token not in ("google_default", "cloud", "cache"):
+            if not endpoint:
+                return {"google_service_account": token}
+            with open(token) as handle:
+                key = json.load(handle)
+        out: dict[str, str] = {}
+        if key is not None:
+            if endpoint:
+                # object_store takes a JSON API endpoint from the key only
+                key["gcs_base_url"] = endpoint.rstrip("/")
+            elif key.get("disable_oauth"):
+                key["gcs_base_url"] = "https://storage.googleapis.com"
+            out["google_service_account_key"] = json.dumps(key)
+        out.update(object_store_endpoint(endpoint))
+        return out
 
     def capabilities(self, fs: Any) -> Capabilities:
         from unifs.capabilities import TiB
