@@ -1,0 +1,97 @@
+"""One filesystem as the engine sees it: async or sync, streamed reads or whole ranges."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+from collections.abc import AsyncGenerator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from unifs.filesystem import url_to_fs
+from unifs.registry import get_provider
+from unifs.uri import StorageURI, parse
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+    from unifs.providers.base import Provider
+
+_T = TypeVar("_T")
+
+
+class _Backend:
+    """One filesystem as the engine sees it: async or sync, streaming reads or whole ranges."""
+
+    def __init__(self, fs: AbstractFileSystem, provider: Provider, threads: int) -> None:
+        self.fs = fs
+        self.provider = provider
+        self.is_async = bool(getattr(fs, "async_impl", False))
+        # synchronous backends (ocifs, local, memory) block a thread per request
+        self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="unifs-io")
+        self.streams = False
+
+    async def start(self) -> None:
+        """Find out whether the provider streams ranged reads for this filesystem."""
+        probe = self.provider.stream_range(self.fs, "", 0, 1)
+        if probe is not None:
+            self.streams = True
+            close = getattr(probe, "aclose", None)
+            if close is not None:
+                await close()
+            else:
+                probe.close()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def put_file_parameters(self) -> frozenset[str]:
+        """Names ``put_file`` takes, to tell it part size and parallelism where it can use them."""
+        method = getattr(self.fs, "_put_file" if self.is_async else "put_file")
+        try:
+            return frozenset(inspect.signature(method).parameters)
+        except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+            return frozenset()
+
+    async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run a blocking call in this backend's thread pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn(*args))
+
+    async def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call filesystem method ``name`` through its async form when the backend has one."""
+        if self.is_async:
+            return await getattr(self.fs, f"_{name}")(*args, **kwargs)
+        method = getattr(self.fs, name)
+        return await self.run(lambda: method(*args, **kwargs))
+
+    async def read(self, path: str, start: int, end: int) -> AsyncGenerator[bytes, None]:
+        """Yield bytes ``[start, end)`` of ``path`` in order, streamed where possible."""
+        stream = self.provider.stream_range(self.fs, path, start, end) if self.streams else None
+        if stream is None:
+            if self.is_async:
+                yield await self.fs._cat_file(path, start=start, end=end)
+            else:
+                yield await self.run(self.fs.cat_file, path, start, end)
+            return
+        if hasattr(stream, "__anext__"):
+            try:
+                async for chunk in stream:
+                    yield chunk
+            finally:
+                await stream.aclose()
+            return
+        try:
+            while (chunk := await self.run(next, stream, None)) is not None:
+                yield chunk
+        finally:
+            await self.run(stream.close)
+
+
+async def _open_backend(
+    src: str | StorageURI, auth: Any, storage_options: dict[str, Any], threads: int
+) -> tuple[StorageURI, _Backend, str]:
+    uri = parse(src, account=storage_options.get("account_name"))
+    fs, path = url_to_fs(uri, auth=auth, **storage_options)
+    backend = _Backend(fs, get_provider(uri.provider), threads)
+    await backend.start()
+    return uri, backend, path

@@ -1,0 +1,197 @@
+"""``get`` / ``aget``: download an object or a prefix into a local path."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from unifs.transfer.backend import _open_backend
+from unifs.transfer.checksums import _expectation, _is_valid, _same_size
+from unifs.transfer.limits import _auto_part_size
+from unifs.transfer.parts import _download_all
+from unifs.transfer.planning import _Item, _plan_remote, safe_join
+from unifs.transfer.progress import _split_callback
+from unifs.transfer.report import TransferError, TransferReport
+from unifs.transfer.retries import RetryPolicy
+from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
+from unifs.transfer.state import _Download
+from unifs.uri import StorageURI
+
+
+async def _get(
+    src: str | StorageURI,
+    dest: str,
+    *,
+    auth: Any,
+    include: Sequence[str] | None,
+    exclude: Sequence[str] | None,
+    concurrency: int,
+    part_size: int | None,
+    max_buffer: int,
+    verify: bool,
+    resume: bool,
+    retries: RetryPolicy,
+    callback: Any,
+    storage_options: dict[str, Any],
+) -> TransferReport:
+    started = time.perf_counter()
+    uri, backend, path = await _open_backend(src, auth, storage_options, concurrency)
+    report = TransferReport(source=uri.url, destination=dest)
+    fs_callback, file_callback = _split_callback(callback)
+    engine = _Engine(
+        backend,
+        report,
+        concurrency=concurrency,
+        max_buffer=max_buffer,
+        policy=retries,
+        callback=fs_callback,
+    )
+    try:
+        items, single = await engine.retrying(
+            lambda _: _plan_remote(backend, path, uri, include, exclude)
+        )
+        if single:
+            into_dir = os.path.isdir(dest) or dest.endswith(("/", os.sep))
+            root = dest if into_dir else os.path.dirname(os.path.abspath(dest))
+            targets = [(items[0], safe_join(root, items[0].relative) if into_dir else dest)]
+        else:
+            # every key is checked before anything is written
+            targets = [(item, safe_join(dest, item.relative)) for item in items]
+        preferred = [part_size] if part_size else []
+        expects = {item.relative: _expectation(item, preferred) for item, _ in targets}
+
+        async def check(item: _Item, target: str) -> bool:
+            if not _same_size(target, item.size):  # a stat: no thread needed
+                return False
+            return await engine.on_hash(_is_valid, target, item, expects[item.relative][0])
+
+        valid = await asyncio.gather(*(check(item, target) for item, target in targets))
+        todo = []
+        for (item, target), ok in zip(targets, valid, strict=True):
+            if ok:
+                report.skipped.append(item.relative)
+            else:
+                todo.append((item, target))
+        total = sum(item.size for item, _ in todo)
+        chosen = part_size or _auto_part_size(total, concurrency, max_buffer, backend.streams)
+        if fs_callback is not None:
+            fs_callback.set_size(total)
+        downloads = []
+        for item, target in todo:
+            expect, why = expects[item.relative] if verify else (None, "")
+            if why:
+                report.unverified[item.relative] = why
+            downloads.append(_Download(engine, item, target, expect, chosen, resume))
+            if downloads[-1].resumed_bytes and fs_callback is not None:
+                fs_callback.relative_update(downloads[-1].resumed_bytes)
+        await _download_all(engine, downloads)
+        if file_callback is not None:
+            done = set(report.transferred)
+            for dl in downloads:
+                if dl.item.relative in done:
+                    file_callback(dl.item.relative, dl.item.size)
+    finally:
+        report.peak_buffer = engine.budget.peak
+        report.peak_requests = engine.gate.peak
+        report.seconds = time.perf_counter() - started
+        await asyncio.get_running_loop().run_in_executor(None, engine.close)
+    if report.failed:
+        first = next(iter(report.failed.items()))
+        raise TransferError(
+            f"{len(report.failed)} of {len(todo)} files failed (first: {first[0]}: {first[1]})",
+            report,
+        )
+    return report
+
+
+async def aget(
+    src: str | StorageURI,
+    dest: str | os.PathLike[str],
+    *,
+    auth: Any = None,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    concurrency: int | None = None,
+    part_size: int | None = None,
+    verify: bool = True,
+    callback: Any = None,
+    max_buffer: int | None = None,
+    retries: int | RetryPolicy | None = None,
+    resume: bool = True,
+    **storage_options: Any,
+) -> TransferReport:
+    """Await the download of ``src`` into ``dest``; the async form of :func:`get`."""
+    conc, budget, policy = _options(concurrency, max_buffer, retries)
+    return await _run_async(
+        _get(
+            src,
+            os.fspath(dest),
+            auth=auth,
+            include=include,
+            exclude=exclude,
+            concurrency=conc,
+            part_size=part_size,
+            max_buffer=budget,
+            verify=verify,
+            resume=resume,
+            retries=policy,
+            callback=callback,
+            storage_options=storage_options,
+        )
+    )
+
+
+def get(
+    src: str | StorageURI,
+    dest: str | os.PathLike[str],
+    *,
+    auth: Any = None,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    concurrency: int | None = None,
+    part_size: int | None = None,
+    verify: bool = True,
+    callback: Any = None,
+    max_buffer: int | None = None,
+    retries: int | RetryPolicy | None = None,
+    resume: bool = True,
+    **storage_options: Any,
+) -> TransferReport:
+    """Download the object or prefix ``src`` into the local path ``dest``, verified.
+
+    A prefix (or a URI ending in ``/``) lands below ``dest``; a single object lands at
+    ``dest``, or inside it when ``dest`` is an existing directory or ends in ``/``.
+
+    ``concurrency`` caps requests in flight (default 64) and ``max_buffer`` the bytes they
+    hold (default 128 MiB); ``part_size`` fixes the ranged-GET size (default: where reads
+    stream, each file starts as one request and running ranges are split while more streams
+    pay; elsewhere the total over ``concurrency``, 8-64 MiB). ``retries`` is a count of
+    retries per request or a :class:`RetryPolicy`. ``resume=False`` discards parts an
+    earlier run left. ``callback`` is an fsspec ``Callback`` (bytes overall, and a per-file
+    child from ``branched``) or a plain ``callback(relative_path, nbytes)`` called as each
+    file completes.
+
+    Raises :class:`TransferError` (with the report) if any file fails; files that succeeded
+    stay.
+    """
+    conc, budget, policy = _options(concurrency, max_buffer, retries)
+    return _run_sync(
+        _get(
+            src,
+            os.fspath(dest),
+            auth=auth,
+            include=include,
+            exclude=exclude,
+            concurrency=conc,
+            part_size=part_size,
+            max_buffer=budget,
+            verify=verify,
+            resume=resume,
+            retries=policy,
+            callback=callback,
+            storage_options=storage_options,
+        )
+    )

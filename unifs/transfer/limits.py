@@ -1,0 +1,61 @@
+"""Sizes and limits the engine works within: concurrency, memory, part sizes."""
+
+from __future__ import annotations
+
+MiB = 2**20
+
+
+#: requests in flight at once, across all files
+DEFAULT_CONCURRENCY = 64
+
+
+#: bytes that requests in flight may hold in memory at once
+DEFAULT_MAX_BUFFER = 128 * MiB
+
+
+#: bounds of the automatic part size (ranged GETs, multipart uploads)
+MIN_PART_SIZE = 8 * MiB
+
+
+MAX_PART_SIZE = 64 * MiB
+
+
+_STREAM_CHUNK = 1 * MiB  # a streamed range is written to disk in pieces of this size
+
+
+_STREAM_RESERVE = 2 * _STREAM_CHUNK  # budget one streamed range holds: a piece and the next
+
+
+_START_CONCURRENCY = 8  # bulk requests in flight before the gate has measured anything
+
+
+_SMALL_REQUEST = 2 * MiB  # files up to this size are one request, held in memory
+
+
+_MIN_SPLIT = MIN_PART_SIZE  # a running range is cut only if both halves get at least this much
+
+
+_SPLIT_PAYBACK = 4  # ... and only if its tail would take this many first-byte latencies
+
+
+_MIN_UPLOAD_PART = 5 * MiB  # S3 refuses multipart parts below this (all but the last)
+
+
+def _auto_part_size(total: int, concurrency: int, max_buffer: int, streams: bool) -> int:
+    """The size files are cut into.
+
+    Streamed ranges are not cut up front: each file starts as one request, and running
+    ranges are split in two as the gate finds that more streams pay (``steal``). Requests
+    are not free -- a first-byte latency each, and on some servers a copy of the whole
+    object -- so a fast link ends up with few of them and a slow, capped one with many.
+
+    A range read at once sits in memory: there files are cut into the total over
+    ``concurrency``, within 8-64 MiB and so that 16 such reads fit the byte budget. Parts
+    go out in order, so the bytes behind the slowest one are contiguous and MD5 keeps up.
+    """
+    if streams:
+        return max(total, 1)
+    part = -(-total // max(concurrency, 1))
+    part = -(-part // MiB) * MiB
+    part = min(max(part, MIN_PART_SIZE), MAX_PART_SIZE)
+    return min(part, max(MiB, max_buffer // 16))  # 16 such reads fit the budget

@@ -1,0 +1,148 @@
+"""What to transfer: listing, filters, local paths that stay inside the destination."""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+import posixpath
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from unifs.errors import UnifsError
+from unifs.uri import StorageURI
+
+if TYPE_CHECKING:
+    from unifs.providers.base import Provider
+    from unifs.transfer.backend import _Backend
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+_PART_SUFFIX = ".unifs-part"
+
+
+_STATE_SUFFIX = ".unifs-part.state"
+
+
+class UnsafeKeyError(UnifsError, ValueError):
+    """An object key would be written outside the destination directory."""
+
+
+@dataclass(frozen=True)
+class _Item:
+    remote: str  # path inside the remote filesystem
+    relative: str  # path below the source prefix, '/'-separated
+    size: int
+    checksum: tuple[str, str] | None  # (kind, hex digest) as the store reports it
+    multipart: tuple[str, int] | None = None  # (hex MD5 of part MD5s, parts)
+    identity: str = ""  # what changes when the object does (ETag, generation, mtime)
+
+
+def _matches(relative: str, include: Sequence[str] | None, exclude: Sequence[str] | None) -> bool:
+    if include and not any(fnmatch.fnmatchcase(relative, pat) for pat in include):
+        return False
+    return not (exclude and any(fnmatch.fnmatchcase(relative, pat) for pat in exclude))
+
+
+def safe_join(root: str, relative: str) -> str:
+    """Join ``relative`` (a '/'-separated key) under ``root``; refuse anything that escapes."""
+    parts = relative.replace("\\", "/").split("/")
+    if (
+        relative.startswith(("/", "\\"))
+        or _DRIVE.match(relative)
+        or any(part == ".." for part in parts)
+    ):
+        raise UnsafeKeyError(
+            f"refusing object key {relative!r}: it would be written outside {root!r}. "
+            "Rename the object, or download it alone to an explicit file path."
+        )
+    target = os.path.join(root, *[p for p in parts if p not in ("", ".")])
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_root, os.path.realpath(target)]) != real_root:
+        raise UnsafeKeyError(f"refusing object key {relative!r}: it resolves outside {root!r}")
+    return target
+
+
+_IDENTITY_KEYS = ("ETag", "etag", "generation", "md5Hash", "md5", "LastModified", "last_modified")
+
+
+def _identity(info: dict[str, Any]) -> str:
+    """What tells one version of an object from the next, for resuming its parts safely."""
+    for key in _IDENTITY_KEYS:
+        if info.get(key):
+            return f"{key}={info[key]}"
+    for key in ("mtime", "created"):  # local and memory filesystems
+        if info.get(key):
+            return f"{key}={info[key]}"
+    return ""
+
+
+# cheapest first: CRC32C costs a fraction of MD5's CPU, which bounds loopback throughput
+_CHECKSUM_COST = {"crc32c": 0, "md5": 1}
+
+
+def _item(provider: Provider, remote: str, relative: str, info: dict[str, Any]) -> _Item:
+    known = [c for c in provider.checksums(info) if c[0] in _CHECKSUM_COST]
+    known.sort(key=lambda c: _CHECKSUM_COST[c[0]])
+    return _Item(
+        remote=remote,
+        relative=relative,
+        size=int(info.get("size") or 0),
+        checksum=known[0] if known else None,
+        multipart=provider.multipart_checksum(info),
+        identity=_identity(info),
+    )
+
+
+async def _plan_remote(
+    backend: _Backend,
+    path: str,
+    uri: StorageURI,
+    include: Sequence[str] | None,
+    exclude: Sequence[str] | None,
+) -> tuple[list[_Item], bool]:
+    """List what to fetch below ``path``; the flag says whether ``path`` is a single file."""
+    fs, provider = backend.fs, backend.provider
+    # a cached listing may describe an older version: resume and skip decisions need the
+    # object as it is now
+    fs.invalidate_cache()
+    if not uri.is_prefix:
+        with contextlib.suppress(FileNotFoundError):
+            info = await backend.call("info", path)
+            if info.get("type") == "file":
+                return [_item(provider, path, posixpath.basename(path), info)], True
+    base = fs._strip_protocol(path).rstrip("/")
+    found = await backend.call("find", base, detail=True)
+    if not found:
+        raise FileNotFoundError(f"nothing found at {uri.url}")
+    items = []
+    for name, info in sorted(found.items()):
+        if info.get("type") != "file":
+            continue
+        relative = name[len(base) :].lstrip("/") if name.startswith(base) else name
+        if not relative or not _matches(relative, include, exclude):
+            continue
+        items.append(_item(provider, name, relative, info))
+    return items, False
+
+
+def _plan_local(
+    src: str, include: Sequence[str] | None, exclude: Sequence[str] | None
+) -> list[tuple[str, str]]:
+    if os.path.isfile(src):
+        return [(src, os.path.basename(src))]
+    if not os.path.isdir(src):
+        raise FileNotFoundError(f"no such file or directory: {src!r}")
+    pairs = []
+    for directory, _, files in os.walk(src):
+        for name in files:
+            if name.endswith((_PART_SUFFIX, _STATE_SUFFIX)):
+                continue  # an unfinished unifs download, not data
+            local = os.path.join(directory, name)
+            relative = os.path.relpath(local, src).replace(os.sep, "/")
+            if _matches(relative, include, exclude):
+                pairs.append((local, relative))
+    return sorted(pairs, key=lambda pair: pair[1])

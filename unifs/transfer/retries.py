@@ -1,0 +1,152 @@
+"""Which failures are worth retrying, and how long to wait between attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from unifs.transfer.planning import UnsafeKeyError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry each request up to ``attempts`` times in all, backing off exponentially with jitter.
+
+    The n-th retry waits a random time up to ``min(max_delay, base_delay * 2**n)``, or what
+    the server's ``Retry-After`` asks (at most ``max_retry_after`` seconds).
+    """
+
+    attempts: int = 6
+    base_delay: float = 0.25
+    max_delay: float = 10.0
+    max_retry_after: float = 60.0
+
+    def delay(self, retry: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number ``retry`` (0-based)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        # full jitter: spreads clients that failed together (AWS architecture blog)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**retry))
+
+
+class _ShortRead(OSError):
+    """The server ended a response before the range was complete (a truncated body)."""
+
+
+class _Permanent(OSError):
+    """A failure no retry can fix."""
+
+
+_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+_PERMANENT_TYPES = (
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    FileExistsError,
+    UnsafeKeyError,
+    _Permanent,
+)
+
+
+# Network failures as the SDKs spell them (aiohttp, botocore, urllib3, requests, azure-core);
+# matched by name so this module imports none of them.
+_TRANSIENT_NAMES = frozenset(
+    {
+        "ClientPayloadError",
+        "ClientConnectionError",
+        "ClientConnectorError",
+        "ClientOSError",
+        "ServerDisconnectedError",
+        "ServerTimeoutError",
+        "ContentLengthError",
+        "TransferEncodingError",
+        "IncompleteReadError",
+        "ResponseStreamingError",
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+        "ReadTimeoutError",
+        "ConnectTimeoutError",
+        "ProtocolError",
+        "IncompleteRead",
+        "ChunkedEncodingError",
+        "ConnectionError",
+        "ReadTimeout",
+        "ConnectTimeout",
+        "ServiceRequestError",
+        "ServiceResponseError",
+        "DecodeError",
+    }
+)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [current.__cause__, current.__context__]
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status an SDK exception carries, whichever SDK raised it."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # botocore ClientError
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(status, int):
+            return status
+    for name in ("status_code", "status", "code"):
+        value = getattr(exc, name, None)
+        if isinstance(value, int) and 100 <= value <= 599:
+            return value
+    return None
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The server's ``Retry-After`` in seconds, if the exception kept the response headers."""
+    headers: Any = getattr(exc, "headers", None)
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders")
+    elif response is not None and headers is None:
+        headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    try:
+        value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+        return float(value) if value is not None else None
+    except (TypeError, ValueError, AttributeError):
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _classify(exc: BaseException) -> tuple[bool, float | None]:
+    """Whether ``exc`` is worth retrying, and how long the server asked us to wait."""
+    for cause in _causes(exc):
+        if isinstance(cause, _ShortRead):
+            return True, None
+        status = _status(cause)
+        if status is not None:
+            return status in _TRANSIENT_STATUS or status >= 500, _retry_after(cause)
+        if isinstance(cause, _PERMANENT_TYPES):
+            return False, None
+        if type(cause).__name__ in _TRANSIENT_NAMES:
+            return True, None
+        if isinstance(cause, (ConnectionError, TimeoutError, asyncio.TimeoutError, EOFError)):
+            return True, None
+    # An OSError without a status (EIO from a translated SDK error, ...) may pass; a
+    # TypeError or KeyError is a bug that retrying would only hide.
+    return isinstance(exc, OSError), None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {text}"

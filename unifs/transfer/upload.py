@@ -1,0 +1,237 @@
+"""``put`` / ``aput``: upload a local file or directory to an object or prefix."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from unifs.transfer.backend import _open_backend
+from unifs.transfer.checksums import _MD5, _expectation, _hash_file, _hash_file_into, _Hasher
+from unifs.transfer.limits import _MIN_UPLOAD_PART, MAX_PART_SIZE, MIN_PART_SIZE
+from unifs.transfer.planning import _item, _plan_local
+from unifs.transfer.progress import _split_callback
+from unifs.transfer.report import TransferError, TransferReport
+from unifs.transfer.retries import RetryPolicy, _describe, _Permanent
+from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
+from unifs.uri import StorageURI
+
+
+def _read_and_hash(local: str, hasher: _Hasher) -> bytes:
+    with open(local, "rb") as handle:
+        data = handle.read()
+    hasher.update(data)
+    return data
+
+
+async def _put_one(
+    engine: _Engine,
+    local: str,
+    relative: str,
+    remote: str,
+    part_size: int,
+    verify: bool,
+) -> None:
+    """Upload one file with retries; verify it against what the store then reports."""
+    backend, report = engine.backend, engine.report
+    size = await engine.on_disk(os.path.getsize, local)
+    local_md5 = _MD5()
+    if size <= part_size:
+        async with engine.slots.hold(1), engine.budget.hold(size):
+            data = await engine.on_disk(_read_and_hash, local, local_md5)
+
+            async def upload(_: int) -> None:
+                report.requests += 1
+                await backend.call("pipe_file", remote, data)
+
+            await engine.retrying(upload)
+    else:
+        # The backend's own upload streams the file, multipart where the store has it; it is
+        # told the part size and how many parts may fly, and holds that many slots and bytes.
+        accepts = backend.put_file_parameters()
+        options: dict[str, Any] = {}
+        if "chunksize" in accepts:
+            options["chunksize"] = part_size
+        parallel = 1
+        if "max_concurrency" in accepts:
+            parallel = max(1, min(-(-size // part_size), engine.concurrency // 2))
+            parallel = max(1, min(parallel, engine.budget.limit // 2 // part_size))
+            options["max_concurrency"] = parallel
+        hashing = asyncio.ensure_future(engine.on_hash(_hash_file_into, local, local_md5))
+
+        async def upload_file(_: int) -> None:
+            report.requests += 1
+            await backend.call("put_file", local, remote, **options)
+
+        try:
+            async with engine.slots.hold(parallel), engine.budget.hold(parallel * part_size):
+                await engine.retrying(upload_file)
+        finally:
+            await hashing
+    report.bytes_transferred += size
+    if engine.callback is not None:
+        engine.callback.relative_update(size)
+    verified = False
+    if verify:
+        info = await engine.retrying(lambda _: backend.call("info", remote))
+        if int(info.get("size", -1)) != size:
+            raise _Permanent(f"uploaded {size} bytes but the store reports {info.get('size')}")
+        item = _item(backend.provider, remote, relative, info)
+        expect, _ = _expectation(item, [part_size])
+        if expect is not None:
+            if expect.kind == "md5":
+                actual = local_md5.hexdigest()
+            else:
+                actual = await engine.on_hash(_hash_file, local, expect)
+            if actual != expect.digest and not (
+                expect.kind == "md5-parts" and item.checksum is None
+            ):
+                raise _Permanent(
+                    f"{expect.kind} mismatch after upload: local {actual}, store {expect.digest}"
+                )
+            verified = actual == expect.digest
+    report.transferred.append(relative)
+    (report.checksum_verified if verified else report.size_only).append(relative)
+
+
+async def _put(
+    src: str,
+    dst: str | StorageURI,
+    *,
+    auth: Any,
+    include: Sequence[str] | None,
+    exclude: Sequence[str] | None,
+    concurrency: int,
+    part_size: int | None,
+    max_buffer: int,
+    verify: bool,
+    retries: RetryPolicy,
+    callback: Any,
+    storage_options: dict[str, Any],
+) -> TransferReport:
+    started = time.perf_counter()
+    uri, backend, _ = await _open_backend(dst, auth, storage_options, concurrency)
+    report = TransferReport(source=src, destination=uri.url)
+    fs_callback, file_callback = _split_callback(callback)
+    engine = _Engine(
+        backend,
+        report,
+        concurrency=concurrency,
+        max_buffer=max_buffer,
+        policy=retries,
+        callback=fs_callback,
+    )
+    pairs = await engine.on_disk(_plan_local, src, include, exclude)
+    single = os.path.isfile(src)
+
+    def remote_for(relative: str) -> str:
+        if single and not uri.is_prefix:
+            return uri.path
+        return uri.join(relative).path
+
+    chosen = part_size or min(MAX_PART_SIZE, max(MIN_PART_SIZE, max_buffer // concurrency))
+    chosen = max(chosen, _MIN_UPLOAD_PART)
+    if fs_callback is not None:
+        sizes = await engine.on_disk(lambda: sum(os.path.getsize(p) for p, _ in pairs))
+        fs_callback.set_size(sizes)
+    queue = iter(pairs)
+
+    async def worker() -> None:
+        for local, relative in queue:
+            try:
+                await _put_one(engine, local, relative, remote_for(relative), chosen, verify)
+            except Exception as exc:
+                report.failed[relative] = _describe(exc)
+                continue
+            if file_callback is not None:
+                file_callback(relative, os.path.getsize(local))
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(pairs)) or 1)))
+    finally:
+        backend.fs.invalidate_cache()
+        report.peak_buffer = engine.budget.peak
+        report.seconds = time.perf_counter() - started
+        await asyncio.get_running_loop().run_in_executor(None, engine.close)
+    if report.failed:
+        raise TransferError(f"{len(report.failed)} of {len(pairs)} uploads failed", report)
+    return report
+
+
+async def aput(
+    src: str | os.PathLike[str],
+    dst: str | StorageURI,
+    *,
+    auth: Any = None,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    concurrency: int | None = None,
+    part_size: int | None = None,
+    verify: bool = True,
+    callback: Any = None,
+    max_buffer: int | None = None,
+    retries: int | RetryPolicy | None = None,
+    **storage_options: Any,
+) -> TransferReport:
+    """Await the upload of ``src`` to ``dst``; the async form of :func:`put`."""
+    conc, budget, policy = _options(concurrency, max_buffer, retries)
+    return await _run_async(
+        _put(
+            os.fspath(src),
+            dst,
+            auth=auth,
+            include=include,
+            exclude=exclude,
+            concurrency=conc,
+            part_size=part_size,
+            max_buffer=budget,
+            verify=verify,
+            retries=policy,
+            callback=callback,
+            storage_options=storage_options,
+        )
+    )
+
+
+def put(
+    src: str | os.PathLike[str],
+    dst: str | StorageURI,
+    *,
+    auth: Any = None,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    concurrency: int | None = None,
+    part_size: int | None = None,
+    verify: bool = True,
+    callback: Any = None,
+    max_buffer: int | None = None,
+    retries: int | RetryPolicy | None = None,
+    **storage_options: Any,
+) -> TransferReport:
+    """Upload the local file or directory ``src`` to the object or prefix ``dst``.
+
+    A directory lands below ``dst``; a file lands at ``dst``, or below it when ``dst``
+    ends in ``/``. Files up to ``part_size`` go up in one request each, many at once;
+    larger ones through the backend's own (multipart) upload. With ``verify`` the store's
+    size and checksum are compared with the local file afterwards. Object stores write each
+    object atomically, so a failed upload leaves either the old object or none.
+    """
+    conc, budget, policy = _options(concurrency, max_buffer, retries)
+    return _run_sync(
+        _put(
+            os.fspath(src),
+            dst,
+            auth=auth,
+            include=include,
+            exclude=exclude,
+            concurrency=conc,
+            part_size=part_size,
+            max_buffer=budget,
+            verify=verify,
+            retries=policy,
+            callback=callback,
+            storage_options=storage_options,
+        )
+    )
