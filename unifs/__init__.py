@@ -107,7 +107,13 @@ __all__ = [
 ]
 
 
+# integrations reached as ``unifs.torch`` after a plain ``import unifs`` (they need extras)
+_SUBPACKAGES = frozenset({"torch"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"unifs.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'unifs' has no attribute {name!r}")
