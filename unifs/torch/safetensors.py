@@ -37,7 +37,7 @@ except ImportError as exc:  # pragma: no cover - the torch extra installs them
 from unifs.auth import AuthConfig
 from unifs.transfer.backend import _Backend, _open_backend
 from unifs.transfer.checksums import _Expect, _expectation
-from unifs.transfer.limits import _STREAM_RESERVE, MiB
+from unifs.transfer.limits import _MIN_SPLIT, _SPLIT_PAYBACK, _STREAM_RESERVE, MiB
 from unifs.transfer.planning import _identity, _Item, _item
 from unifs.transfer.report import TransferReport
 from unifs.transfer.retries import RetryPolicy, _Permanent, _ShortRead
@@ -125,11 +125,19 @@ class _File:
         return done
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Part:
+    """Bytes ``[start, end)`` of one object; ``end`` moves down when another worker takes
+    the tail, ``position`` up as bytes land."""
+
     file: _File
     start: int
     end: int
+    position: int = -1
+
+    def __post_init__(self) -> None:
+        if self.position < 0:
+            self.position = self.start
 
 
 def _parse_header(item: _Item, raw: bytes) -> tuple[int, dict[str, Any]]:
@@ -325,7 +333,12 @@ class _Loader:
 
     def parts(self) -> list[_Part]:
         total = sum(f.left for f in self.files)
-        size = self.part_size or _part_size(total, self.engine.concurrency)
+        if self.part_size is None and self.backend.streams:
+            # as the transfer engine does: each span starts as one streamed request, and
+            # running ranges are split while more streams pay (see steal)
+            size = max(total, 1)
+        else:
+            size = self.part_size or _part_size(total, self.engine.concurrency)
         parts: list[_Part] = []
         for file in self.files:
             for start, end in _spans(file.tensors):
@@ -348,33 +361,38 @@ class _Loader:
     async def fetch(self, part: _Part) -> None:
         engine, file = self.engine, part.file
         reserve = _STREAM_RESERVE if self.backend.streams else part.end - part.start
-        position = part.start
         async with engine.budget.hold(min(reserve, part.end - part.start)):
 
             async def attempt(_: int) -> None:
-                nonlocal position
                 engine.report.requests += 1
                 sent = time.monotonic()
-                reader = self.backend.read(file.item.remote, position, part.end)
+                asked = part.end
+                reader = self.backend.read(file.item.remote, part.position, asked)
                 async with contextlib.aclosing(reader) as chunks:
                     async for chunk in chunks:
                         if sent and self.backend.streams:
                             engine.first_byte(time.monotonic() - sent)
                             sent = 0.0
-                        if len(chunk) > part.end - position:
-                            raise _Permanent(
-                                f"the store sent more than bytes {position}-{part.end - 1} of "
-                                f"{file.item.remote}: it ignored the Range header"
-                            )
-                        self.landed(file.write(position, chunk))
-                        position += len(chunk)
+                        room = part.end - part.position
+                        if len(chunk) > room:
+                            if part.end == asked:
+                                raise _Permanent(
+                                    f"the store sent more than bytes {part.position}-"
+                                    f"{asked - 1} of {file.item.remote}: it ignored the Range "
+                                    "header"
+                                )
+                            chunk = chunk[:room]  # the tail is another worker's now
+                        self.landed(file.write(part.position, chunk))
+                        part.position += len(chunk)
                         engine.bulk_bytes += len(chunk)
                         engine.report.bytes_transferred += len(chunk)
                         if engine.callback is not None:
                             engine.callback.relative_update(len(chunk))
-                if position != part.end:
+                        if part.position >= part.end:
+                            break
+                if part.position != part.end:
                     raise _ShortRead(
-                        f"{file.item.remote}: response ended at byte {position}, "
+                        f"{file.item.remote}: response ended at byte {part.position}, "
                         f"expected {part.end}"
                     )
 
@@ -404,23 +422,52 @@ class _Loader:
     async def run(self, parts: list[_Part]) -> None:
         engine = self.engine
         queue = collections.deque(parts)
-        pending = {id(f): f.left for f in self.files}
+        running: set[_Part] = set()
         checks: list[asyncio.Future[None]] = []
-        for file in self.files:
-            self.landed([t for t in file.tensors if t.start == t.end])  # empty tensors
-            if file.left == 0:
+        finishing: set[int] = set()
+
+        def check(file: _File) -> None:
+            if file.left == 0 and id(file) not in finishing:
+                finishing.add(id(file))
                 checks.append(asyncio.ensure_future(self.finish(file)))
 
+        for file in self.files:
+            self.landed([t for t in file.tensors if t.start == t.end])  # empty tensors
+            check(file)
+
+        def steal() -> _Part | None:
+            """Split the running range with the most left, for an idle worker to read its
+            tail; only while that tail would take a few first-byte latencies at one stream's
+            pace (the transfer engine's rule: a request costs a latency, on some servers a
+            copy of the whole object)."""
+            if not self.backend.streams:
+                return None
+            per_stream = engine.gate.rate / max(len(running), 1)
+            for part in sorted(running, key=lambda p: p.position - p.end):
+                left = part.end - part.position
+                if left < 2 * _MIN_SPLIT:
+                    return None
+                tail_seconds = left / 2 / per_stream if per_stream else 0.0
+                if tail_seconds and tail_seconds < _SPLIT_PAYBACK * engine.latency:
+                    return None
+                middle = part.position + left // 2
+                tail = _Part(part.file, middle, part.end)
+                part.end = middle
+                return tail
+            return None
+
         async def worker() -> None:
-            while queue:
+            while queue or running:
                 async with engine.gate.slot():
-                    if not queue:
-                        return
-                    part = queue.popleft()
-                    await self.fetch(part)
-                pending[id(part.file)] -= part.end - part.start
-                if pending[id(part.file)] == 0:
-                    checks.append(asyncio.ensure_future(self.finish(part.file)))
+                    part = queue.popleft() if queue else steal()
+                    if part is None:
+                        return  # ranges only shrink: nothing will become worth splitting
+                    running.add(part)  # splittable from now on, before any await
+                    try:
+                        await self.fetch(part)
+                    finally:
+                        running.discard(part)
+                check(part.file)
 
         workers = [asyncio.ensure_future(worker()) for _ in range(engine.concurrency)]
         tuner = asyncio.ensure_future(
