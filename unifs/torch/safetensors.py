@@ -37,7 +37,7 @@ except ImportError as exc:  # pragma: no cover - the torch extra installs them
 from unifs.auth import AuthConfig
 from unifs.transfer.backend import _Backend, _open_backend
 from unifs.transfer.checksums import _Expect, _expectation
-from unifs.transfer.limits import _MIN_SPLIT, _SPLIT_PAYBACK, _STREAM_RESERVE, MiB
+from unifs.transfer.limits import _MIN_SPLIT, _SPLIT_PAYBACK, _STREAM_RESERVE, MiB, _auto_part_size
 from unifs.transfer.planning import _identity, _Item, _item
 from unifs.transfer.report import TransferReport
 from unifs.transfer.retries import RetryPolicy, _Permanent, _ShortRead
@@ -338,7 +338,10 @@ class _Loader:
             # running ranges are split while more streams pay (see steal)
             size = max(total, 1)
         else:
-            size = self.part_size or _part_size(total, self.engine.concurrency)
+            # a whole range is held in memory: the engine's size, 16 of which fit the budget
+            size = self.part_size or _auto_part_size(
+                total, self.engine.concurrency, self.engine.budget.limit, False
+            )
         parts: list[_Part] = []
         for file in self.files:
             for start, end in _spans(file.tensors):
@@ -507,14 +510,6 @@ def _digest(file: _File, expect: _Expect) -> str:
     return hasher.hexdigest()
 
 
-def _part_size(total: int, concurrency: int) -> int:
-    """Ranges of 4-64 MiB: enough of them to keep the gate's requests busy, few enough
-    that a request's latency is paid rarely."""
-    part = -(-total // max(2 * min(concurrency, 16), 1))
-    part = -(-part // MiB) * MiB
-    return min(max(part, 4 * MiB), 64 * MiB)
-
-
 async def _load(
     uri: str,
     *,
@@ -586,7 +581,8 @@ def load_safetensors(
 
     ``concurrency`` caps requests in flight (default 64, ramped up while it pays),
     ``max_buffer`` the bytes they may hold (default 128 MiB), ``part_size`` the size of each
-    ranged read (default: 4-64 MiB from the model's size). ``retries`` is a count or a
+    ranged read (default: where reads stream, one request per span, split while more
+    streams pay; elsewhere 8-64 MiB, 16 reads to the budget). ``retries`` is a count or a
     :class:`unifs.transfer.RetryPolicy`. ``callback`` is an fsspec ``Callback`` told the
     bytes as they land, e.g. ``unifs.transfer.progress_bar("model")``.
 
