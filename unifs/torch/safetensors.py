@@ -239,9 +239,16 @@ class _Loader:
         info: dict[str, Any] = await self.engine.retrying(lambda _: self.backend.call("info", path))
         return info
 
-    async def cat(self, path: str, start: int, end: int) -> bytes:
+    def read(self, path: str, start: int, end: int, item: _Item | None) -> Any:
+        """The engine's read of ``[start, end)``, pinned to ``item``'s version where the
+        transfer engine pins reads (``_Item.pin``, set from ``Provider.version_pin``)."""
+        pin = getattr(item, "pin", None)
+        read: Any = self.backend.read
+        return read(path, start, end, pin=pin) if pin else read(path, start, end)
+
+    async def cat(self, path: str, start: int, end: int, item: _Item | None = None) -> bytes:
         async def attempt(_: int) -> bytes:
-            chunks = [c async for c in self.backend.read(path, start, end)]
+            chunks = [c async for c in self.read(path, start, end, item)]
             data = b"".join(chunks)
             if len(data) != end - start:
                 raise _ShortRead(f"{path}: got {len(data)} bytes of {start}-{end - 1}")
@@ -300,12 +307,12 @@ class _Loader:
         return items
 
     async def plan(self, item: _Item, names: set[str] | None) -> _File:
-        probe = await self.cat(item.remote, 0, min(item.size, _HEADER_PROBE))
+        probe = await self.cat(item.remote, 0, min(item.size, _HEADER_PROBE), item)
         if len(probe) < 8:
             raise SafetensorsError(f"{item.remote} is too short to be a safetensors file")
         length, header = _parse_header(item, probe)
         if 8 + length > len(probe):
-            probe += await self.cat(item.remote, len(probe), 8 + length)
+            probe += await self.cat(item.remote, len(probe), 8 + length, item)
         every = _tensors(item, length, header)
         whole = _covers(every, 8 + length, item.size)
         tensors = every
@@ -370,7 +377,7 @@ class _Loader:
                 engine.report.requests += 1
                 sent = time.monotonic()
                 asked = part.end
-                reader = self.backend.read(file.item.remote, part.position, asked)
+                reader = self.read(file.item.remote, part.position, asked, file.item)
                 async with contextlib.aclosing(reader) as chunks:
                     async for chunk in chunks:
                         if sent and self.backend.streams:
