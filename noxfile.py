@@ -67,6 +67,8 @@ def docs_build(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def notebooks(session: nox.Session) -> None:
     """Execute every notebook against the local servers."""
-    session.install(".[test]", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29")
+    session.install(
+        ".[test]", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29", "ipywidgets>=8.1"
+    )
     _install_azurite(session)
     session.run("python", "-m", "unifs.testing.notebooks", "notebooks")

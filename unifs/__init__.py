@@ -32,18 +32,16 @@ if TYPE_CHECKING:
     from unifs.presign import PresignedURL, PresignError, presign, revoke
     from unifs.signing import ModelVerificationError, VerificationReport, sign_model, verify_model
     from unifs.transfer import (
-        SyncReport,
         TransferError,
         TransferReport,
         UnsafeKeyError,
-        acopy,
         aget,
         aput,
-        copy,
         get,
         put,
-        sync,
     )
+    from unifs.transfer.copy import acopy, copy
+    from unifs.transfer.sync import SyncReport, sync
     from unifs.uri import StorageURI, normalize, parse
 
 __version__ = "0.1.0"
@@ -91,7 +89,7 @@ _EXPORTS = {
 }
 
 # public submodules, imported on first use: ``unifs.scan.scan_paths(...)``
-_SUBMODULES = ("dask", "scan")
+_SUBMODULES = ("dask", "scan", "torch")
 
 __all__ = [
     "AmbiguousURIError",

@@ -15,6 +15,7 @@ from unifs.providers.base import (
     decode_key,
     encode_key,
     https_path,
+    object_store_endpoint,
     precondition_failed,
     reject_query,
     split_https,
@@ -308,6 +309,65 @@ class AzureProvider(Provider):
             options["account_host"] = endpoint.split("://", 1)[-1].rstrip("/")
         return options
 
+    def object_store_options(
+        self,
+        options: Mapping[str, Any],
+        *,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        source: Provider,
+    ) -> dict[str, str]:
+        out: dict[str, str] = {}
+        connection = options.get("connection_string")
+        endpoint = f"https://{options['account_host']}" if options.get("account_host") else None
+        account, key, sas = (
+            options.get("account_name"),
+            options.get("account_key"),
+            options.get("sas_token"),
+        )
+        if connection:
+            if (_conn_value(connection, "UseDevelopmentStorage") or "").lower() == "true":
+                out["azure_storage_use_emulator"] = "true"
+            account = _conn_value(connection, "AccountName") or account
+            key = _conn_value(connection, "AccountKey") or key
+            sas = _conn_value(connection, "SharedAccessSignature") or sas
+            endpoint = _conn_value(connection, "BlobEndpoint") or endpoint
+            if not account and endpoint:
+                # a SAS connection string names the account only in its endpoint
+                host = split_https(endpoint).hostname or ""
+                account = host.split(".", 1)[0] if _HOST.match(host) else None
+        name = mode.name if mode else None
+        if name == "client_certificate":
+            raise UnsupportedError(
+                "object_store (polars, obstore, deltalake) has no certificate credential: use "
+                "auth 'service_principal' or 'workload_identity' for them"
+            )
+        for option, value in (
+            ("azure_storage_account_name", account),
+            ("azure_storage_account_key", key),
+            ("azure_storage_sas_key", str(sas).lstrip("?") if sas else None),
+            ("azure_storage_endpoint", endpoint),
+            ("azure_storage_tenant_id", options.get("tenant_id")),
+            ("azure_storage_client_id", options.get("client_id")),
+            ("azure_storage_client_secret", options.get("client_secret")),
+        ):
+            if value:
+                out[option] = str(value)
+        if name in ("managed_identity", "workload_identity"):
+            for param, option in (
+                ("client_id", "azure_storage_client_id"),
+                ("tenant_id", "azure_storage_tenant_id"),
+                ("resource_id", "azure_msi_resource_id"),
+                ("token_file", "azure_federated_token_file"),
+            ):
+                value = self.value(param, params, mode)
+                if value:
+                    out[option] = str(value)
+        if options.get("anon") and not (key or sas):
+            out["azure_skip_signature"] = "true"
+        out.update(object_store_endpoint(endpoint))
+        return out
+
     def _credential(self, name: str, params: Mapping[str, Any], mode: AuthMode | None) -> Any:
         """An azure-identity credential; building one does no I/O until a token is asked for."""
         try:
@@ -334,6 +394,28 @@ class AzureProvider(Provider):
                 identity_config={"resource_id": params["resource_id"]}
             )
         return identity.ManagedIdentityCredential(client_id=params.get("client_id"))
+
+    def forget_clients(self, fs: Any) -> list[Any]:
+        dropped = [v for v in (getattr(fs, "service_client", None),) if v is not None]
+        if getattr(fs, "sync_credential", None) is not None:
+            # adlfs built these credentials (service principal or default chain); their
+            # async half keeps an HTTP session of its own: build both again
+            dropped += [fs.credential, fs.sync_credential]
+            if fs.client_id and fs.client_secret and fs.tenant_id:
+                fs.credential, fs.sync_credential = fs._get_credential_from_service_principal()
+            else:
+                fs.credential, fs.sync_credential = fs._get_default_azure_credential(**fs.kwargs)
+        if hasattr(fs, "do_connect"):
+            fs.do_connect()  # a new BlobServiceClient; it connects on first use
+        return dropped
+
+    def forget_file_clients(self, f: Any) -> list[Any]:
+        # adlfs files keep the loop and a container client of their own
+        dropped = [v for v in (getattr(f, "container_client", None),) if v is not None]
+        if hasattr(f, "container_client") and hasattr(f, "container_name"):
+            f.loop = f.fs.loop
+            f.container_client = f.fs.service_client.get_container_client(f.container_name)
+        return dropped
 
     def capabilities(self, fs: Any) -> Capabilities:
 

@@ -33,6 +33,7 @@ __all__ = [
     "encode_key",
     "https_path",
     "merge_options",
+    "object_store_endpoint",
     "reject_query",
     "split_https",
     "split_scheme_uri",
@@ -301,6 +302,22 @@ class Provider(ABC):
         """Storage options for ``mode`` (None: the default chain) with validated ``params``."""
         return {}
 
+    def object_store_options(
+        self,
+        options: Mapping[str, Any],
+        *,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        source: Provider,
+    ) -> dict[str, str]:
+        """The Rust object_store crate's keys (polars, obstore, deltalake) for what the fsspec
+        ``options`` of this provider's backend say; ``mode`` and ``params`` are the auth block
+        as given to ``source``, the URI's provider (another one for a compatibility route)."""
+        raise UnsupportedError(
+            f"{source.name} has no mapping to object_store options (polars, obstore, "
+            "deltalake); read it through fsspec: unifs.storage_options(uri, auth)"
+        )
+
     def resolve(
         self,
         uri: StorageURI,
@@ -361,6 +378,37 @@ class Provider(ABC):
         raise PresignError(
             f"{self.name} keeps no record of presigned URLs: they live in the URL alone"
         )
+
+    # -- fork safety (see unifs.forksafe) ---------------------------------------------------
+
+    #: attributes of this provider's filesystem that hold per-process clients, sessions or
+    #: tasks: a forked child drops them (set to None) and the backend builds new ones on use
+    per_process_attributes: ClassVar[tuple[str, ...]] = ()
+
+    def forget_clients(self, fs: AbstractFileSystem) -> list[Any]:
+        """In a forked child: make ``fs`` build new clients; return what it held before.
+
+        The returned objects belong to the parent (their sockets and loop are the parent's):
+        the caller keeps them alive and never closes them, so nothing reaches the parent's
+        connections. Runs in the child right after ``fork``, so it does no I/O.
+        """
+        dropped = []
+        for name in self.per_process_attributes:
+            value = getattr(fs, name, None)
+            if value is not None:
+                dropped.append(value)
+                setattr(fs, name, None)
+        return dropped
+
+    def forget_file_clients(self, f: Any) -> list[Any]:
+        """In a forked child, after :meth:`forget_clients` of ``f.fs``: the same for an open
+        file that keeps clients of its own. Returns what it held before."""
+        return []
+
+    def after_fork(self) -> None:
+        """In a forked child: reset the backend's module-level per-process state (worker
+        threads and their locks), once per process before any filesystem is renewed."""
+        return None
 
     # -- filesystems ------------------------------------------------------------------------
 
@@ -444,6 +492,11 @@ def reject_query(parts: SplitResult, url: str) -> None:
             "(fsspec.open(url)); otherwise remove everything from '?' on.",
             uri=url,
         )
+
+
+def object_store_endpoint(endpoint: str | None) -> dict[str, str]:
+    """object_store refuses plain-http endpoints (local servers) unless told ``allow_http``."""
+    return {"allow_http": "true"} if endpoint and endpoint.startswith("http://") else {}
 
 
 def b64_to_hex(value: str) -> str:

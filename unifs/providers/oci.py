@@ -584,6 +584,22 @@ class OCIProvider(Provider):
         }
         return Resolved("s3", merge_options(s3_options, options), f"{uri.bucket}/{uri.key}")
 
+    def object_store_options(
+        self,
+        options: Mapping[str, Any],
+        *,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        source: Provider,
+    ) -> dict[str, str]:
+        # reached only when the auth block resolved to OCI's own API, not its S3 route
+        raise UnsupportedError(
+            "polars, obstore and deltalake reach OCI Object Storage only through its Amazon S3 "
+            "compatibility API: give auth 'customer_secret_key' with access_key_id and "
+            "secret_access_key (a Customer Secret Key), and the namespace and region (or a URI "
+            "that carries them), then read unifs.filesystem.resolve(uri, auth=auth).url"
+        )
+
     def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
         # Listings report a base64 MD5; for multipart objects it is "<md5 of md5s>-<parts>".
         md5 = info.get("md5") or info.get("content-md5")
