@@ -130,6 +130,7 @@ __all__ = [
     "sign_model",
     "storage_options",
     "sync",
+    "torch",
     "upath",
     "url_to_fs",
     "verify_model",
