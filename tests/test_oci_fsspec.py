@@ -63,6 +63,7 @@ ORDERS = {
     "ocifs-never-imported": ("", ""),
     "ocifs-imported-first": ("import ocifs", ""),
     "ocifs-imported-after-fsspec": ("", "import ocifs"),
+    "ocifs-imported-after-oci-resolved": ("", "fsspec.get_filesystem_class('oci'); import ocifs"),
 }
 
 
@@ -116,6 +117,25 @@ def test_without_the_startup_hook_an_early_ocifs_import_wins(oci_server, oci_buc
     on = _run(script, oci_server, oci_bucket)
     assert off.stdout.strip() == "ocifs.core"
     assert on.stdout.strip() == "unifs.providers.oci_filesystem"
+
+
+@pytest.mark.parametrize("hook", ["on", "off"])
+def test_resolving_oci_imports_ocifs_only_without_the_hook(hook, oci_server, oci_bucket):
+    """With the start-up hook standing, unifs's module leaves ocifs unimported (spawned
+    workers do not pay for it) and a later `import ocifs` still works and still loses."""
+    script = (
+        "import sys, fsspec\n"
+        "fsspec.get_filesystem_class('oci')\n"
+        "early = 'ocifs' in sys.modules\n"
+        "import ocifs\n"
+        "print(early, fsspec.get_filesystem_class('oci').__module__)"
+    )
+    env = {"UNIFS_NO_OCI_HOOK": "1"} if hook == "off" else {}
+    result = _run(script, oci_server, oci_bucket, env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    early, module = result.stdout.split()
+    assert early == ("False" if hook == "on" else "True")
+    assert module == "unifs.providers.oci_filesystem"
 
 
 def test_class_is_unifs_async_filesystem_and_strips_every_dialect():
@@ -365,7 +385,7 @@ def test_a_failing_listing_page_is_retried_then_raised_never_short(oci_server):
     second_page = Fault("status", status=500, method="GET", path=r"/o\?.*start=", times=None)
     with FaultProxy(oci_server.endpoint, faults=[second_page]) as proxy:
         options = route_through(oci_server.storage_options, oci_server.endpoint, proxy.endpoint)
-        fs = OCIFileSystem(**options, retries=3, skip_instance_cache=True)
+        fs = OCIFileSystem(**options, max_attempts=3, skip_instance_cache=True)
         with pytest.raises(OSError) as err:
             fs.find(root)
         assert err.value.status == 500
@@ -434,3 +454,30 @@ def test_sign_returns_a_read_par_url(fresh):
     assert [p["accessType"] for p in pars] == ["ObjectRead"]
     fs.delete_par(root, pars[0]["id"])
     assert fs.list_pars(root, "signed.txt") == []
+
+
+def test_a_body_cut_short_is_retried_then_a_connection_error(fresh, oci_server):
+    import os
+
+    from unifs.testing.faults import Fault, FaultProxy, route_through
+
+    fs, root = fresh
+    data = os.urandom(2**20)
+    fs.pipe(f"{root}/cut.bin", data)
+    with FaultProxy(oci_server.endpoint, faults=[Fault("reset", method="GET", cut=0.5)]) as proxy:
+        options = route_through(oci_server.storage_options, oci_server.endpoint, proxy.endpoint)
+        flaky = OCIFileSystem(**options, retries=3, skip_instance_cache=True)
+        assert flaky.cat_file(f"{root}/cut.bin") == data  # one reset, then the whole body
+        proxy.faults[:] = [Fault("reset", method="GET", cut=0.5, times=None)]
+        with pytest.raises(ConnectionError, match=r"cut\.bin.*3 attempts"):
+            flaky.cat_file(f"{root}/cut.bin")
+
+
+def test_max_attempts_does_not_clash_with_unifs_get_retries(fresh, oci_server, tmp_path):
+    fs, root = fresh
+    fs.pipe(f"{root}/g/one.txt", b"1")
+    report = unifs.get(
+        f"oci://{root}/g/", tmp_path, retries=1, max_attempts=2, **oci_server.storage_options
+    )
+    assert report.transferred == ["one.txt"] and (tmp_path / "one.txt").read_bytes() == b"1"
+    assert OCIFileSystem(**oci_server.storage_options, max_attempts=2).retry.attempts == 2

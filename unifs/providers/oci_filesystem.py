@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -50,10 +51,24 @@ from unifs.providers.oci_io import OCIFile
 
 __all__ = ["OCIFileSystem", "OCIPath"]
 
-# ocifs, where installed, registers its class for "oci" at import and refuses (ValueError)
-# if another class holds the name: let it register first, then take the name below.
-with contextlib.suppress(ImportError):
-    import ocifs  # noqa: F401
+
+def _let_ocifs_register_first() -> None:
+    """ocifs registers its class for "oci" at import and refuses (ValueError) if another
+    class holds the name. Where the start-up hook's watcher stands it steps unifs's class
+    aside for that moment (see :mod:`unifs._oci_hook`); otherwise, where ocifs is installed,
+    import it now, before this module takes the name."""
+    from importlib.util import find_spec
+
+    from unifs._oci_hook import watching
+
+    if "ocifs" in sys.modules or watching():
+        return
+    with contextlib.suppress(ImportError, ValueError):
+        if find_spec("ocifs") is not None:
+            import ocifs  # noqa: F401
+
+
+_let_ocifs_register_first()
 
 _PROVIDER = OCIProvider()
 _LIST_FIELDS = "name,size,etag,md5,timeCreated,timeModified,storageTier"
@@ -82,8 +97,10 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
     Options are ocifs's (``config``, ``signer``, ``profile``, ``iam_type``, ``region``,
     ``compartment_id``, ``default_block_size``, ``config_kwargs`` with ``service_endpoint``,
     ``namespace``, ``tenancy``) plus ``federation_endpoint`` (instance principals),
-    ``retries`` (attempts per request; ``config_kwargs["retry_strategy"]`` set to the SDK's
-    ``NoneRetryStrategy`` means 1), ``connect_timeout``/``read_timeout`` (seconds),
+    ``max_attempts`` (tries per request, under unifs's RetryPolicy back-off;
+    ``config_kwargs["retry_strategy"]`` set to the SDK's ``NoneRetryStrategy`` means 1;
+    ``retries`` is accepted as an alias, but it is also ``unifs.get``'s own keyword),
+    ``connect_timeout``/``read_timeout`` (seconds),
     ``max_connections`` and ``multipart_threshold`` (bytes above which a write is a
     multipart upload). ``oci_additional_kwargs`` (ocifs's per-call SDK arguments) is
     accepted and unused: no SDK call is made.
@@ -112,6 +129,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         namespace: str | None = None,
         tenancy: str | None = None,
         federation_endpoint: str | None = None,
+        max_attempts: int | None = None,
         retries: int | None = None,
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
@@ -148,7 +166,8 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         self.default_block_size = default_block_size or self.default_block_size
         self.default_cache_type = default_cache_type
         self.default_cache_options = default_cache_options
-        self.retry: RetrySettings = retry_settings(retries, self.config_kwargs)
+        attempts = max_attempts if max_attempts is not None else retries
+        self.retry: RetrySettings = retry_settings(attempts, self.config_kwargs)
         self.connect_timeout = connect_timeout or self.connect_timeout
         self.read_timeout = read_timeout or self.read_timeout
         self.max_connections = max_connections

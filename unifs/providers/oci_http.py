@@ -317,15 +317,15 @@ def error_for(
 RetrySettings = Any
 
 
-def retry_settings(retries: int | None, config_kwargs: Mapping[str, Any]) -> Any:
-    """unifs's RetryPolicy for ``retries`` attempts; the SDK's NoneRetryStrategy means one."""
+def retry_settings(attempts: int | None, config_kwargs: Mapping[str, Any]) -> Any:
+    """unifs's RetryPolicy for ``attempts`` tries; the SDK's NoneRetryStrategy means one."""
     from unifs.transfer import RetryPolicy
 
-    if retries is None:
+    if attempts is None:
         strategy = config_kwargs.get("retry_strategy")
         if strategy is not None and type(strategy).__name__ == "NoneRetryStrategy":
-            retries = 1
-    return RetryPolicy(attempts=max(1, retries)) if retries is not None else RetryPolicy()
+            attempts = 1
+    return RetryPolicy(attempts=max(1, attempts)) if attempts is not None else RetryPolicy()
 
 
 @dataclass
@@ -385,6 +385,17 @@ async def chunks(content: Any, size: int) -> Any:
             pieces, held = [], 0
     if pieces:
         yield b"".join(pieces)
+
+
+def _network_error(what: str, exc: BaseException, attempts: int) -> OSError:
+    """A built-in error for a request the network failed (after ``attempts`` tries).
+
+    aiohttp's messages name at most the host and port, never the path (a PAR token).
+    """
+    tries = f" ({attempts} attempts)" if attempts > 1 else ""
+    if isinstance(exc, asyncio.TimeoutError):
+        return TimeoutError(f"{what}: no answer in time{tries}")
+    return ConnectionError(f"{what}: {type(exc).__name__}: {exc}{tries}")
 
 
 class Transport:
@@ -483,9 +494,9 @@ class Transport:
                     data=body if method in ("PUT", "POST") else None,
                     allow_redirects=False,
                 )
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError):
+            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 if attempt + 1 >= self.retry.attempts:
-                    raise
+                    raise _network_error(what, exc, attempt + 1) from exc
                 await asyncio.sleep(self.retry.delay(attempt, None))
                 attempt += 1
                 continue
@@ -528,10 +539,14 @@ class Transport:
             response = await self.send(method, rest, **kwargs)
             try:
                 data = await response.read()
-            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError):
+            except (
+                aiohttp.ClientPayloadError,
+                aiohttp.ClientConnectionError,
+                asyncio.TimeoutError,
+            ) as exc:
                 response.close()
                 if attempt + 1 >= self.retry.attempts:
-                    raise
+                    raise _network_error(str(kwargs.get("what")), exc, attempt + 1) from exc
                 await asyncio.sleep(self.retry.delay(attempt, None))
                 attempt += 1
                 continue
