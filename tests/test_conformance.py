@@ -47,7 +47,7 @@ from upath import UPath
 
 BACKENDS = ["s3", "oci"]
 
-#: Cases s3fs/S3Path fail on moto by themselves: (test name, backend variant) -> reason.
+#: Cases s3fs/S3Path fail on moto by themselves, by test name, with the reason; S3 only.
 #: Strict xfails, so a fix upstream shows up as a failure to remove the entry.
 S3_KNOWN_FAILURES: dict[str, str] = {
     "test_open_exclusive": (
