@@ -47,7 +47,7 @@ from upath import UPath
 
 BACKENDS = ["s3", "oci"]
 
-#: Cases s3fs/S3Path fail on moto by themselves: (test name, backend variant) -> reason.
+#: Cases s3fs/S3Path fail on moto by themselves, by test name, with the reason; S3 only.
 #: Strict xfails, so a fix upstream shows up as a failure to remove the entry.
 S3_KNOWN_FAILURES: dict[str, str] = {
     "test_open_exclusive": (
@@ -63,6 +63,7 @@ class Backend:
 
     name: str
     server: Any
+    s3_client: Any = None  # boto3, for S3: one client per module (each new one costs ~40 ms)
 
     @property
     def storage_options(self) -> dict[str, Any]:
@@ -80,7 +81,10 @@ class Backend:
 
     def new_bucket(self) -> str:
         bucket = f"conf-{uuid.uuid4().hex[:12]}"
-        self.server.make_bucket(bucket)
+        if self.s3_client is not None:
+            self.s3_client.create_bucket(Bucket=bucket)
+        else:
+            self.server.make_bucket(bucket)
         return bucket
 
     def bucket_path(self, bucket: str) -> str:
@@ -93,36 +97,45 @@ class Backend:
             for key, data in files.items():
                 self.server.oci_server.put_object(bucket, key, data)
             return
-        import boto3
-
-        so = self.server.storage_options
-        client = boto3.client(
-            "s3",
-            endpoint_url=so["endpoint_url"],
-            aws_access_key_id=so["key"],
-            aws_secret_access_key=so["secret"],
-            region_name="us-east-1",
-        )
-        try:
-            for key, data in files.items():
-                client.put_object(Bucket=bucket, Key=key, Body=data)
-        finally:
-            client.close()
+        for key, data in files.items():
+            self.s3_client.put_object(Bucket=bucket, Key=key, Body=data)
 
     def filesystem(self) -> fsspec.AbstractFileSystem:
         protocol = "oci" if self.name == "oci" else "s3"
         return fsspec.filesystem(protocol, skip_instance_cache=True, **self.storage_options)
 
 
+@pytest.fixture(scope="module")
+def s3_client(s3_server: Any) -> Iterator[Any]:
+    """A boto3 client of the moto server, to create and fill buckets beside the fs under test."""
+    import boto3
+
+    so = s3_server.storage_options
+    client = boto3.client(
+        "s3",
+        endpoint_url=so["endpoint_url"],
+        aws_access_key_id=so["key"],
+        aws_secret_access_key=so["secret"],
+        region_name="us-east-1",  # the region where a create needs no LocationConstraint
+    )
+    yield client
+    client.close()
+
+
+def _backend(request: pytest.FixtureRequest, name: str) -> Backend:
+    """S3 (moto) or OCI (unifs's server); S3's own known failures become strict xfails."""
+    if name == "oci":
+        return Backend(name, request.getfixturevalue("oci_server"))
+    reason = S3_KNOWN_FAILURES.get(request.function.__name__)
+    if reason is not None:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+    return Backend(name, request.getfixturevalue("s3_server"), request.getfixturevalue("s3_client"))
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Backend:
-    """S3 (moto) and OCI (unifs's server) in turn; S3's own known failures are xfails."""
-    name = request.param
-    if name == "s3":
-        reason = S3_KNOWN_FAILURES.get(request.function.__name__)
-        if reason is not None:
-            request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-    return Backend(name, request.getfixturevalue(f"{name}_server"))
+    """S3 (moto) and OCI (unifs's server) in turn."""
+    return _backend(request, request.param)
 
 
 # -- fsspec.tests.abstract ----------------------------------------------------------------------
@@ -330,11 +343,7 @@ if _cases is not None:
         )
         def path(self, request: pytest.FixtureRequest, local_testdir: str) -> None:
             name, dialect, where = request.param
-            if name == "s3":
-                reason = S3_KNOWN_FAILURES.get(request.function.__name__)
-                if reason is not None:
-                    request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-            backend = Backend(name, request.getfixturevalue(f"{name}_server"))
+            backend = _backend(request, name)
             bucket = backend.new_bucket()
             prefix = f"{_PREFIX}/" if where == "prefix" else ""
             backend.seed(bucket, {prefix + k: v for k, v in UPATH_FILES.items()})

@@ -88,7 +88,7 @@ class Seeded:
         """Storage options a user would write; with ``proxy``, routed through it.
 
         ``attempts`` caps the tries per request through each filesystem's documented
-        option (s3fs: botocore's retry config; OCI: ``retries``), so that a request that
+        option (s3fs: botocore's retry config; OCI: ``max_attempts``), so that a request that
         keeps failing costs a second or two; without it, each uses its defaults.
         """
         if self.name == "oci":
@@ -98,7 +98,7 @@ class Seeded:
                 "config_kwargs": {"service_endpoint": self.server.endpoint},
             }
             if attempts is not None:
-                options["retries"] = attempts
+                options["max_attempts"] = attempts
         else:
             options = dict(self.server.storage_options)
             if attempts is not None:
@@ -263,9 +263,7 @@ def test_get_of_a_prefix_fails_with_the_reason_when_a_listing_page_fails(
                 dest,
                 exclude=["many/*"],
                 retries=QUICK,
-                # OCI's `retries` storage option has the name of unifs.get's own keyword,
-                # so it cannot be passed here: OCI keeps its default attempts
-                **seeded.options(proxy, attempts=ATTEMPTS if seeded.name == "s3" else None),
+                **seeded.options(proxy, attempts=ATTEMPTS),
             )
             pytest.fail(f"listing page {n} always failed, yet get reported {report.summary()}")
         _assert_reason(failed.value, 500)
