@@ -23,9 +23,13 @@ def _install_azurite(session: nox.Session) -> None:
     session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
 
 
+# the fork/spawn tests run a PyTorch DataLoader; pinned to the CPU build this project tests with
+TORCH = "torch==2.13.0"
+
+
 def tests_impl(session: nox.Session, *pytest_args: str) -> None:
-    """Install unifs with its test extras plus Azurite, then run pytest."""
-    session.install(".[test]")
+    """Install unifs with its test extras, torch and Azurite, then run pytest."""
+    session.install(".[test]", TORCH)
     _install_azurite(session)
     session.run("pytest", *pytest_args, *session.posargs)
 
@@ -63,6 +67,8 @@ def docs_build(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def notebooks(session: nox.Session) -> None:
     """Execute every notebook against the local servers."""
-    session.install(".[test]", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29")
+    session.install(
+        ".[test]", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29", "ipywidgets>=8.1"
+    )
     _install_azurite(session)
     session.run("python", "-m", "unifs.testing.notebooks", "notebooks")

@@ -17,10 +17,11 @@ them together at ``--total-mibps`` (256) -- what a cloud region looks like from 
 scaled to what a Python proxy on this machine can forward.
 
 Contenders, each in its own subprocess so its peak RSS is its own: ``unifs``; each backend's
-stock fsspec ``get`` (s3fs, gcsfs, adlfs, ocifs); obstore (S3, GCS, Azure; every object
-streamed, ``--concurrency`` at once); boto3's TransferManager (S3, ``max_concurrency`` =
-``--concurrency``); azure-storage-blob ``download_blob(max_concurrency=...)`` blob after
-blob. Every download is checked (file count and bytes) before its time counts.
+stock fsspec ``get`` (s3fs, gcsfs, adlfs, ocifs); for OCI also ``unifs-fs``, unifs's own
+OCI filesystem through fsspec's plain ``get`` (no transfer engine); obstore (S3, GCS,
+Azure; every object streamed, ``--concurrency`` at once); boto3's TransferManager (S3,
+``max_concurrency`` = ``--concurrency``); azure-storage-blob
+``download_blob(max_concurrency=...)`` blob after blob.
 
 rclone (S3, GCS, Azure; the OS package, e.g. ``apt-get install rclone``; skipped with a
 note when it is not on ``PATH``): ``rclone copy`` with ``--transfers 8`` files at once and
@@ -69,7 +70,7 @@ PEERS: dict[str, tuple[str, ...]] = {
     "s3": ("unifs", "fsspec", "obstore", "boto3", "rclone"),
     "gcs": ("unifs", "fsspec", "obstore", "rclone"),
     "azure": ("unifs", "fsspec", "obstore", "azure-blob", "rclone"),
-    "oci": ("unifs", "fsspec"),
+    "oci": ("unifs", "fsspec", "unifs-fs"),
 }
 STOCK = {"s3": "s3fs", "gcs": "gcsfs", "azure": "adlfs", "oci": "ocifs"}
 
@@ -144,6 +145,19 @@ def run_unifs(job: dict[str, Any]) -> Runner:
 
 
 def run_fsspec(job: dict[str, Any]) -> Runner:
+    import unifs
+
+    fs, path = unifs.url_to_fs(job["root"], **job["options"])
+    if job["provider"] == "oci":
+        # the stock peer is ocifs itself (unifs's OCI filesystem is measured as "unifs-fs")
+        import ocifs
+
+        fs = ocifs.OCIFileSystem(**job["options"])
+    return lambda: fs.get(path.rstrip("/") + "/", job["dest"] + "/", recursive=True)
+
+
+def run_unifs_fs(job: dict[str, Any]) -> Runner:
+    """unifs's own filesystem through fsspec's plain ``get`` (no transfer engine)."""
     import unifs
 
     fs, path = unifs.url_to_fs(job["root"], **job["options"])
@@ -324,6 +338,7 @@ def _peak_rss() -> int:
 RUNNERS: dict[str, Callable[[dict[str, Any]], Runner]] = {
     "unifs": run_unifs,
     "fsspec": run_fsspec,
+    "unifs-fs": run_unifs_fs,
     "obstore": run_obstore,
     "boto3": run_boto3,
     "azure-blob": run_azure_blob,

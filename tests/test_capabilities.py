@@ -58,7 +58,7 @@ def test_oci_identity_creates_pars_anonymous_cannot(oci_server):
     )
     assert signed.presign_kind == "par" and signed.presign_revocable and signed.presign_put
     assert not anonymous.presign_get and not anonymous.presign_revocable
-    assert not signed.async_impl  # ocifs is synchronous
+    assert signed.async_impl  # unifs's own OCI filesystem is async (aiohttp)
 
 
 def test_capabilities_of_a_filesystem_object_and_versioning():

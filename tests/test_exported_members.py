@@ -5,7 +5,7 @@ from __future__ import annotations
 import unifs
 
 # DESIGN.md's contract: acceptance checks call these names
-CONTRACT = {"parse", "normalize", "StorageURI", "url_to_fs", "open", "get", "put"}
+CONTRACT = {"parse", "normalize", "StorageURI", "url_to_fs", "open", "get", "put", "copy", "sync"}
 
 
 def test_all_is_sorted_and_resolves():

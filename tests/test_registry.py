@@ -18,7 +18,7 @@ from unifs.uri import StorageURI
         ("s3://b12/k", "s3fs", "s3"),
         ("gs://b12/k", "gcsfs", "gcs"),
         ("az://c12/k", "adlfs", "azure"),
-        ("oci://b@ns/k", "ocifs", "oci"),
+        ("oci://b@ns/k", "aiohttp", "oci"),
     ],
 )
 def test_missing_backend_names_the_extra(monkeypatch, uri, module, extra):

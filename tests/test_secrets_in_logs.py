@@ -238,4 +238,6 @@ def test_oci_api_key_and_par(oci_server, bucket, tmp_path, debug_logs):
         "prefix PAR token": token,
         "private key": pem,
     }
-    assert_no_secret(debug_logs, secrets, "urllib3", "oci")
+    # unifs's OCI filesystem logs each request (PAR paths included) at DEBUG: masked
+    assert_no_secret(debug_logs, secrets, "unifs", "oci")
+    assert "/p/***/" in _captured(debug_logs)

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
         get,
         put,
     )
+    from unifs.transfer.copy import acopy, copy
+    from unifs.transfer.sync import SyncReport, sync
     from unifs.uri import StorageURI, normalize, parse
 
 __version__ = "0.1.0"
@@ -65,6 +67,10 @@ _EXPORTS = {
     "verify_model": "unifs.signing",
     "ObjectChangedError": "unifs.errors",
     "StorageURI": "unifs.uri",
+    "SyncReport": "unifs.transfer",
+    "acopy": "unifs.transfer",
+    "copy": "unifs.transfer",
+    "sync": "unifs.transfer",
     "TransferError": "unifs.transfer",
     "TransferReport": "unifs.transfer",
     "UnsafeKeyError": "unifs.transfer",
@@ -83,7 +89,7 @@ _EXPORTS = {
 }
 
 # public submodules, imported on first use: ``unifs.scan.scan_paths(...)``
-_SUBMODULES = ("scan",)
+_SUBMODULES = ("dask", "scan", "torch")
 
 __all__ = [
     "AmbiguousURIError",
@@ -97,6 +103,7 @@ __all__ = [
     "PresignError",
     "PresignedURL",
     "StorageURI",
+    "SyncReport",
     "TransferError",
     "TransferReport",
     "URIError",
@@ -105,9 +112,12 @@ __all__ = [
     "UnsupportedError",
     "VerificationReport",
     "__version__",
+    "acopy",
     "aget",
     "aput",
     "capabilities",
+    "copy",
+    "dask",
     "download_artifact",
     "get",
     "normalize",
@@ -119,6 +129,8 @@ __all__ = [
     "scan",
     "sign_model",
     "storage_options",
+    "sync",
+    "torch",
     "upath",
     "url_to_fs",
     "verify_model",

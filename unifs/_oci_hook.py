@@ -9,8 +9,10 @@ does not read the OME dialect.
 The wheel ships ``unifs_oci_hook.pth``, which Python runs at start-up; it calls
 :func:`install`, which puts one import watcher on ``sys.meta_path``. When ``ocifs`` is
 first imported, the watcher lets it load normally and then imports
-``unifs.providers.oci_filesystem``, whose last line registers unifs's class for ``oci``
-(a subclass of ocifs's, so everything ocifs does still works). The watcher does nothing
+``unifs.providers.oci_filesystem``, whose last lines register unifs's own class for ``oci``
+(and ``ocios``), which takes ocifs's storage options unchanged. If unifs's class was
+registered first, the watcher moves it aside while ocifs registers (ocifs refuses a name
+another class holds) and puts it back after. The watcher does nothing
 for any other module and removes itself after that one import. Set ``UNIFS_NO_OCI_HOOK=1``
 to turn it off.
 """
@@ -29,20 +31,51 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-__all__ = ["install"]
+__all__ = ["install", "watching"]
 
 _OUR_MODULE = "unifs.providers.oci_filesystem"
 
 
-def _claim_oci() -> None:
-    # Our module re-registers itself when it finishes loading; if it is loading now (it
-    # imports ocifs), leave it to that.
+def _step_aside() -> Any:
+    """Take unifs's class out of fsspec's registry while ocifs registers its own.
+
+    ocifs registers with ``clobber=False`` and raises if another class holds ``oci``; when
+    unifs's module was loaded first (it no longer imports ocifs while this watcher stands),
+    that class is unifs's: move it aside and return it, to be put back after ocifs loads.
+    """
+    if _OUR_MODULE not in sys.modules:
+        return None
+    try:
+        # the module, not fsspec's attribute of the same name (a read-only view)
+        registry: Any = __import__("importlib").import_module("fsspec.registry")
+    except Exception:
+        return None
+    ours = registry._registry.get("oci")
+    if ours is not None and getattr(ours, "__module__", "") == _OUR_MODULE:
+        registry._registry.pop("oci", None)
+        return ours
+    return None
+
+
+def _claim_oci(ours: Any = None) -> None:
+    if ours is not None:  # unifs's class was registered before ocifs: put it back
+        from fsspec.registry import register_implementation
+
+        register_implementation("oci", ours, clobber=True)
+        return
+    # Our module re-registers itself when it finishes loading; if it is loading now,
+    # leave it to that.
     if _OUR_MODULE in sys.modules:
         return
     try:  # noqa: SIM105 - contextlib is not worth importing at every start-up
         __import__(_OUR_MODULE)
     except Exception:  # never let unifs break `import ocifs`
         pass
+
+
+def watching() -> bool:
+    """Whether the watcher stands, i.e. a later ``import ocifs`` will be claimed back."""
+    return any(isinstance(finder, _OcifsWatcher) for finder in sys.meta_path)
 
 
 class _ClaimAfterLoad:
@@ -55,8 +88,11 @@ class _ClaimAfterLoad:
         return self._loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
-        self._loader.exec_module(module)
-        _claim_oci()
+        ours = _step_aside()
+        try:
+            self._loader.exec_module(module)
+        finally:
+            _claim_oci(ours)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from unifs.uri import StorageURI
 
 __all__ = [
+    "TARGETS",
     "AuthConfig",
     "AuthError",
     "AuthMode",
@@ -287,18 +288,55 @@ def _providers_with_param(name: str) -> list[str]:
     ]
 
 
+#: what :func:`storage_options` can produce options for
+TARGETS = ("fsspec", "object_store")
+
+
 def storage_options(
-    uri: str | StorageURI, auth: Mapping[str, Any] | AuthConfig | None = None
+    uri: str | StorageURI,
+    auth: Mapping[str, Any] | AuthConfig | None = None,
+    *,
+    target: str = "fsspec",
 ) -> dict[str, Any]:
     """The storage options that reach ``uri`` with ``auth``, for fsspec, pandas and UPath.
 
     Includes what the URI implies (region, endpoint, account). Pass the result unchanged to
     ``fsspec.open(normalize(uri), **options)``, ``pandas.read_*(..., storage_options=options)``
     or ``UPath(uri, **options)``. Raises :class:`AuthError` for an invalid block.
+
+    ``target="object_store"`` gives the keys of the Rust ``object_store`` crate instead
+    (``aws_access_key_id``, ``google_service_account_key``, ``azure_storage_account_name``,
+    ...; every value a string) for polars, obstore and deltalake::
+
+        polars.read_parquet(url, storage_options=unifs.storage_options(uri, auth,
+                                                                       target="object_store"))
+
+    with ``url`` = ``unifs.filesystem.resolve(uri, auth=auth).url`` (for OCI, the ``s3://``
+    URL of its S3 compatibility route). Raises :class:`unifs.UnsupportedError` where
+    object_store cannot express the auth mode.
     """
     from unifs.filesystem import resolve
+    from unifs.registry import get_provider, provider_for_scheme
 
-    return resolve(uri, auth=auth).options
+    if target not in TARGETS:
+        raise ValueError(
+            f"target {target!r} is not one of {', '.join(map(repr, TARGETS))}: 'fsspec' for "
+            "fsspec, pandas and UPath; 'object_store' for polars, obstore and deltalake"
+        )
+    resolved = resolve(uri, auth=auth)
+    if target == "fsspec":
+        return resolved.options
+    config = AuthConfig.coerce(auth)
+    from unifs.uri import parse
+
+    account = config.get("account_name") if config else None
+    source = get_provider(parse(uri, account=account).provider)
+    mode = config.validate(source) if config is not None else None
+    # the provider that serves the resolved protocol maps (OCI's S3 route goes to S3's)
+    backend = provider_for_scheme(resolved.protocol) or source
+    return backend.object_store_options(
+        resolved.options, mode=mode, params=config.params if config else {}, source=source
+    )
 
 
 def auth_table() -> str:
@@ -328,3 +366,31 @@ def auth_table() -> str:
                 f"| {mode.verified} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def check_metadata_service(provider: Provider, mode: AuthMode, *, timeout: float = 2.0) -> None:
+    """Fail within ``timeout`` seconds when ``mode``'s metadata service does not answer.
+
+    Off the cloud the SDKs retry an unreachable metadata address for minutes in silence;
+    one TCP connection attempt says the same at once. Raises :class:`AuthError` naming the
+    mode and the service (and its address) it tried.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    service = provider.metadata_service(mode)
+    if service is None:
+        return
+    what, url = service
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except OSError as exc:
+        reason = "did not answer" if isinstance(exc, TimeoutError) else f"refused ({exc})"
+        raise AuthError(
+            f"auth {mode.name!r} needs {what} at {url}, which {reason} within {timeout:g}s: "
+            f"this machine does not look like a {provider.name} instance. Run there, or "
+            "choose another auth mode (see docs/auth.md)"
+        ) from None

@@ -6,6 +6,9 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from fsspec.core import OpenFile
+
+from unifs import forksafe
 from unifs.auth import AuthConfig
 from unifs.providers.base import Resolved, merge_options
 from unifs.redact import install_log_filters
@@ -14,10 +17,9 @@ from unifs.uri import StorageURI, parse
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
-    from fsspec.core import OpenFile
     from upath import UPath
 
-__all__ = ["Resolved", "merge_options", "open", "resolve", "upath", "url_to_fs"]
+__all__ = ["Resolved", "check_reachable", "merge_options", "open", "resolve", "upath", "url_to_fs"]
 
 URILike = str | os.PathLike[str] | StorageURI
 AuthLike = Mapping[str, Any] | AuthConfig | None
@@ -54,24 +56,23 @@ def url_to_fs(
     backend = provider_for_scheme(resolved.protocol)
     if backend is None:  # pragma: no cover - every provider resolves to a known protocol
         raise ValueError(f"no provider serves protocol {resolved.protocol!r}")
-    return backend.filesystem(**resolved.options), resolved.path
+    # kept usable in forked children (DataLoader workers): see unifs.forksafe
+    return forksafe.track(backend.filesystem(**resolved.options)), resolved.path
 
 
 def open(uri: URILike, mode: str = "rb", *, auth: AuthLike = None, **kwargs: Any) -> OpenFile:
     """Open ``uri`` like :func:`fsspec.open`; use it in a ``with`` block.
 
     Keyword arguments are storage options, plus fsspec's ``compression``, ``encoding``,
-    ``errors`` and ``newline``.
+    ``errors`` and ``newline``. A file opened for reading keeps working in a forked child.
     """
-    from fsspec.core import OpenFile
-
     text_options = {
         name: kwargs.pop(name)
         for name in ("compression", "encoding", "errors", "newline")
         if name in kwargs
     }
     fs, path = url_to_fs(uri, auth=auth, **kwargs)
-    return OpenFile(fs, path, mode=mode, **text_options)
+    return _ForkSafeOpenFile(fs, path, mode=mode, **text_options)
 
 
 def upath(uri: URILike, *, auth: AuthLike = None, **storage_options: Any) -> UPath:
@@ -83,4 +84,35 @@ def upath(uri: URILike, *, auth: AuthLike = None, **storage_options: Any) -> UPa
     from upath import UPath
 
     resolved = resolve(uri, auth=auth, **storage_options)
-    return UPath(resolved.url, **resolved.options)
+    path = UPath(resolved.url, **resolved.options)
+    # paths derived from this one share its filesystem: tracked, it survives a fork
+    forksafe.track(path.fs)
+    return path
+
+
+def check_reachable(uri: URILike, *, auth: AuthLike = None, **storage_options: Any) -> None:
+    """Fail within seconds when ``auth`` names a mode whose metadata service is not there.
+
+    Called before work that will talk to the store (transfers, the CLI's verbs): off the
+    cloud, the SDKs would retry the metadata address for minutes in silence. Raises
+    :class:`unifs.AuthError` naming the mode and the service; does nothing for other modes.
+    """
+    from unifs.auth import check_metadata_service
+
+    config = AuthConfig.coerce(auth)
+    if config is None:
+        return
+    account = storage_options.get("account_name") or config.get("account_name")
+    provider = get_provider(parse(uri, account=account).provider)
+    mode = config.validate(provider)
+    if mode is not None:
+        check_metadata_service(provider, mode)
+
+
+class _ForkSafeOpenFile(OpenFile):
+    """fsspec's OpenFile whose opened file is carried over into forked children."""
+
+    def __enter__(self) -> Any:
+        f = super().__enter__()
+        forksafe.track_file(self.fobjects[0])
+        return f

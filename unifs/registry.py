@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "get_provider",
     "known_providers",
+    "provider_for_filesystem",
     "provider_for_host",
     "provider_for_scheme",
     "providers",
@@ -122,5 +123,15 @@ def provider_for_host(url: str) -> Provider | None:
     """The provider whose https object URLs look like ``url``, or None."""
     for provider in providers():
         if provider.owns_https(url):
+            return provider
+    return None
+
+
+def provider_for_filesystem(fs: object) -> Provider | None:
+    """The provider whose backend ``fs`` is (by its fsspec protocols), or None."""
+    protocols = getattr(fs, "protocol", ())
+    for protocol in (protocols,) if isinstance(protocols, str) else protocols:
+        provider = provider_for_scheme(protocol)
+        if provider is not None:
             return provider
     return None

@@ -1,8 +1,9 @@
 """Verbs of the ``unifs`` command that live in their own modules, one module per verb.
 
 Each module has ``register(subparsers)``, which adds its parser (with help and examples)
-and sets ``run``; :func:`register_all` is called by :mod:`unifs.cli`, which keeps the one
-place that turns exceptions into one-line messages and exit codes. Modules import what
+and sets ``run``; :func:`register_all` is called by :mod:`unifs.cli`, whose ``main`` is the
+one place that turns exceptions into one-line messages and exit codes (through
+:mod:`unifs.commands.errors`). ``_shared`` holds what the verbs share. Modules import what
 they run lazily: registering costs only argparse.
 """
 
@@ -15,7 +16,28 @@ from typing import Any
 __all__ = ["VERBS", "register_all"]
 
 #: verb module names, in the order ``unifs --help`` lists them
-VERBS = ("scan", "cache", "sign_model", "verify_model")
+VERBS = (
+    "ls",
+    "cat",
+    "stat",
+    "du",
+    "hash",
+    "cp",
+    "mv",
+    "rm",
+    "sync",
+    "mkdir",
+    "get",
+    "put",
+    "normalize",
+    "presign",
+    "caps",
+    "scan",
+    "cache",
+    "sign_model",
+    "verify_model",
+    "demo",
+)
 
 
 def register_all(subparsers: Any, with_options: Any) -> None:

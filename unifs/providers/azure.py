@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -15,6 +16,7 @@ from unifs.providers.base import (
     encode_key,
     https_path,
     iter_body,
+    object_store_endpoint,
     precondition_failed,
     reject_query,
     split_https,
@@ -254,6 +256,17 @@ class AzureProvider(Provider):
     def fs_path(self, uri: StorageURI) -> str:
         return f"{uri.bucket}/{uri.key}"
 
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        if mode.name != "managed_identity":
+            return None
+        url = (
+            os.environ.get("IDENTITY_ENDPOINT")
+            or os.environ.get("MSI_ENDPOINT")
+            or os.environ.get("AZURE_POD_IDENTITY_AUTHORITY_HOST")
+            or "http://169.254.169.254/metadata/identity/oauth2/token"
+        )
+        return "the Azure instance metadata service (managed identity)", url
+
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -297,6 +310,65 @@ class AzureProvider(Provider):
             options["account_host"] = endpoint.split("://", 1)[-1].rstrip("/")
         return options
 
+    def object_store_options(
+        self,
+        options: Mapping[str, Any],
+        *,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        source: Provider,
+    ) -> dict[str, str]:
+        out: dict[str, str] = {}
+        connection = options.get("connection_string")
+        endpoint = f"https://{options['account_host']}" if options.get("account_host") else None
+        account, key, sas = (
+            options.get("account_name"),
+            options.get("account_key"),
+            options.get("sas_token"),
+        )
+        if connection:
+            if (_conn_value(connection, "UseDevelopmentStorage") or "").lower() == "true":
+                out["azure_storage_use_emulator"] = "true"
+            account = _conn_value(connection, "AccountName") or account
+            key = _conn_value(connection, "AccountKey") or key
+            sas = _conn_value(connection, "SharedAccessSignature") or sas
+            endpoint = _conn_value(connection, "BlobEndpoint") or endpoint
+            if not account and endpoint:
+                # a SAS connection string names the account only in its endpoint
+                host = split_https(endpoint).hostname or ""
+                account = host.split(".", 1)[0] if _HOST.match(host) else None
+        name = mode.name if mode else None
+        if name == "client_certificate":
+            raise UnsupportedError(
+                "object_store (polars, obstore, deltalake) has no certificate credential: use "
+                "auth 'service_principal' or 'workload_identity' for them"
+            )
+        for option, value in (
+            ("azure_storage_account_name", account),
+            ("azure_storage_account_key", key),
+            ("azure_storage_sas_key", str(sas).lstrip("?") if sas else None),
+            ("azure_storage_endpoint", endpoint),
+            ("azure_storage_tenant_id", options.get("tenant_id")),
+            ("azure_storage_client_id", options.get("client_id")),
+            ("azure_storage_client_secret", options.get("client_secret")),
+        ):
+            if value:
+                out[option] = str(value)
+        if name in ("managed_identity", "workload_identity"):
+            for param, option in (
+                ("client_id", "azure_storage_client_id"),
+                ("tenant_id", "azure_storage_tenant_id"),
+                ("resource_id", "azure_msi_resource_id"),
+                ("token_file", "azure_federated_token_file"),
+            ):
+                value = self.value(param, params, mode)
+                if value:
+                    out[option] = str(value)
+        if options.get("anon") and not (key or sas):
+            out["azure_skip_signature"] = "true"
+        out.update(object_store_endpoint(endpoint))
+        return out
+
     def _credential(self, name: str, params: Mapping[str, Any], mode: AuthMode | None) -> Any:
         """An azure-identity credential; building one does no I/O until a token is asked for."""
         try:
@@ -323,6 +395,28 @@ class AzureProvider(Provider):
                 identity_config={"resource_id": params["resource_id"]}
             )
         return identity.ManagedIdentityCredential(client_id=params.get("client_id"))
+
+    def forget_clients(self, fs: Any) -> list[Any]:
+        dropped = [v for v in (getattr(fs, "service_client", None),) if v is not None]
+        if getattr(fs, "sync_credential", None) is not None:
+            # adlfs built these credentials (service principal or default chain); their
+            # async half keeps an HTTP session of its own: build both again
+            dropped += [fs.credential, fs.sync_credential]
+            if fs.client_id and fs.client_secret and fs.tenant_id:
+                fs.credential, fs.sync_credential = fs._get_credential_from_service_principal()
+            else:
+                fs.credential, fs.sync_credential = fs._get_default_azure_credential(**fs.kwargs)
+        if hasattr(fs, "do_connect"):
+            fs.do_connect()  # a new BlobServiceClient; it connects on first use
+        return dropped
+
+    def forget_file_clients(self, f: Any) -> list[Any]:
+        # adlfs files keep the loop and a container client of their own
+        dropped = [v for v in (getattr(f, "container_client", None),) if v is not None]
+        if hasattr(f, "container_client") and hasattr(f, "container_name"):
+            f.loop = f.fs.loop
+            f.container_client = f.fs.service_client.get_container_client(f.container_name)
+        return dropped
 
     def capabilities(self, fs: Any) -> Capabilities:
 
@@ -364,6 +458,35 @@ class AzureProvider(Provider):
             max_object_size=50_000 * 4000 * 2**20,  # 50,000 blocks of 4000 MiB
             reasons=reasons,
         )
+
+    def start_parts(self, fs: Any, path: str, *, part_size: int | None = None) -> Any:
+        # blocks are staged against the blob name and committed by id: no request to begin,
+        # and uncommitted blocks are dropped by the service (after a week)
+        if not hasattr(fs, "service_client"):
+            return None
+        import uuid
+
+        return uuid.uuid4().hex
+
+    @staticmethod
+    def _block_id(upload: str, number: int) -> str:
+        import base64
+
+        return base64.b64encode(f"{upload}-{number:06d}".encode()).decode()
+
+    async def put_part(self, fs: Any, path: str, upload: str, number: int, data: bytes) -> str:
+        container, blob, _ = fs.split_path(path)
+        block = self._block_id(upload, number)
+        async with fs.service_client.get_blob_client(container, blob) as client:
+            await client.stage_block(block_id=block, data=data, length=len(data))
+        return block
+
+    async def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> None:
+        from azure.storage.blob import BlobBlock
+
+        container, blob, _ = fs.split_path(path)
+        async with fs.service_client.get_blob_client(container, blob) as client:
+            await client.commit_block_list([BlobBlock(block_id=b) for b in parts])
 
     def presign(
         self,

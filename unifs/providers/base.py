@@ -33,6 +33,7 @@ __all__ = [
     "encode_key",
     "https_path",
     "merge_options",
+    "object_store_endpoint",
     "reject_query",
     "split_https",
     "split_scheme_uri",
@@ -212,6 +213,33 @@ class Provider(ABC):
         """
         return None
 
+    #: whether paths live on this machine's disk (transfers then use get/put, not streaming)
+    local_disk: ClassVar[bool] = False
+
+    def start_parts(self, fs: Any, path: str, *, part_size: int | None = None) -> Any:
+        """Begin an upload to ``path`` whose parts any process may send: its upload id.
+
+        With :meth:`put_part`, :meth:`finish_parts` and :meth:`cancel_parts` this lets the
+        parts of one object come from different machines (``unifs.dask`` splits a large file
+        over workers). Each returns an awaitable (async backend) or a callable (sync) giving
+        its result; ``start_parts`` returns None where the store has no such uploads.
+        ``part_size`` (every part but a shorter last one) is kept with the object where the
+        store cannot report its layout, so its multipart digest can be checked later.
+        """
+        return None
+
+    def put_part(self, fs: Any, path: str, upload: str, number: int, data: bytes) -> Any:
+        """Send part ``number`` (from 1) of ``upload``; gives what :meth:`finish_parts` needs."""
+        raise NotImplementedError(f"{self.name} has no part uploads")
+
+    def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> Any:
+        """Make the object at ``path`` from ``parts`` (:meth:`put_part`'s results, in order)."""
+        raise NotImplementedError(f"{self.name} has no part uploads")
+
+    def cancel_parts(self, fs: Any, path: str, upload: str) -> Any:
+        """Throw ``upload`` and its parts away (None where the store drops them itself)."""
+        return None
+
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
         """Abort the unfinished multipart uploads to ``path`` that began before ``before``.
 
@@ -260,11 +288,35 @@ class Provider(ABC):
             return os.environ.get(param.env)
         return None
 
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        """``(what it is, URL)`` of the cloud metadata service ``mode`` needs, or None.
+
+        The URL honours the SDK's own override (an environment variable), so that a probe
+        goes where the SDK would. Modes that read files or the environment return None.
+        """
+        return None
+
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Storage options for ``mode`` (None: the default chain) with validated ``params``."""
         return {}
+
+    def object_store_options(
+        self,
+        options: Mapping[str, Any],
+        *,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        source: Provider,
+    ) -> dict[str, str]:
+        """The Rust object_store crate's keys (polars, obstore, deltalake) for what the fsspec
+        ``options`` of this provider's backend say; ``mode`` and ``params`` are the auth block
+        as given to ``source``, the URI's provider (another one for a compatibility route)."""
+        raise UnsupportedError(
+            f"{source.name} has no mapping to object_store options (polars, obstore, "
+            "deltalake); read it through fsspec: unifs.storage_options(uri, auth)"
+        )
 
     def resolve(
         self,
@@ -326,6 +378,37 @@ class Provider(ABC):
         raise PresignError(
             f"{self.name} keeps no record of presigned URLs: they live in the URL alone"
         )
+
+    # -- fork safety (see unifs.forksafe) ---------------------------------------------------
+
+    #: attributes of this provider's filesystem that hold per-process clients, sessions or
+    #: tasks: a forked child drops them (set to None) and the backend builds new ones on use
+    per_process_attributes: ClassVar[tuple[str, ...]] = ()
+
+    def forget_clients(self, fs: AbstractFileSystem) -> list[Any]:
+        """In a forked child: make ``fs`` build new clients; return what it held before.
+
+        The returned objects belong to the parent (their sockets and loop are the parent's):
+        the caller keeps them alive and never closes them, so nothing reaches the parent's
+        connections. Runs in the child right after ``fork``, so it does no I/O.
+        """
+        dropped = []
+        for name in self.per_process_attributes:
+            value = getattr(fs, name, None)
+            if value is not None:
+                dropped.append(value)
+                setattr(fs, name, None)
+        return dropped
+
+    def forget_file_clients(self, f: Any) -> list[Any]:
+        """In a forked child, after :meth:`forget_clients` of ``f.fs``: the same for an open
+        file that keeps clients of its own. Returns what it held before."""
+        return []
+
+    def after_fork(self) -> None:
+        """In a forked child: reset the backend's module-level per-process state (worker
+        threads and their locks), once per process before any filesystem is renewed."""
+        return None
 
     # -- filesystems ------------------------------------------------------------------------
 
@@ -409,6 +492,11 @@ def reject_query(parts: SplitResult, url: str) -> None:
             "(fsspec.open(url)); otherwise remove everything from '?' on.",
             uri=url,
         )
+
+
+def object_store_endpoint(endpoint: str | None) -> dict[str, str]:
+    """object_store refuses plain-http endpoints (local servers) unless told ``allow_http``."""
+    return {"allow_http": "true"} if endpoint and endpoint.startswith("http://") else {}
 
 
 def b64_to_hex(value: str) -> str:

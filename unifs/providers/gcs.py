@@ -18,6 +18,7 @@ from unifs.providers.base import (
     encode_key,
     https_path,
     iter_body,
+    object_store_endpoint,
     reject_query,
     split_https,
     split_scheme_uri,
@@ -87,6 +88,12 @@ class GCSProvider(Provider):
         )
     }
 
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        if mode.name != "workload_identity":
+            return None
+        host = os.environ.get("GCE_METADATA_HOST") or "169.254.169.254"
+        return "the GCE metadata server", f"http://{host}/"
+
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -115,6 +122,63 @@ class GCSProvider(Provider):
         elif name == "anonymous":
             options["token"] = "anon"
         return options
+
+    # gcsfs's aiohttp session, and a task loading an mTLS context on the parent's loop
+    per_process_attributes = ("_session", "_ssl_context_task")
+
+    def forget_clients(self, fs: Any) -> list[Any]:
+        import threading
+
+        dropped = super().forget_clients(fs)
+        credentials = getattr(fs, "credentials", None)
+        if credentials is not None and hasattr(credentials, "lock"):
+            # a refresh in another thread of the parent may have held it at fork time
+            credentials.lock = threading.Lock()
+        return dropped
+
+    def after_fork(self) -> None:
+        import sys
+        import threading
+
+        core: Any = sys.modules.get("gcsfs.core")
+        if core is not None and hasattr(core, "_deferred_close_queue"):
+            # the thread that closed files in the background stayed in the parent
+            core._deferred_close_queue = None
+            core._deferred_close_lock = threading.Lock()
+
+    def object_store_options(
+        self,
+        options: Mapping[str, Any],
+        *,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        source: Provider,
+    ) -> dict[str, str]:
+        endpoint = options.get("endpoint_url")
+        token = options.get("token")
+        key: dict[str, Any] | None = None
+        if token == "anon":
+            # object_store's unsigned form: a key that turns OAuth off (skip_signature alone
+            # still asks the metadata server for a token)
+            key = {"client_email": "", "private_key": "", "private_key_id": ""}
+            key["disable_oauth"] = True
+        elif isinstance(token, Mapping):
+            key = dict(token)
+        elif isinstance(token, str) and token not in ("google_default", "cloud", "cache"):
+            if not endpoint:
+                return {"google_service_account": token}
+            with open(token) as handle:
+                key = json.load(handle)
+        out: dict[str, str] = {}
+        if key is not None:
+            if endpoint:
+                # object_store takes a JSON API endpoint from the key only
+                key["gcs_base_url"] = endpoint.rstrip("/")
+            elif key.get("disable_oauth"):
+                key["gcs_base_url"] = "https://storage.googleapis.com"
+            out["google_service_account_key"] = json.dumps(key)
+        out.update(object_store_endpoint(endpoint))
+        return out
 
     def capabilities(self, fs: Any) -> Capabilities:
         from unifs.capabilities import TiB

@@ -32,6 +32,7 @@ class LocalProvider(Provider):
     """Local paths: ``/abs/path``, ``./rel``, ``~/x``, ``file:///abs/path``."""
 
     name = "local"
+    local_disk = True
     schemes = ("file", "local")
     fsspec_protocol = "file"
     styles = ("fsspec", "path")

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthError, AuthMode, Param
-from unifs.errors import AmbiguousURIError, ObjectChangedError, UnsupportedError, URIError
+from unifs.errors import AmbiguousURIError, UnsupportedError, URIError
 from unifs.providers.base import (
     Provider,
     Resolved,
@@ -31,7 +31,6 @@ from unifs.providers.base import (
     encode_key,
     https_path,
     merge_options,
-    precondition_failed,
     reject_query,
     split_https,
     split_scheme_uri,
@@ -82,27 +81,21 @@ _PAR_ACCESS = (
 )
 
 
+def _parse_time(text: Any) -> Any:
+    """An RFC 3339 timestamp from a JSON answer as an aware datetime (None stays None)."""
+    from datetime import datetime, timezone
+
+    if not text:
+        return None
+    value = str(text).replace("Z", "+00:00").replace("z", "+00:00")
+    value = re.sub(r"\.(\d+)", lambda m: "." + (m.group(1) + "000000")[:6], value, count=1)
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
 def _anonymous_signer() -> Any:
     """A signer that leaves OCI requests unsigned: public buckets and what a PAR opens."""
-    from oci.auth.signers import SecurityTokenSigner
-
-    # A token signer only so that the SDK's config check treats it as self-sufficient and
-    # asks for no user, tenancy or key.
-    class AnonymousSigner(SecurityTokenSigner):
-        def __init__(self) -> None:
-            pass
-
-        def __call__(self, request: Any, enforce_content_headers: bool = True) -> Any:
-            return request
-
-        def do_request_sign(self, request: Any, enforce_content_headers: bool = True) -> Any:
-            return request
-
-        #: read by OCIProvider.capabilities: nothing here can create a PAR
-        unsigned = True
-
-        def refresh_security_token(self) -> None:
-            pass
+    from unifs.providers.oci_http import AnonymousSigner
 
     return AnonymousSigner()
 
@@ -111,11 +104,12 @@ class OCIProvider(Provider):
     """OCI Object Storage URIs in the OME, ocifs and https dialects."""
 
     name = "oci"
-    schemes = ("oci",)
+    #: ``ocios://`` is OME's name for Object Storage once ``oci://`` means registry artifacts
+    schemes = ("oci", "ocios")
     fsspec_protocol = "oci"
     styles = ("fsspec", "ome", "https")
     extra = "oci"
-    requires = ("ocifs", "oci")
+    requires = ("oci", "aiohttp")
     bucket_pattern = re.compile(r"^[A-Za-z0-9._\-]{1,256}$")
     bucket_rule = "1 to 256 characters: letters, digits, '.', '-' and '_'"
 
@@ -192,7 +186,7 @@ class OCIProvider(Provider):
     # -- parsing ----------------------------------------------------------------------------
 
     def parse(self, text: str, *, account: str | None = None) -> StorageURI:
-        if not text.lower().startswith("oci://"):
+        if not text.lower().startswith(("oci://", "ocios://")):
             return self._parse_https(text)
         _, netloc, rest = split_scheme_uri(text)
         if netloc == "n":
@@ -376,8 +370,6 @@ class OCIProvider(Provider):
     ) -> PresignedURL:
         import uuid
 
-        from oci.object_storage.models import CreatePreauthenticatedRequestDetails
-
         from unifs.presign import PresignedURL, PresignError
 
         bucket, namespace, key = fs.split_path(path)
@@ -394,15 +386,18 @@ class OCIProvider(Provider):
             raise PresignError(
                 f"{access_type} is for {scope}: write the URI {slash} a trailing '/'"
             )
-        details = CreatePreauthenticatedRequestDetails(
-            name=f"unifs-{uuid.uuid4().hex[:12]}",
-            access_type=access_type,
-            time_expires=expires_at,
-            object_name=(f"{key}/" if prefix and key else key) or None,
-            bucket_listing_action="ListObjects" if access_type == "AnyObjectRead" else None,
-        )
-        par = fs.oci_client.create_preauthenticated_request(namespace, bucket, details).data
-        url = par.full_path or f"{fs.oci_client.base_client.endpoint}{par.access_uri}"
+        details: dict[str, Any] = {
+            "name": f"unifs-{uuid.uuid4().hex[:12]}",
+            "accessType": access_type,
+            "timeExpires": expires_at.isoformat(),
+        }
+        object_name = (f"{key}/" if prefix and key else key) or None
+        if object_name:
+            details["objectName"] = object_name
+        if access_type == "AnyObjectRead":
+            details["bucketListingAction"] = "ListObjects"
+        par = fs.create_par(f"{bucket}@{namespace}", details)
+        url = par["fullPath"]
         if prefix and key:
             # OCI's URL for a prefix PAR ends at the bucket (/o/); naming the prefix in it
             # makes the URL address that directory, and object names still append to it
@@ -416,29 +411,24 @@ class OCIProvider(Provider):
             provider=self.name,
             kind="par",
             uri=f"oci://{bucket}@{namespace}/{key}{'/' if prefix and key else ''}",
-            par_id=par.id,
+            par_id=par["id"],
         )
 
     def revoke(self, fs: Any, signed: PresignedURL) -> bool:
         bucket, namespace, _ = fs.split_path(self.fs_path(self.parse(signed.uri)))
-        fs.oci_client.delete_preauthenticated_request(namespace, bucket, signed.par_id)
+        fs.delete_par(f"{bucket}@{namespace}", signed.par_id)
         return True
 
     def list_presigned(self, fs: Any, path: str) -> list[dict[str, Any]]:
-        from oci.pagination import list_call_get_all_results
-
         bucket, namespace, key = fs.split_path(path)
-        kwargs = {"object_name_prefix": key} if key else {}
-        pars = list_call_get_all_results(
-            fs.oci_client.list_preauthenticated_requests, namespace, bucket, **kwargs
-        ).data
+        pars = fs.list_pars(f"{bucket}@{namespace}", key or None)
         return [
             {
-                "id": par.id,
-                "name": par.name,
-                "access_type": par.access_type,
-                "object_name": par.object_name,
-                "time_expires": par.time_expires,
+                "id": par.get("id"),
+                "name": par.get("name"),
+                "access_type": par.get("accessType"),
+                "object_name": par.get("objectName"),
+                "time_expires": _parse_time(par.get("timeExpires")),
             }
             for par in pars
         ]
@@ -449,7 +439,7 @@ class OCIProvider(Provider):
         from unifs.capabilities import TiB
 
         reasons = {
-            "versioning": "ocifs does not read object versions",
+            "versioning": "unifs's OCI filesystem reads the current version of each object",
             "presign_max_lifetime": "a PAR may expire at any future time the caller sets",
         }
         signer = getattr(fs, "_signer", None)
@@ -494,6 +484,12 @@ class OCIProvider(Provider):
         ]
 
     # -- auth -------------------------------------------------------------------------------
+
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        if mode.name != "instance_principal":
+            return None
+        url = os.environ.get("OCI_METADATA_BASE_URL") or "http://169.254.169.254/opc/v2"
+        return "the OCI instance metadata service", url
 
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
@@ -588,6 +584,22 @@ class OCIProvider(Provider):
         }
         return Resolved("s3", merge_options(s3_options, options), f"{uri.bucket}/{uri.key}")
 
+    def object_store_options(
+        self,
+        options: Mapping[str, Any],
+        *,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        source: Provider,
+    ) -> dict[str, str]:
+        # reached only when the auth block resolved to OCI's own API, not its S3 route
+        raise UnsupportedError(
+            "polars, obstore and deltalake reach OCI Object Storage only through its Amazon S3 "
+            "compatibility API: give auth 'customer_secret_key' with access_key_id and "
+            "secret_access_key (a Customer Secret Key), and the namespace and region (or a URI "
+            "that carries them), then read unifs.filesystem.resolve(uri, auth=auth).url"
+        )
+
     def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
         # Listings report a base64 MD5; for multipart objects it is "<md5 of md5s>-<parts>".
         md5 = info.get("md5") or info.get("content-md5")
@@ -603,32 +615,64 @@ class OCIProvider(Provider):
             return (b64_to_hex(digest), int(parts))
         return None
 
-    def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
-        if not hasattr(fs, "oci_client"):
+    def start_parts(self, fs: Any, path: str, *, part_size: int | None = None) -> Any:
+
+        if not hasattr(fs, "_call"):
             return None
+        return self._start_parts(fs, path, part_size)
 
-        def abort() -> int:
-            bucket, namespace, key = fs.split_path(path)
-            client = fs.oci_client
-            aborted, page = 0, None
-            while True:
-                response = client.list_multipart_uploads(namespace, bucket, page=page)
-                for upload in response.data:
-                    if upload.object == key and upload.time_created < before:
-                        client.abort_multipart_upload(namespace, bucket, key, upload.upload_id)
-                        aborted += 1
-                page = response.headers.get("opc-next-page")
-                if not page:
-                    return aborted
+    async def _start_parts(self, fs: Any, path: str, part_size: int | None) -> str:
+        from unifs.providers.oci_io import Multipart
 
-        return abort
+        return (await Multipart.start(fs, path, part_size=part_size)).upload_id
 
-    def put_file_options(
-        self, fs: Any, *, part_size: int, md5: bytes | None = None
-    ) -> dict[str, Any]:
-        # ocifs uploads through its file object: the block size is the part size, which
-        # makes the multipart MD5 reproducible from the part size unifs chose
-        return {"block_size": part_size}
+    async def put_part(self, fs: Any, path: str, upload: str, number: int, data: bytes) -> str:
+        from unifs.providers.oci_io import Multipart
+
+        multipart = await Multipart.attach(fs, path, upload)
+        await multipart.part(number, data)
+        return multipart.parts[number]
+
+    async def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> None:
+        from unifs.providers.oci_io import Multipart
+
+        multipart = await Multipart.attach(fs, path, upload)
+        multipart.parts = dict(enumerate(parts, 1))
+        await multipart.commit()
+
+    async def cancel_parts(self, fs: Any, path: str, upload: str) -> None:
+        from unifs.providers.oci_io import Multipart
+
+        await (await Multipart.attach(fs, path, upload)).abort()
+
+    def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
+        from unifs.providers.oci_io import Multipart
+
+        if not hasattr(fs, "_call"):
+            return None
+        return Multipart.abort_abandoned(fs, path, before=before)
+
+    def part_sizes(self, fs: Any, path: str, info: dict[str, Any]) -> Any:
+        # OCI keeps no part sizes, but unifs records its own with the object (user metadata)
+        found = self.multipart_checksum(info)
+        if found is None or not hasattr(fs, "_info_object"):
+            return None
+        return self._recorded_part_sizes(fs, path, int(info.get("size") or 0), found[1])
+
+    async def _recorded_part_sizes(
+        self, fs: Any, path: str, size: int, parts: int
+    ) -> list[int] | None:
+        from unifs.providers.oci_io import PART_SIZE_METADATA
+
+        head = await fs._info_object(path)
+        recorded = str((head.get("metadata") or {}).get(PART_SIZE_METADATA, ""))
+        if not recorded.isdigit() or int(recorded) <= 0:
+            return None  # another tool's upload: the layout is inferred
+        part = int(recorded)
+        last = size - (parts - 1) * part
+        if not 0 < last <= part:
+            return None  # the record does not fit this object: do not trust it
+        return [part] * (parts - 1) + [last]
 
     def version_pin(self, info: dict[str, Any]) -> str | None:
         etag = info.get("etag") or info.get("ETag")
@@ -637,28 +681,13 @@ class OCIProvider(Provider):
     def stream_range(
         self, fs: Any, path: str, start: int, end: int, *, pin: str | None = None
     ) -> Any:
-        # ocifs is synchronous and reads a range whole; the SDK can stream the body
-        if not hasattr(fs, "oci_client"):
-            return None
-        return self._stream_range(fs, path, start, end, pin)
+        """An async iterator over bytes ``[start, end)`` on unifs's OCI filesystem.
 
-    def _stream_range(self, fs: Any, path: str, start: int, end: int, pin: str | None) -> Any:
-        bucket, namespace, key = fs.split_path(path)
-        extra = {"if_match": pin} if pin else {}
-        try:
-            response = fs.oci_client.get_object(
-                namespace, bucket, key, range=f"bytes={start}-{end - 1}", **extra
-            )
-        except Exception as exc:
-            if pin and precondition_failed(exc):
-                raise ObjectChangedError(path, pin) from exc
-            raise
-        raw = response.data.raw
-        try:
-            yield from raw.stream(1 << 20, decode_content=False)
-        except BaseException:
-            # stopped early (the caller needs less, or failed): the rest of the body is still
-            # on the wire, so the connection must not go back to the pool
-            raw.close()
-            raise
-        raw.release_conn()
+        ``pin`` (the ETag from :meth:`version_pin`) is sent as ``If-Match``: a replaced
+        object raises :class:`unifs.errors.ObjectChangedError` instead of mixing two
+        versions' bytes.
+        """
+        stream = getattr(fs, "_stream", None)
+        if stream is None:
+            return None
+        return stream(path, start, end, if_match=pin)

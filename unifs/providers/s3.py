@@ -17,6 +17,7 @@ from unifs.providers.base import (
     https_path,
     iter_body,
     merge_options,
+    object_store_endpoint,
     precondition_failed,
     reject_query,
     split_https,
@@ -243,6 +244,35 @@ class S3Provider(Provider):
             return [first] * (parts - 1) + [last]
         return [first, *[await length(n) for n in range(2, parts)], last]
 
+    def start_parts(self, fs: Any, path: str, *, part_size: int | None = None) -> Any:
+        if not hasattr(fs, "_call_s3"):
+            return None
+        return self._start_parts(fs, path)
+
+    async def _start_parts(self, fs: Any, path: str) -> str:
+        bucket, key, _ = fs.split_path(path)
+        started = await fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key)
+        return str(started["UploadId"])
+
+    async def put_part(self, fs: Any, path: str, upload: str, number: int, data: bytes) -> str:
+        bucket, key, _ = fs.split_path(path)
+        sent = await fs._call_s3(
+            "upload_part", Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data
+        )
+        return str(sent["ETag"])
+
+    async def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> None:
+        bucket, key, _ = fs.split_path(path)
+        listed = [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(parts, 1)]
+        await fs._call_s3(
+            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload,
+            MultipartUpload={"Parts": listed},
+        )  # fmt: skip
+
+    async def cancel_parts(self, fs: Any, path: str, upload: str) -> None:
+        bucket, key, _ = fs.split_path(path)
+        await fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload)
+
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
         if not hasattr(fs, "_call_s3"):
             return None
@@ -302,6 +332,30 @@ class S3Provider(Provider):
         finally:
             body.close()
 
+    def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
+        if mode.name != "iam_role":
+            return None
+        if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
+            return None  # botocore will not ask it: no credentials is said at once
+        url = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or "http://169.254.169.254/"
+        return "the EC2 instance metadata service (IMDS)", url
+
+    # s3fs's aiobotocore client and its creator hold the connection pool
+    per_process_attributes = ("_s3", "_s3creator")
+
+    def forget_clients(self, fs: Any) -> list[Any]:
+        import asyncio
+
+        dropped = super().forget_clients(fs)
+        if getattr(fs, "_session_is_owned", False) and fs.session is not None:
+            # s3fs made this AioSession (a caller's own session holds no connections)
+            dropped.append(fs.session)
+            fs.session = None
+        if hasattr(fs, "_set_session_lock"):
+            # an asyncio.Lock binds to the loop that first waited on it: the parent's
+            fs._set_session_lock = asyncio.Lock()
+        return dropped
+
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -326,6 +380,45 @@ class S3Provider(Provider):
         elif name == "anonymous":
             options["anon"] = True
         return options
+
+    def object_store_options(
+        self,
+        options: Mapping[str, Any],
+        *,
+        mode: AuthMode | None,
+        params: Mapping[str, Any],
+        source: Provider,
+    ) -> dict[str, str]:
+        out: dict[str, str] = {}
+        key, secret, token = options.get("key"), options.get("secret"), options.get("token")
+        region = (options.get("client_kwargs") or {}).get("region_name")
+        if options.get("profile"):
+            # object_store reads no AWS profiles: resolve this one's credentials here
+            import botocore.session
+
+            session = botocore.session.Session(profile=options["profile"])
+            credentials = session.get_credentials()
+            if credentials is None:
+                raise AuthError(f"AWS profile {options['profile']!r} holds no credentials")
+            frozen = credentials.get_frozen_credentials()
+            key, secret, token = frozen.access_key, frozen.secret_key, frozen.token
+            region = region or session.get_config_variable("region")
+        for name, value in (
+            ("aws_access_key_id", key),
+            ("aws_secret_access_key", secret),
+            ("aws_session_token", token),
+            ("aws_region", region),
+            ("aws_endpoint", options.get("endpoint_url")),
+        ):
+            if value:
+                out[name] = str(value)
+        if options.get("anon"):
+            out["aws_skip_signature"] = "true"
+        style = ((options.get("config_kwargs") or {}).get("s3") or {}).get("addressing_style")
+        if style in ("path", "virtual"):
+            out["aws_virtual_hosted_style_request"] = "true" if style == "virtual" else "false"
+        out.update(object_store_endpoint(options.get("endpoint_url")))
+        return out
 
     def _sts_credentials(
         self, name: str, params: Mapping[str, Any], mode: AuthMode | None

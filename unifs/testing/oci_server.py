@@ -593,6 +593,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops the SYNs of a client that opens tens of
+    # connections at once (each then waits a 1 s retransmit); a real endpoint takes them
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], oci: OCIServer) -> None:
         if ":" in address[0]:

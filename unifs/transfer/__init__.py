@@ -46,7 +46,10 @@ The package holds one module per concern: ``planning`` (what to transfer, where 
 ``checksums`` (digests and what to expect), ``retries`` (error classes and backoff),
 ``scheduling`` (request and byte budgets, the adaptive gate, the event loop), ``backend``
 (a filesystem as the engine sees it), ``state``, ``parts`` and ``download`` (a download's
-files, its ranges, ``get``), ``upload`` (``put``), ``progress`` and ``report``.
+files, its ranges, ``get``), ``upload`` (``put``), ``copy`` (any URI to any URI, cloud to
+cloud streamed), ``sync`` (one-way, by size and checksum), ``ranges`` (one large object
+made from parts sent by several processes: ``Provider.start_parts``, ``put_part``,
+``finish_parts``, ``cancel_parts``; used by ``unifs.dask``), ``progress`` and ``report``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from __future__ import annotations
 # private helpers the tests exercise directly, re-exported where they always lived
 from unifs.transfer.checksums import _infer_part_size as _infer_part_size
 from unifs.transfer.checksums import _PartsMD5 as _PartsMD5
+from unifs.transfer.copy import acopy, copy
 from unifs.transfer.download import aget, get
 from unifs.transfer.limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_BUFFER
 from unifs.transfer.planning import UnsafeKeyError, safe_join
@@ -61,6 +65,7 @@ from unifs.transfer.progress import progress_bar
 from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy
 from unifs.transfer.retries import _classify as _classify
+from unifs.transfer.sync import SyncReport, async_sync, sync
 from unifs.transfer.upload import aput, put
 from unifs.transfer.workdir import WORK_DIR, TransferBusyError
 
@@ -69,14 +74,19 @@ __all__ = [
     "DEFAULT_MAX_BUFFER",
     "WORK_DIR",
     "RetryPolicy",
+    "SyncReport",
     "TransferBusyError",
     "TransferError",
     "TransferReport",
     "UnsafeKeyError",
+    "acopy",
     "aget",
     "aput",
+    "async_sync",
+    "copy",
     "get",
     "progress_bar",
     "put",
     "safe_join",
+    "sync",
 ]

@@ -9,7 +9,7 @@ import inspect
 from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from unifs.filesystem import url_to_fs
+from unifs.filesystem import check_reachable, url_to_fs
 from unifs.registry import get_provider
 from unifs.uri import StorageURI, parse
 
@@ -111,6 +111,7 @@ async def _open_backend(
     src: str | StorageURI, auth: Any, storage_options: dict[str, Any], threads: int
 ) -> tuple[StorageURI, _Backend, str]:
     uri = parse(src, account=storage_options.get("account_name"))
+    check_reachable(uri, auth=auth, **storage_options)  # a metadata service off-cloud: fail now
     fs, path = url_to_fs(uri, auth=auth, **storage_options)
     backend = _Backend(fs, get_provider(uri.provider), threads)
     await backend.start()

@@ -15,7 +15,7 @@ from unifs.transfer.checksums import _DigestMismatch, _expectation, _is_valid, _
 from unifs.transfer.limits import _auto_part_size
 from unifs.transfer.parts import _download_all
 from unifs.transfer.planning import _Item, _plan_remote, check_targets, safe_join
-from unifs.transfer.progress import _split_callback
+from unifs.transfer.progress import _split_callback, attach_report, shows_progress
 from unifs.transfer.records import load_record
 from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy
@@ -95,6 +95,7 @@ async def _get(
         chosen = part_size or _auto_part_size(total, concurrency, max_buffer, backend.streams)
         if fs_callback is not None:
             fs_callback.set_size(total)
+            attach_report(fs_callback, report, len(todo))
         downloads = []
         for item, target in todo:
             expect, why = expects[item.relative] if verify else (None, "")
@@ -174,6 +175,7 @@ async def _with_layouts(
     return [(item, target) for item, (_, target) in zip(items, targets, strict=True)]
 
 
+@shows_progress("get")
 async def aget(
     src: str | StorageURI,
     dest: str | os.PathLike[str],
@@ -213,6 +215,7 @@ async def aget(
     )
 
 
+@shows_progress("get")
 def get(
     src: str | StorageURI,
     dest: str | os.PathLike[str],

@@ -14,7 +14,7 @@ from unifs.transfer.backend import _open_backend
 from unifs.transfer.checksums import _MD5, _expectation, _hash_file, _hash_file_into, _Hasher
 from unifs.transfer.limits import _MIN_UPLOAD_PART, MAX_PART_SIZE, MIN_PART_SIZE
 from unifs.transfer.planning import _item, _plan_local
-from unifs.transfer.progress import _split_callback
+from unifs.transfer.progress import _split_callback, attach_report, shows_progress
 from unifs.transfer.report import TransferError, TransferReport
 from unifs.transfer.retries import RetryPolicy, _describe, _Permanent
 from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
@@ -171,6 +171,7 @@ async def _put(
     if fs_callback is not None:
         sizes = await engine.on_disk(lambda: sum(os.path.getsize(p) for p, _ in pairs))
         fs_callback.set_size(sizes)
+        attach_report(fs_callback, report, len(pairs))
     queue = iter(pairs)
 
     async def worker() -> None:
@@ -195,6 +196,7 @@ async def _put(
     return report
 
 
+@shows_progress("put")
 async def aput(
     src: str | os.PathLike[str],
     dst: str | StorageURI,
@@ -230,6 +232,7 @@ async def aput(
     )
 
 
+@shows_progress("put")
 def put(
     src: str | os.PathLike[str],
     dst: str | StorageURI,

@@ -1,0 +1,150 @@
+"""load_safetensors on every cloud: the tensors safetensors' own loader gives, or one error."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import safetensors.torch
+import torch
+from fsspec.callbacks import Callback
+
+import unifs
+from tests.conftest import CLOUDS, Store
+from unifs.torch import SafetensorsError, load_safetensors
+
+KiB = 1024
+
+
+def _model(seed: int, rows: int = 2411) -> dict[str, torch.Tensor]:
+    """A few MiB across dtypes, with an empty tensor and a scalar; odd sizes so that tensor
+    boundaries fall inside ranged reads."""
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "embed.weight": torch.randn(rows, 257, generator=g),
+        "layer.0.attn": torch.randn(129, 511, generator=g).to(torch.float16),
+        "layer.0.mlp": torch.randn(1023, 65, generator=g).to(torch.bfloat16),
+        "layer.1.f64": torch.randn(97, 33, generator=g, dtype=torch.float64),
+        "layer.1.ids": torch.randint(-(2**40), 2**40, (4099,), generator=g),
+        "layer.1.i8": torch.randint(-128, 127, (3, 5, 7), generator=g, dtype=torch.int8),
+        "layer.1.u8": torch.randint(0, 255, (1001,), generator=g, dtype=torch.uint8),
+        "layer.1.mask": torch.rand(777, generator=g) > 0.5,
+        "layer.1.i32": torch.randint(-1000, 1000, (513,), generator=g, dtype=torch.int32),
+        "norm.scale": torch.tensor(1.5),
+        "empty": torch.zeros(0, 4),
+    }
+
+
+def _reference(data: bytes, tmp_path: Path, name: str) -> dict[str, torch.Tensor]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return safetensors.torch.load_file(str(path))
+
+
+def _same(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
+    assert sorted(got) == sorted(want)
+    for name, tensor in want.items():
+        assert got[name].dtype == tensor.dtype, name
+        assert got[name].shape == tensor.shape, name
+        assert torch.equal(got[name], tensor), name
+
+
+def _put(store: Store, key: str, data: bytes) -> None:
+    fs, path = store.fs_path(key)
+    fs.pipe_file(path, data)
+
+
+@pytest.mark.parametrize("store", CLOUDS, indirect=True)
+def test_one_file_equals_safetensors_load_file(store: Store, tmp_path: Path) -> None:
+    data = safetensors.torch.save(_model(1), metadata={"format": "pt"})
+    assert len(data) > 2 * 2**20
+    _put(store, "one/model.safetensors", data)
+    # small parts: many ranged reads, tensors split across them
+    got = load_safetensors(store.uri("one/model.safetensors"), part_size=256 * KiB, **store.options)
+    _same(got, _reference(data, tmp_path, "model.safetensors"))
+    # tensors own their memory, as safetensors' do
+    assert got["embed.weight"].untyped_storage().nbytes() == got["embed.weight"].nbytes
+
+
+@pytest.mark.parametrize("store", CLOUDS, indirect=True)
+def test_sharded_index_equals_safetensors_load_file(store: Store, tmp_path: Path) -> None:
+    reference: dict[str, torch.Tensor] = {}
+    weight_map = {}
+    for shard in range(3):
+        data = safetensors.torch.save(
+            {f"s{shard}.{k}": v for k, v in _model(10 + shard, rows=301).items()}
+        )
+        name = f"model-{shard + 1:05d}-of-00003.safetensors"
+        _put(store, f"sharded/{name}", data)
+        loaded = _reference(data, tmp_path, name)
+        reference.update(loaded)
+        weight_map.update(dict.fromkeys(loaded, name))
+    index = {"metadata": {"total_size": 0}, "weight_map": weight_map}
+    _put(store, "sharded/model.safetensors.index.json", json.dumps(index).encode())
+
+    by_index = load_safetensors(
+        store.uri("sharded/model.safetensors.index.json"), part_size=512 * KiB, **store.options
+    )
+    _same(by_index, reference)
+    by_prefix = load_safetensors(store.uri("sharded/"), **store.options)
+    _same(by_prefix, reference)
+    # include: only matching tensors, and only the shard that holds them is read
+    some = load_safetensors(
+        store.uri("sharded/model.safetensors.index.json"), include="s1.layer.1.*", **store.options
+    )
+    _same(some, {k: v for k, v in reference.items() if k.startswith("s1.layer.1.")})
+
+
+def _replace(uri: str, options: dict[str, Any], data: bytes) -> None:
+    fs, path = unifs.url_to_fs(uri, **options)
+    fs.pipe_file(path, data)
+
+
+class _ReplaceOnFirstBytes(Callback):
+    """Replaces the object (from another process) as soon as the load has its first bytes."""
+
+    def __init__(self, uri: str, options: dict[str, Any], data: bytes) -> None:
+        super().__init__()
+        self.args = (uri, options, data)
+        self.exitcode: int | None = None
+
+    def call(self, *args: Any, **kwargs: Any) -> None:
+        if self.exitcode is None and self.value:
+            # the load waits meanwhile: its remaining reads see the new object
+            process = multiprocessing.get_context("spawn").Process(target=_replace, args=self.args)
+            process.start()
+            process.join(120)
+            self.exitcode = process.exitcode
+
+
+@pytest.mark.parametrize("store", CLOUDS, indirect=True)
+def test_object_replaced_mid_load_fails_clearly(store: Store) -> None:
+    first = safetensors.torch.save(_model(2))
+    second = safetensors.torch.save(_model(3))  # same layout and size, other values
+    assert len(first) == len(second) and first != second
+    _put(store, "moving/model.safetensors", first)
+    uri = store.uri("moving/model.safetensors")
+    callback = _ReplaceOnFirstBytes(uri, store.options, second)
+    with pytest.raises(unifs.ObjectChangedError, match="replaced on the server"):
+        load_safetensors(
+            uri, part_size=128 * KiB, concurrency=2, callback=callback, **store.options
+        )
+    assert callback.exitcode == 0
+    # the new version loads whole
+    _same(load_safetensors(uri, **store.options), safetensors.torch.load(second))
+
+
+def test_not_safetensors_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.safetensors").write_bytes(b"\xff" * 8 + b"not a header")
+    with pytest.raises(SafetensorsError, match="not a safetensors file"):
+        load_safetensors((tmp_path / "bad.safetensors").as_uri())
+    index = {"weight_map": {"x": "gone.safetensors"}}
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(SafetensorsError, match=r"gone\.safetensors, which does not exist"):
+        load_safetensors((tmp_path / "model.safetensors.index.json").as_uri())
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            load_safetensors((tmp_path / "bad.safetensors").as_uri(), device="cuda:0")

@@ -1,0 +1,207 @@
+"""What the verbs share: ``-o``/``-a`` parsing, opening a URI, sizes, printing URIs back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+from urllib.parse import quote
+
+from unifs.errors import UnifsError
+
+
+def options(pairs: Any, flag: str = "-o") -> dict[str, Any]:
+    """``name=value`` pairs as a dict; values are read as JSON when they parse."""
+    found: dict[str, Any] = {}
+    for number, pair in enumerate(pairs or (), 1):
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            # the text itself is not echoed: it may be a secret typed with ':' for '='
+            raise UnifsError(
+                f"{flag} takes name=value, but {flag} number {number} has "
+                + ("no '='" if not sep else "no name before '='")
+                + " (its text is not shown, as it may hold a secret); "
+                f"write e.g. {flag} secret_access_key=..."
+            )
+        try:
+            found[name] = json.loads(value)
+        except ValueError:
+            found[name] = value
+    return found
+
+
+def auth(args: argparse.Namespace, attr: str = "auth") -> dict[str, Any] | None:
+    """The ``-a`` pairs (or ``--dst-auth`` ones with ``attr``) as an auth mapping, or None."""
+    pairs = getattr(args, attr, None)
+    return options(pairs, "-a") if pairs else None
+
+
+def with_options(
+    p: argparse.ArgumentParser, *, destination: bool = False
+) -> argparse.ArgumentParser:
+    """Add ``-o`` and ``-a`` (and, for two-ended verbs, the destination's own)."""
+    p.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a storage option for the backend (repeatable), e.g. -o endpoint_url=http://...",
+    )
+    p.add_argument(
+        "-a",
+        "--auth",
+        action="append",
+        metavar="NAME=VALUE",
+        help="an auth parameter, e.g. -a auth=instance_principal -a region=us-ashburn-1",
+    )
+    if destination:
+        p.add_argument(
+            "-O",
+            "--dst-option",
+            action="append",
+            metavar="NAME=VALUE",
+            help="a storage option for the destination when it is another store (repeatable)",
+        )
+        p.add_argument(
+            "-A",
+            "--dst-auth",
+            action="append",
+            metavar="NAME=VALUE",
+            help="an auth parameter for the destination when it is another store",
+        )
+    return p
+
+
+def open_fs(args: argparse.Namespace, uri: str) -> tuple[Any, str]:
+    """The filesystem and path for ``uri`` with the verb's ``-o``/``-a``."""
+    from unifs.filesystem import check_reachable, url_to_fs
+
+    given, opts = auth(args), options(args.option)
+    check_reachable(uri, auth=given, **opts)
+    return url_to_fs(uri, auth=given, **opts)
+
+
+def human(size: float) -> str:
+    """``1.5 GiB``: binary units, as the progress bar and ``du -h`` print them."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "PiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} PiB"
+
+
+def size_text(size: int, readable: bool) -> str:
+    return human(size) if readable else str(size)
+
+
+class Display:
+    """Print paths of a listing as URIs in the dialect the user typed, so they paste back.
+
+    ``typed`` is the URI as given; ``base`` the filesystem path it named. A path below
+    ``base`` is printed as ``typed`` + the rest (URL-encoded for an ``https://`` URI).
+    """
+
+    def __init__(self, typed: str, base: str) -> None:
+        self.typed = typed
+        self.base = base.rstrip("/")
+        self.https = typed.lower().startswith(("http://", "https://"))
+
+    def __call__(self, path: str, *, directory: bool = False) -> str:
+        path = path.rstrip("/")
+        suffix = "/" if directory else ""
+        if path == self.base:
+            return self.typed.rstrip("/") + suffix if directory else self.typed
+        if not path.startswith(self.base + "/") and self.base:
+            return path + suffix
+        rest = path[len(self.base) :].lstrip("/")
+        if self.https:
+            rest = quote(rest)
+        head = self.typed if self.typed.endswith("/") else self.typed + "/"
+        return head + rest + suffix
+
+
+def print_json(value: Any) -> None:
+    """One JSON document (or line) to stdout."""
+    sys.stdout.write(json.dumps(value, default=str) + "\n")
+
+
+def add_transfer_flags(p: argparse.ArgumentParser, *, verify: bool = True) -> None:
+    """Filters and the engine's limits, as get, put, cp, mv and sync take them."""
+    p.add_argument("--include", action="append", metavar="GLOB", help="keep matching paths")
+    p.add_argument("--exclude", action="append", metavar="GLOB", help="drop matching paths")
+    p.add_argument("--concurrency", type=int, help="requests in flight at once (64)")
+    p.add_argument("--part-size", type=int, metavar="MIB", help="part size in MiB")
+    p.add_argument("--retries", type=int, help="retries per request (5)")
+    if verify:
+        p.add_argument("--no-verify", action="store_true", help="skip checksum verification")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def transfer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for get/put/copy/sync from the flags above."""
+    found: dict[str, Any] = {
+        "include": args.include,
+        "exclude": args.exclude,
+        "concurrency": args.concurrency,
+        "part_size": args.part_size * 2**20 if args.part_size else None,
+        "retries": args.retries,
+    }
+    if hasattr(args, "no_verify"):
+        found["verify"] = not args.no_verify
+    return found
+
+
+def progress(label: str) -> Any:
+    """The progress bar the verbs draw on stderr (hidden when stderr is not a terminal)."""
+    from unifs.transfer import progress_bar
+
+    return progress_bar(label, terminal=True)
+
+
+def report_dict(report: Any) -> dict[str, Any]:
+    """A transfer report as JSON-ready data, with its one-line summary."""
+    from dataclasses import asdict
+
+    data = asdict(report)
+    data["summary"] = report.summary()
+    return data
+
+
+def print_failures(verb: str, failed: dict[str, str]) -> None:
+    """Each failed file on its own line (ten at most); one line when they failed alike."""
+    from unifs.redact import mask_secrets
+
+    reasons = {reason for reason in failed.values()}
+    if len(failed) > 1 and len(reasons) == 1:
+        line = f"unifs {verb}: {len(failed)} files failed: {reasons.pop()}"
+        print(mask_secrets(line), file=sys.stderr)
+        return
+    for name, reason in list(failed.items())[:10]:
+        print(mask_secrets(f"unifs {verb}: failed: {name}: {reason}"), file=sys.stderr)
+    if len(failed) > 10:
+        print(f"unifs {verb}: ... and {len(failed) - 10} more failed", file=sys.stderr)
+
+
+def run_transfer(args: argparse.Namespace, verb: str, call: Any) -> int:
+    """Run ``call(callback)``; print the summary (or JSON); 1 when some files failed."""
+    from unifs.redact import mask_secrets
+    from unifs.transfer import TransferError
+
+    bar = progress(verb)
+    try:
+        report = call(bar)
+    except TransferError as exc:
+        bar.close()
+        print_failures(verb, exc.report.failed)
+        if getattr(args, "json", False):
+            print_json(report_dict(exc.report))
+        else:
+            print(mask_secrets(f"{verb}: {exc.report.summary()}"), file=sys.stderr)
+        return 1
+    bar.close()
+    if getattr(args, "json", False):
+        print_json(report_dict(report))
+    else:
+        print(f"{verb}: {report.summary()}")
+    return 0

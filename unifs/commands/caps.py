@@ -1,0 +1,43 @@
+"""``unifs caps URI``: what a store can do with these credentials (``--matrix``: all)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from unifs.commands._shared import auth, options, print_json
+
+
+def register(subparsers: Any, with_options: Any) -> None:
+    """Add ``caps`` to the ``unifs`` command."""
+    p = with_options(
+        subparsers.add_parser("caps", help="what a store can do with these credentials")
+    )
+    p.add_argument("uri", nargs="?")
+    p.add_argument("--matrix", action="store_true", help="every provider's capabilities")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict, fields
+
+    from unifs.capabilities import capabilities, capability_matrix
+    from unifs.errors import UnifsError
+
+    if args.matrix:
+        print(capability_matrix(), end="")
+        return 0
+    if not args.uri:
+        raise UnifsError("caps needs a URI, or --matrix")
+    caps = capabilities(args.uri, auth=auth(args), **options(args.option))
+    if args.json:
+        print_json(asdict(caps))
+        return 0
+    for f in fields(caps):
+        if f.name == "reasons":
+            continue
+        value = getattr(caps, f.name)
+        why = caps.reasons.get(f.name)
+        print(f"{f.name:22} {value}" + (f"  ({why})" if why else ""))
+    return 0

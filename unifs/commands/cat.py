@@ -1,0 +1,27 @@
+"""``unifs cat URI``: write an object to standard output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(subparsers: Any, with_options: Any) -> None:
+    """Add ``cat`` to the ``unifs`` command."""
+    p = with_options(subparsers.add_parser("cat", help="write an object to standard output"))
+    p.add_argument("uri")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from unifs.commands._shared import auth, options
+    from unifs.filesystem import check_reachable
+    from unifs.filesystem import open as unifs_open
+
+    check_reachable(args.uri, auth=auth(args), **options(args.option))
+    with unifs_open(args.uri, "rb", auth=auth(args), **options(args.option)) as handle:
+        while chunk := handle.read(4 * 2**20):
+            sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+    return 0

@@ -1,0 +1,61 @@
+"""``unifs du URI``: bytes and objects below a prefix."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from unifs.commands._shared import Display, open_fs, print_json, size_text
+
+
+def register(subparsers: Any, with_options: Any) -> None:
+    """Add ``du`` to the ``unifs`` command."""
+    p = with_options(
+        subparsers.add_parser(
+            "du", help="bytes and objects below a prefix", conflict_handler="resolve"
+        )
+    )
+    p.add_argument("uri")
+    p.add_argument("-s", "--summarize", action="store_true", help="only the total")
+    p.add_argument(
+        "-h", "--human-readable", dest="human", action="store_true", help="sizes in KiB, MiB, GiB"
+    )
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    fs, path = open_fs(args, args.uri)
+    fs.invalidate_cache()
+    base = path.rstrip("/")
+    found = fs.find(base, detail=True)
+    if not found:
+        raise FileNotFoundError(path)
+    show = Display(args.uri, base)
+    groups: dict[str, list[int]] = {}
+    total = [0, 0]
+    for name, info in found.items():
+        size = int(info.get("size") or 0)
+        total[0] += size
+        total[1] += 1
+        rest = name[len(base) :].lstrip("/")
+        top = rest.split("/", 1)[0] if "/" in rest else ""
+        if top:
+            group = groups.setdefault(top, [0, 0])
+            group[0] += size
+            group[1] += 1
+    rows = (
+        []
+        if args.summarize
+        else [
+            (show(f"{base}/{top}", directory=True), size, count)
+            for top, (size, count) in sorted(groups.items())
+        ]
+    )
+    rows.append((args.uri, total[0], total[1]))
+    if args.json:
+        print_json([{"uri": uri, "size": size, "objects": count} for uri, size, count in rows])
+        return 0
+    for uri, size, count in rows:
+        print(f"{size_text(size, args.human):>12}  {count:>8} objects  {uri}")
+    return 0

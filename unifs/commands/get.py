@@ -1,0 +1,34 @@
+"""``unifs get SRC DEST``: download an object or prefix, verified."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from unifs.commands._shared import add_transfer_flags, auth, options, run_transfer, transfer_kwargs
+
+
+def register(subparsers: Any, with_options: Any) -> None:
+    """Add ``get`` to the ``unifs`` command."""
+    p = with_options(subparsers.add_parser("get", help="download an object or prefix, verified"))
+    p.add_argument("src")
+    p.add_argument("dest")
+    add_transfer_flags(p, verify=True)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from unifs.transfer import get
+
+    return run_transfer(
+        args,
+        "get",
+        lambda bar: get(
+            args.src,
+            args.dest,
+            auth=auth(args),
+            callback=bar,
+            **transfer_kwargs(args),
+            **options(args.option),
+        ),
+    )

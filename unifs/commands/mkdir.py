@@ -1,0 +1,31 @@
+"""``unifs mkdir URI``: create a bucket, or a directory on local disk."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from unifs.commands._shared import open_fs
+
+
+def register(subparsers: Any, with_options: Any) -> None:
+    """Add ``mkdir`` to the ``unifs`` command."""
+    p = with_options(
+        subparsers.add_parser(
+            "mkdir",
+            help="create a bucket (object stores have no directories below it)",
+        )
+    )
+    p.add_argument("uri")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    fs, path = open_fs(args, args.uri)
+    import contextlib
+
+    with contextlib.suppress(FileExistsError):
+        fs.mkdir(path.rstrip("/") or path, create_parents=True)
+    fs.invalidate_cache()
+    print(f"created {args.uri}")
+    return 0

@@ -1,0 +1,57 @@
+"""``unifs mv SRC DST``: copy, verified, then remove the source objects that arrived."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from unifs.commands._shared import add_transfer_flags, open_fs, transfer_kwargs
+
+
+def register(subparsers: Any, with_options: Any) -> None:
+    """Add ``mv`` to the ``unifs`` command."""
+    p = with_options(
+        subparsers.add_parser(
+            "mv", help="move objects: copy (verified), then remove each source that arrived"
+        ),
+        destination=True,
+    )
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("-r", "--recursive", action="store_true", help="move a prefix or directory")
+    add_transfer_flags(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from unifs.commands._shared import print_failures, print_json, progress, report_dict
+    from unifs.commands.cp import check_recursive, copy_kwargs
+    from unifs.transfer import TransferError, copy
+
+    check_recursive(args, "mv")
+    bar = progress("mv")
+    failed = False
+    try:
+        report = copy(
+            args.src, args.dst, callback=bar, **transfer_kwargs(args), **copy_kwargs(args)
+        )
+    except TransferError as exc:
+        report, failed = exc.report, True
+        print_failures("mv", report.failed)
+    finally:
+        bar.close()
+    # only what is now at the destination, verified or found matching, leaves the source
+    arrived = [*report.transferred, *report.skipped]
+    fs, path = open_fs(args, args.src)
+    single = not args.recursive
+    removed = 0
+    for relative in arrived:
+        target = path if single else f"{path.rstrip('/')}/{relative}"
+        fs.rm(target)
+        removed += 1
+    fs.invalidate_cache()
+    if args.json:
+        print_json({**report_dict(report), "removed": removed})
+    else:
+        print(f"mv: {report.summary()}, {removed} source objects removed")
+    return 1 if failed else 0

@@ -1,0 +1,34 @@
+"""``unifs put SRC DEST``: upload a file or directory."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from unifs.commands._shared import add_transfer_flags, auth, options, run_transfer, transfer_kwargs
+
+
+def register(subparsers: Any, with_options: Any) -> None:
+    """Add ``put`` to the ``unifs`` command."""
+    p = with_options(subparsers.add_parser("put", help="upload a file or directory"))
+    p.add_argument("src")
+    p.add_argument("dest")
+    add_transfer_flags(p, verify=False)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from unifs.transfer import put
+
+    return run_transfer(
+        args,
+        "put",
+        lambda bar: put(
+            args.src,
+            args.dest,
+            auth=auth(args),
+            callback=bar,
+            **transfer_kwargs(args),
+            **options(args.option),
+        ),
+    )

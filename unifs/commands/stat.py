@@ -1,0 +1,44 @@
+"""``unifs stat URI``: one object's size, type, checksums and identity, as the store says."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from unifs.commands._shared import open_fs, print_json
+
+
+def register(subparsers: Any, with_options: Any) -> None:
+    """Add ``stat`` to the ``unifs`` command."""
+    p = with_options(
+        subparsers.add_parser("stat", help="size, checksums and identity of one object")
+    )
+    p.add_argument("uri")
+    p.add_argument("--json", action="store_true", help="every field the store reports, as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from unifs.commands.ls import modified
+    from unifs.registry import get_provider
+    from unifs.uri import parse
+
+    fs, path = open_fs(args, args.uri)
+    fs.invalidate_cache()
+    info = fs.info(path)
+    provider = get_provider(parse(args.uri).provider)
+    checksums = {kind: digest for kind, digest in provider.checksums(info)}
+    if args.json:
+        print_json({"uri": args.uri, **info, "checksums": checksums})
+        return 0
+    print(f"uri       {args.uri}")
+    print(f"type      {info.get('type')}")
+    print(f"size      {info.get('size')}")
+    if modified(info):
+        print(f"modified  {modified(info)}")
+    for kind, digest in checksums.items():
+        print(f"{kind:9} {digest}")
+    for key in ("ETag", "etag", "generation", "version_id", "VersionId"):
+        if info.get(key):
+            print(f"{key.lower():9} {info[key]}")
+    return 0

@@ -1,0 +1,273 @@
+"""Object I/O for unifs's OCI filesystem: answers, retry settings, multipart uploads, files.
+
+A multipart upload sends equal parts (the last may be shorter), each with its Content-MD5,
+and commits them in order; OCI then reports the object's MD5 as
+``"<base64 MD5 of the part MD5s>-<parts>"`` (``opc-multipart-md5``), which
+``OCIProvider.multipart_checksum`` reads back. A failed upload is aborted, so no part is
+left billed and no partial object appears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import mimetypes
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from fsspec.asyn import sync
+from fsspec.spec import AbstractBufferedFile
+
+if TYPE_CHECKING:
+    from unifs.providers.oci_filesystem import OCIFileSystem
+
+__all__ = ["Multipart", "OCIFile"]
+
+
+def _md5(data: bytes | memoryview) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+
+
+#: user metadata (``opc-meta-``) unifs keeps on its multipart uploads: their part size in bytes
+PART_SIZE_METADATA = "unifs-part-size"
+
+
+class Multipart:
+    """One OCI multipart upload: start, parts, commit or abort."""
+
+    def __init__(
+        self, fs: OCIFileSystem, path: str, rest: str, upload_id: str, exclusive: bool
+    ) -> None:
+        self.fs = fs
+        self.path = path
+        self.rest = rest
+        self.upload_id = upload_id
+        self.exclusive = exclusive
+        self.parts: dict[int, str] = {}
+
+    @classmethod
+    async def start(
+        cls,
+        fs: OCIFileSystem,
+        path: str,
+        *,
+        exclusive: bool = False,
+        content_type: str | None = None,
+        part_size: int | None = None,
+    ) -> Multipart:
+        """Begin an upload; ``part_size`` (all parts but a shorter last one) is kept with it."""
+        bucket, namespace, key, label = await fs._resolve(path)
+        details: dict[str, Any] = {"object": key}
+        if content_type:
+            details["contentType"] = content_type
+        if part_size:
+            details["metadata"] = {f"opc-meta-{PART_SIZE_METADATA}": str(part_size)}
+        headers = {"Content-Type": "application/json"}
+        if exclusive:
+            headers["If-None-Match"] = "*"
+        reply = await fs._call(
+            "POST",
+            fs._rest(namespace, bucket, "/u"),
+            headers=headers,
+            body=json.dumps(details).encode(),
+            what=f"{label}/{key}",
+        )
+        rest = fs._rest(namespace, bucket, f"/u/{quote(key, safe='')}")
+        return cls(fs, f"{label}/{key}", rest, reply.json()["uploadId"], exclusive)
+
+    @classmethod
+    async def attach(cls, fs: OCIFileSystem, path: str, upload_id: str) -> Multipart:
+        """The upload ``upload_id`` to ``path``, begun elsewhere (another process, a crash)."""
+        bucket, namespace, key, label = await fs._resolve(path)
+        rest = fs._rest(namespace, bucket, f"/u/{quote(key, safe='')}")
+        return cls(fs, f"{label}/{key}", rest, upload_id, False)
+
+    async def part(self, number: int, data: bytes | memoryview) -> None:
+        reply = await self.fs._call(
+            "PUT",
+            self.rest,
+            params={"uploadId": self.upload_id, "uploadPartNum": number},
+            headers={"Content-Type": "application/octet-stream", "Content-MD5": _md5(data)},
+            body=bytes(data),
+            sign_body=False,
+            what=f"{self.path} part {number}",
+        )
+        self.parts[number] = reply.headers["etag"]
+
+    async def commit(self) -> None:
+        details = {
+            "partsToCommit": [{"partNum": n, "etag": e} for n, e in sorted(self.parts.items())]
+        }
+        headers = {"Content-Type": "application/json"}
+        if self.exclusive:
+            headers["If-None-Match"] = "*"
+        await self.fs._call(
+            "POST",
+            self.rest,
+            params={"uploadId": self.upload_id},
+            headers=headers,
+            body=json.dumps(details).encode(),
+            what=self.path,
+        )
+        self.fs.invalidate_cache(self.path)
+
+    async def abort(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            await self.fs._call(
+                "DELETE", self.rest, params={"uploadId": self.upload_id}, what=self.path
+            )
+
+    @classmethod
+    async def abort_abandoned(cls, fs: OCIFileSystem, path: str, *, before: datetime) -> int:
+        """Abort the unfinished uploads to ``path`` begun before ``before``; how many."""
+        bucket, namespace, key, label = await fs._resolve(path)
+        listing = fs._rest(namespace, bucket, "/u")
+        aborted, page = 0, None
+        while True:
+            params = {"limit": "1000", **({"page": page} if page else {})}
+            reply = await fs._call("GET", listing, params=params, what=f"{label}/{key}")
+            for upload in reply.json() or []:
+                created = datetime.fromisoformat(upload["timeCreated"].replace("Z", "+00:00"))
+                if upload.get("object") == key and created < before:
+                    await (await cls.attach(fs, path, upload["uploadId"])).abort()
+                    aborted += 1
+            page = reply.headers.get("opc-next-page")
+            if not page:
+                return aborted
+
+    async def _guarded(self, work: Any) -> None:
+        try:
+            await work
+            await self.commit()
+        except BaseException:
+            await asyncio.shield(self.abort())
+            raise
+
+    async def run(self, parts: Iterable[tuple[int, bytes]], *, concurrency: int) -> None:
+        """Upload ``(number, bytes)`` parts, at most ``concurrency`` at once, then commit."""
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(number: int, data: bytes) -> None:
+            async with gate:
+                await self.part(number, data)
+
+        async def all_parts() -> None:
+            await asyncio.gather(*(one(n, d) for n, d in parts))
+
+        await self._guarded(all_parts())
+
+    async def run_file(self, local: str, size: int, part_size: int, *, concurrency: int) -> None:
+        """Upload ``local`` in ``part_size`` parts read as they are sent (bounded memory)."""
+        gate = asyncio.Semaphore(max(1, concurrency))
+        loop = asyncio.get_running_loop()
+
+        def read(offset: int) -> bytes:
+            with open(local, "rb") as handle:
+                handle.seek(offset)
+                return handle.read(part_size)
+
+        async def one(number: int, offset: int) -> None:
+            async with gate:
+                data = await loop.run_in_executor(None, read, offset)
+                await self.part(number, data)
+
+        async def all_parts() -> None:
+            await asyncio.gather(
+                *(one(i + 1, off) for i, off in enumerate(range(0, size, part_size)))
+            )
+
+        await self._guarded(all_parts())
+
+
+class OCIFile(AbstractBufferedFile):
+    """A file on OCI: reads pinned to the ETag it opened, writes as one PUT or a multipart."""
+
+    def __init__(
+        self,
+        fs: OCIFileSystem,
+        path: str,
+        mode: str = "rb",
+        block_size: int | None = None,
+        autocommit: bool = True,
+        cache_type: str = "readahead",
+        cache_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        content_type = kwargs.pop("content_type", None)
+        super().__init__(
+            fs,
+            path,
+            mode,
+            block_size=block_size,
+            autocommit=autocommit,
+            cache_type=cache_type,
+            cache_options=cache_options,
+            **kwargs,
+        )
+        self.exclusive = mode == "xb"
+        self.content_type = (
+            content_type or mimetypes.guess_type(path)[0] or "application/octet-stream"
+        )
+        self.upload: Multipart | None = None
+        self._pending: bytes | None = None
+        self.etag = self.details.get("etag") if mode == "rb" else None
+
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        data: bytes = self.fs.cat_file(self.path, start=start, end=end, if_match=self.etag)
+        return data
+
+    def _upload_chunk(self, final: bool = False) -> bool:
+        data = self.buffer.getvalue()
+        if final and self.upload is None:
+            self._pending = data  # one PUT, at commit
+            if self.autocommit:
+                self.commit()
+            return True
+        if self.upload is None:
+            self.upload = sync(
+                self.fs.loop,
+                Multipart.start,
+                self.fs,
+                self.path,
+                exclusive=self.exclusive,
+                content_type=self.content_type,
+            )
+        if data:
+            try:
+                sync(self.fs.loop, self.upload.part, len(self.upload.parts) + 1, data)
+            except BaseException:
+                self.discard()
+                raise
+        if final and self.autocommit:
+            self.commit()
+        return True
+
+    def commit(self) -> None:
+        if self._pending is not None:
+            data, self._pending = self._pending, None
+            sync(
+                self.fs.loop,
+                self.fs._put_object,
+                self.path,
+                data,
+                exclusive=self.exclusive,
+                content_type=self.content_type,
+            )
+        if self.upload is not None:
+            try:
+                sync(self.fs.loop, self.upload.commit)
+            except BaseException:
+                self.discard()
+                raise
+            self.upload = None
+
+    def discard(self) -> None:
+        self._pending = None
+        if self.upload is not None:
+            sync(self.fs.loop, self.upload.abort)
+            self.upload = None

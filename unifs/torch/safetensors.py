@@ -1,0 +1,619 @@
+"""Stream safetensors models from any store straight into tensors: ``load_safetensors``.
+
+Bytes travel once: from ranged, parallel reads (the transfer engine's request gate, byte
+budget and retries) into each tensor's own memory. No temporary file, no whole-file buffer:
+peak memory is the tensors plus the byte budget (``max_buffer``, default 128 MiB) that reads
+in flight may hold.
+
+Each object is checked against the checksum its store reports (MD5, CRC32C, a multipart
+ETag's part MD5s) and against the version it had when the load began (ETag, generation):
+an object replaced while it was read raises :class:`unifs.errors.ObjectChangedError`,
+never a model spliced from two versions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import collections
+import contextlib
+import fnmatch
+import json
+import posixpath
+import struct
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from unifs.errors import MissingDependencyError, ObjectChangedError, UnifsError
+
+try:
+    import numpy as np
+    import torch
+except ImportError as exc:  # pragma: no cover - the torch extra installs them
+    raise MissingDependencyError("unifs.torch", "torch", exc.name or "torch") from exc
+
+from unifs.auth import AuthConfig
+from unifs.transfer.backend import _Backend, _open_backend
+from unifs.transfer.checksums import _Expect, _expectation
+from unifs.transfer.limits import _MIN_SPLIT, _SPLIT_PAYBACK, _STREAM_RESERVE, MiB, _auto_part_size
+from unifs.transfer.planning import _identity, _Item, _item
+from unifs.transfer.report import TransferReport
+from unifs.transfer.retries import RetryPolicy, _Permanent, _ShortRead
+from unifs.transfer.scheduling import _Engine, _options, _run_sync
+
+__all__ = ["SafetensorsError", "load_safetensors"]
+
+#: safetensors dtype names -> torch dtypes (those this torch build has)
+_DTYPES: dict[str, torch.dtype] = {
+    name: getattr(torch, attr)
+    for name, attr in {
+        "F64": "float64",
+        "F32": "float32",
+        "F16": "float16",
+        "BF16": "bfloat16",
+        "I64": "int64",
+        "I32": "int32",
+        "I16": "int16",
+        "I8": "int8",
+        "U64": "uint64",
+        "U32": "uint32",
+        "U16": "uint16",
+        "U8": "uint8",
+        "BOOL": "bool",
+        "F8_E4M3": "float8_e4m3fn",
+        "F8_E5M2": "float8_e5m2",
+        "C64": "complex64",
+    }.items()
+    if hasattr(torch, attr)
+}
+_HEADER_PROBE = 64 * 1024  # the first read: the length prefix and, usually, the whole header
+_MAX_HEADER = 100 * MiB  # safetensors' own limit
+_INDEX_SUFFIX = ".index.json"
+_HASH_SLICE = 4 * MiB
+
+
+class SafetensorsError(UnifsError, ValueError):
+    """An object is not a valid safetensors file, or an index names what is not there."""
+
+
+@dataclass
+class _Tensor:
+    name: str
+    dtype: torch.dtype
+    shape: list[int]
+    start: int  # absolute offsets in the object
+    end: int
+    host: torch.Tensor | None = None  # uint8, where the bytes land
+    left: int = 0
+
+
+@dataclass
+class _File:
+    item: _Item
+    header: bytes  # the 8-byte length and the JSON header, as stored
+    tensors: list[_Tensor]
+    whole: bool  # every byte of the object is read (so it can be checksum-verified)
+    expect: _Expect | None
+    segments: list[_Tensor] = field(default_factory=list)  # non-empty tensors, by offset
+    starts: list[int] = field(default_factory=list)  # where each segment starts
+    left: int = 0  # bytes still to land
+
+    def write(self, offset: int, chunk: bytes | memoryview) -> list[_Tensor]:
+        """Copy ``chunk`` (object bytes from ``offset``) into its tensors; return those it
+        completed."""
+        view = memoryview(chunk)
+        done = []
+        index = bisect.bisect_right(self.starts, offset) - 1
+        while len(view):
+            tensor = self.segments[index]
+            at = offset - tensor.start
+            take = min(len(view), tensor.end - offset)
+            if at < 0 or take <= 0:
+                raise _Permanent(f"{self.item.remote}: bytes at {offset} belong to no tensor")
+            assert tensor.host is not None
+            target = tensor.host.numpy()
+            target[at : at + take] = np.frombuffer(view[:take], dtype=np.uint8)
+            tensor.left -= take
+            self.left -= take
+            if tensor.left == 0:
+                done.append(tensor)
+            view = view[take:]
+            offset += take
+            index += 1
+        return done
+
+
+@dataclass(eq=False)
+class _Part:
+    """Bytes ``[start, end)`` of one object; ``end`` moves down when another worker takes
+    the tail, ``position`` up as bytes land."""
+
+    file: _File
+    start: int
+    end: int
+    position: int = -1
+
+    def __post_init__(self) -> None:
+        if self.position < 0:
+            self.position = self.start
+
+
+def _parse_header(item: _Item, raw: bytes) -> tuple[int, dict[str, Any]]:
+    (length,) = struct.unpack("<Q", raw[:8])
+    if length > _MAX_HEADER or 8 + length > item.size:
+        raise SafetensorsError(
+            f"{item.remote} is not a safetensors file: its header length ({length} bytes) "
+            f"does not fit in its {item.size} bytes"
+        )
+    try:
+        header = json.loads(raw[8 : 8 + length])
+    except ValueError:
+        raise SafetensorsError(f"{item.remote}: the safetensors header is not JSON") from None
+    if not isinstance(header, dict):
+        raise SafetensorsError(f"{item.remote}: the safetensors header is not a JSON object")
+    return length, header
+
+
+def _tensors(item: _Item, length: int, header: dict[str, Any]) -> list[_Tensor]:
+    base = 8 + length
+    tensors = []
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype = _DTYPES[meta["dtype"]]
+            begin, end = (int(v) for v in meta["data_offsets"])
+            shape = [int(n) for n in meta["shape"]]
+        except KeyError as exc:
+            raise SafetensorsError(
+                f"{item.remote}: tensor {name!r} has dtype or fields this loader does not know "
+                f"({exc}); load it with safetensors instead"
+            ) from None
+        numel = 1
+        for n in shape:
+            numel *= n
+        if end - begin != numel * dtype.itemsize or begin < 0 or base + end > item.size:
+            raise SafetensorsError(
+                f"{item.remote}: tensor {name!r} ({meta['dtype']}, shape {shape}) does not "
+                f"match its byte range {begin}-{end}"
+            )
+        tensors.append(_Tensor(name, dtype, shape, base + begin, base + end))
+    tensors.sort(key=lambda t: t.start)
+    return tensors
+
+
+def _covers(tensors: list[_Tensor], start: int, end: int) -> bool:
+    """True if ``tensors`` (sorted) tile ``[start, end)`` exactly."""
+    position = start
+    for tensor in tensors:
+        if tensor.start != position:
+            return False
+        position = tensor.end
+    return position == end
+
+
+def _spans(tensors: list[_Tensor]) -> list[tuple[int, int]]:
+    """Contiguous byte ranges covering ``tensors`` (sorted), adjacent ones merged."""
+    spans: list[list[int]] = []
+    for tensor in tensors:
+        if tensor.end == tensor.start:
+            continue
+        if spans and spans[-1][1] == tensor.start:
+            spans[-1][1] = tensor.end
+        else:
+            spans.append([tensor.start, tensor.end])
+    return [(a, b) for a, b in spans]
+
+
+def _wanted(name: str, include: Sequence[str] | None) -> bool:
+    return not include or any(fnmatch.fnmatchcase(name, pattern) for pattern in include)
+
+
+class _Loader:
+    def __init__(
+        self,
+        engine: _Engine,
+        backend: _Backend,
+        *,
+        include: Sequence[str] | None,
+        device: torch.device,
+        verify: bool,
+        part_size: int | None,
+    ) -> None:
+        self.engine = engine
+        self.backend = backend
+        self.include = include
+        self.device = device
+        self.verify = verify
+        self.part_size = part_size
+        self.pin = device.type == "cuda"
+        self.out: dict[str, torch.Tensor] = {}
+        self.files: list[_File] = []
+
+    # -- planning ---------------------------------------------------------------------------
+
+    async def info(self, path: str) -> dict[str, Any]:
+        self.backend.fs.invalidate_cache(path)
+        info: dict[str, Any] = await self.engine.retrying(lambda _: self.backend.call("info", path))
+        return info
+
+    def read(self, path: str, start: int, end: int, item: _Item | None) -> Any:
+        """The engine's read of ``[start, end)``, every request pinned to ``item``'s version
+        (``_Item.pin``, from ``Provider.version_pin``) where the store can pin reads."""
+        return self.backend.read(path, start, end, pin=item.pin if item is not None else None)
+
+    async def cat(self, path: str, start: int, end: int, item: _Item | None = None) -> bytes:
+        async def attempt(_: int) -> bytes:
+            chunks = [c async for c in self.read(path, start, end, item)]
+            data = b"".join(chunks)
+            if len(data) != end - start:
+                raise _ShortRead(f"{path}: got {len(data)} bytes of {start}-{end - 1}")
+            return data
+
+        return await self.engine.retrying(attempt)
+
+    async def objects(self, path: str, is_prefix: bool) -> list[tuple[_Item, set[str] | None]]:
+        """The safetensors objects to read, each with the tensor names an index assigns it."""
+        provider = self.backend.provider
+        if not is_prefix:
+            with contextlib.suppress(FileNotFoundError):
+                info = await self.info(path)
+                if info.get("type") == "file":
+                    if path.endswith(".json"):
+                        return await self.from_index(path, info)
+                    return [(_item(provider, path, posixpath.basename(path), info), None)]
+        base = path.rstrip("/")
+        found = await self.engine.retrying(lambda _: self.backend.call("find", base, detail=True))
+        items: list[tuple[_Item, set[str] | None]] = [
+            (_item(provider, name, name[len(base) :].lstrip("/"), info), None)
+            for name, info in sorted(found.items())
+            if info.get("type") == "file" and name.endswith(".safetensors")
+        ]
+        if not items:
+            raise FileNotFoundError(f"no .safetensors objects below {path}")
+        return items
+
+    async def from_index(
+        self, path: str, info: dict[str, Any]
+    ) -> list[tuple[_Item, set[str] | None]]:
+        raw = await self.cat(path, 0, int(info.get("size") or 0))
+        try:
+            weight_map = json.loads(raw)["weight_map"]
+            assert isinstance(weight_map, dict)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            raise SafetensorsError(
+                f"{path} is not a safetensors index: expected JSON with a 'weight_map' of "
+                "tensor name -> shard file"
+            ) from None
+        shards: dict[str, set[str]] = collections.defaultdict(set)
+        for name, shard in weight_map.items():
+            if _wanted(name, self.include):
+                if "/" in shard or shard in ("", ".", ".."):
+                    raise SafetensorsError(f"{path}: shard name {shard!r} is not a file name")
+                shards[shard].add(name)
+        folder = posixpath.dirname(path)
+        items: list[tuple[_Item, set[str] | None]] = []
+        for shard in sorted(shards):
+            remote = f"{folder}/{shard}" if folder else shard
+            try:
+                shard_info = await self.info(remote)
+            except FileNotFoundError:
+                raise SafetensorsError(f"{path} names {shard}, which does not exist") from None
+            items.append((_item(self.backend.provider, remote, shard, shard_info), shards[shard]))
+        return items
+
+    async def plan(self, item: _Item, names: set[str] | None) -> _File:
+        probe = await self.cat(item.remote, 0, min(item.size, _HEADER_PROBE), item)
+        if len(probe) < 8:
+            raise SafetensorsError(f"{item.remote} is too short to be a safetensors file")
+        length, header = _parse_header(item, probe)
+        if 8 + length > len(probe):
+            probe += await self.cat(item.remote, len(probe), 8 + length, item)
+        every = _tensors(item, length, header)
+        whole = _covers(every, 8 + length, item.size)
+        tensors = every
+        if names is not None:
+            missing = names - {t.name for t in tensors}
+            if missing:
+                raise SafetensorsError(
+                    f"{item.remote} lacks tensors its index assigns it: {sorted(missing)[:5]}"
+                )
+            tensors = [t for t in tensors if t.name in names]
+        chosen = [t for t in tensors if _wanted(t.name, self.include)]
+        expect = None
+        if self.verify and whole and len(chosen) == len(every):
+            # every byte is read: the object's own checksum can be recomputed
+            expect = _expectation(item, [])[0]
+        for tensor in chosen:
+            size = tensor.end - tensor.start
+            tensor.host = torch.empty(size, dtype=torch.uint8, pin_memory=self.pin)
+            tensor.left = size
+        file = _File(item, probe[: 8 + length], chosen, whole, expect)
+        file.segments = [t for t in chosen if t.end > t.start]
+        file.starts = [t.start for t in file.segments]
+        file.left = sum(t.left for t in chosen)
+        return file
+
+    def parts(self) -> list[_Part]:
+        total = sum(f.left for f in self.files)
+        if self.part_size is None and self.backend.streams:
+            # as the transfer engine does: each span starts as one streamed request, and
+            # running ranges are split while more streams pay (see steal)
+            size = max(total, 1)
+        else:
+            # a whole range is held in memory: the engine's size, 16 of which fit the budget
+            size = self.part_size or _auto_part_size(
+                total, self.engine.concurrency, self.engine.budget.limit, False
+            )
+        parts: list[_Part] = []
+        for file in self.files:
+            for start, end in _spans(file.tensors):
+                parts.extend(_Part(file, s, min(s + size, end)) for s in range(start, end, size))
+        return parts
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def landed(self, tensors: list[_Tensor]) -> None:
+        for tensor in tensors:
+            assert tensor.host is not None
+            value = tensor.host.view(tensor.dtype).reshape(tensor.shape)
+            if self.device.type != "cpu":
+                # pinned host memory: the copy overlaps with the reads still running
+                value = value.to(self.device, non_blocking=True)
+            if tensor.name in self.out:
+                raise SafetensorsError(f"tensor {tensor.name!r} is in more than one shard")
+            self.out[tensor.name] = value
+
+    async def fetch(self, part: _Part) -> None:
+        engine, file = self.engine, part.file
+        reserve = _STREAM_RESERVE if self.backend.streams else part.end - part.start
+        async with engine.budget.hold(min(reserve, part.end - part.start)):
+
+            async def attempt(_: int) -> None:
+                engine.report.requests += 1
+                sent = time.monotonic()
+                asked = part.end
+                reader = self.read(file.item.remote, part.position, asked, file.item)
+                async with contextlib.aclosing(reader) as chunks:
+                    async for chunk in chunks:
+                        if sent and self.backend.streams:
+                            engine.first_byte(time.monotonic() - sent)
+                            sent = 0.0
+                        room = part.end - part.position
+                        if len(chunk) > room:
+                            if part.end == asked:
+                                raise _Permanent(
+                                    f"the store sent more than bytes {part.position}-"
+                                    f"{asked - 1} of {file.item.remote}: it ignored the Range "
+                                    "header"
+                                )
+                            chunk = chunk[:room]  # the tail is another worker's now
+                        self.landed(file.write(part.position, chunk))
+                        part.position += len(chunk)
+                        engine.bulk_bytes += len(chunk)
+                        engine.report.bytes_transferred += len(chunk)
+                        if engine.callback is not None:
+                            engine.callback.relative_update(len(chunk))
+                        if part.position >= part.end:
+                            break
+                if part.position != part.end:
+                    raise _ShortRead(
+                        f"{file.item.remote}: response ended at byte {part.position}, "
+                        f"expected {part.end}"
+                    )
+
+            await engine.retrying(attempt)
+
+    async def finish(self, file: _File) -> None:
+        """Check a complete object: the same version as at the start, the store's checksum."""
+        now = await self.info(file.item.remote)
+        if _identity(now) != file.item.identity:
+            raise ObjectChangedError(file.item.remote, file.item.identity or None)
+        if file.expect is None:
+            self.engine.report.size_only.append(file.item.relative)
+            return
+        digest = await self.engine.on_hash(_digest, file, file.expect)
+        if digest != file.expect.digest:
+            if file.expect.kind == "md5-parts" and file.item.checksum is None:
+                # the part size was inferred, not known: say so rather than fail
+                self.engine.report.unverified[file.item.relative] = "multipart layout unknown"
+                self.engine.report.size_only.append(file.item.relative)
+                return
+            raise _Permanent(
+                f"{file.item.remote}: {file.expect.kind} mismatch: read {digest}, the store "
+                f"reports {file.expect.digest}"
+            )
+        self.engine.report.checksum_verified.append(file.item.relative)
+
+    async def run(self, parts: list[_Part]) -> None:
+        engine = self.engine
+        queue = collections.deque(parts)
+        running: set[_Part] = set()
+        checks: list[asyncio.Future[None]] = []
+        finishing: set[int] = set()
+
+        def check(file: _File) -> None:
+            if file.left == 0 and id(file) not in finishing:
+                finishing.add(id(file))
+                checks.append(asyncio.ensure_future(self.finish(file)))
+
+        for file in self.files:
+            self.landed([t for t in file.tensors if t.start == t.end])  # empty tensors
+            check(file)
+
+        def steal() -> _Part | None:
+            """Split the running range with the most left, for an idle worker to read its
+            tail; only while that tail would take a few first-byte latencies at one stream's
+            pace (the transfer engine's rule: a request costs a latency, on some servers a
+            copy of the whole object)."""
+            if not self.backend.streams:
+                return None
+            per_stream = engine.gate.rate / max(len(running), 1)
+            for part in sorted(running, key=lambda p: p.position - p.end):
+                left = part.end - part.position
+                if left < 2 * _MIN_SPLIT:
+                    return None
+                tail_seconds = left / 2 / per_stream if per_stream else 0.0
+                if tail_seconds and tail_seconds < _SPLIT_PAYBACK * engine.latency:
+                    return None
+                middle = part.position + left // 2
+                tail = _Part(part.file, middle, part.end)
+                part.end = middle
+                return tail
+            return None
+
+        async def worker() -> None:
+            while queue or running:
+                async with engine.gate.slot():
+                    part = queue.popleft() if queue else steal()
+                    if part is None:
+                        return  # ranges only shrink: nothing will become worth splitting
+                    running.add(part)  # splittable from now on, before any await
+                    try:
+                        await self.fetch(part)
+                    finally:
+                        running.discard(part)
+                check(part.file)
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(engine.concurrency)]
+        tuner = asyncio.ensure_future(
+            engine.gate.tune(
+                lambda: engine.bulk_bytes, lambda: engine.latency, streamed=self.backend.streams
+            )
+        )
+        try:
+            # the first failure stops every other read: one clear error, not a pile of them
+            await _gather_or_cancel(workers)
+            await _gather_or_cancel(checks)
+        finally:
+            tuner.cancel()
+            for task in (*workers, *checks):
+                task.cancel()
+            await asyncio.gather(tuner, *workers, *checks, return_exceptions=True)
+
+
+async def _gather_or_cancel(tasks: Sequence[asyncio.Future[None]]) -> None:
+    if not tasks:
+        return
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    await asyncio.gather(*tasks)
+
+
+def _digest(file: _File, expect: _Expect) -> str:
+    hasher = expect.hasher()
+    hasher.update(file.header)
+    for tensor in file.tensors:
+        assert tensor.host is not None
+        data = memoryview(tensor.host.numpy().data)
+        for at in range(0, len(data), _HASH_SLICE):
+            hasher.update(data[at : at + _HASH_SLICE])
+    return hasher.hexdigest()
+
+
+async def _load(
+    uri: str,
+    *,
+    device: torch.device,
+    auth: Mapping[str, Any] | AuthConfig | None,
+    include: Sequence[str] | None,
+    concurrency: int,
+    part_size: int | None,
+    max_buffer: int,
+    retries: RetryPolicy,
+    verify: bool,
+    callback: Any,
+    storage_options: dict[str, Any],
+) -> dict[str, torch.Tensor]:
+    parsed, backend, path = await _open_backend(uri, auth, storage_options, concurrency)
+    report = TransferReport(source=parsed.url, destination=str(device))
+    engine = _Engine(
+        backend,
+        report,
+        concurrency=concurrency,
+        max_buffer=max_buffer,
+        policy=retries,
+        callback=callback,
+    )
+    loader = _Loader(
+        engine, backend, include=include, device=device, verify=verify, part_size=part_size
+    )
+    try:
+        objects = await loader.objects(path, parsed.is_prefix)
+        loader.files = list(
+            await asyncio.gather(*(loader.plan(item, names) for item, names in objects))
+        )
+        if callback is not None:
+            callback.set_size(sum(f.left for f in loader.files))
+        await loader.run(loader.parts())
+        if include and not loader.out:
+            raise SafetensorsError(f"no tensor in {uri} matches include={list(include)}")
+        if device.type == "cuda":
+            await asyncio.get_running_loop().run_in_executor(None, torch.cuda.synchronize, device)
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, engine.close)
+    return loader.out
+
+
+def load_safetensors(
+    uri: str,
+    *,
+    device: str | torch.device = "cpu",
+    auth: Mapping[str, Any] | AuthConfig | None = None,
+    include: Sequence[str] | str | None = None,
+    concurrency: int | None = None,
+    part_size: int | None = None,
+    max_buffer: int | None = None,
+    retries: int | RetryPolicy | None = None,
+    verify: bool = True,
+    callback: Any = None,
+    **storage_options: Any,
+) -> dict[str, torch.Tensor]:
+    """Load a safetensors model from ``uri`` into tensors, streamed in parallel ranged reads.
+
+    ``uri`` names one ``.safetensors`` object, a ``model.safetensors.index.json`` (its shards
+    are read), or a prefix (every ``.safetensors`` object below it), in any dialect unifs
+    reads; ``auth`` and ``storage_options`` are as for :func:`unifs.url_to_fs`.
+    ``include`` keeps only tensors whose names match these glob patterns (shards an index
+    assigns none of them are not read).
+
+    ``device="cuda:N"`` lands bytes in pinned host memory and moves each tensor to the GPU
+    as soon as its bytes are in; on a machine without CUDA, ask for ``"cpu"``.
+
+    ``concurrency`` caps requests in flight (default 64, ramped up while it pays),
+    ``max_buffer`` the bytes they may hold (default 128 MiB), ``part_size`` the size of each
+    ranged read (default: where reads stream, one request per span, split while more
+    streams pay; elsewhere 8-64 MiB, 16 reads to the budget). ``retries`` is a count or a
+    :class:`unifs.transfer.RetryPolicy`. ``callback`` is an fsspec ``Callback`` told the
+    bytes as they land, e.g. ``unifs.transfer.progress_bar("model")``.
+
+    Raises :class:`unifs.errors.ObjectChangedError` if an object was replaced during the
+    load, :class:`SafetensorsError` for an object that is not valid safetensors, and
+    ``OSError`` when a checksum does not match or reads fail past their retries.
+    """
+    target = torch.device(device)
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} but this machine has no CUDA device; use device='cpu'"
+        )
+    patterns = [include] if isinstance(include, str) else include
+    conc, budget, policy = _options(concurrency, max_buffer, retries)
+    return _run_sync(
+        _load(
+            str(uri),
+            device=target,
+            auth=auth,
+            include=patterns,
+            concurrency=conc,
+            part_size=part_size,
+            max_buffer=budget,
+            retries=policy,
+            verify=verify,
+            callback=callback,
+            storage_options=storage_options,
+        )
+    )
