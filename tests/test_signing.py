@@ -349,3 +349,39 @@ def test_cache_hits_are_checked_when_a_signature_is_asked_for(
             verify_signature=prefix + "model.sig",
             public_key=public,
         )
+
+
+@pytest.mark.parametrize("storage_server", PROVIDERS, indirect=True)
+def test_get_publishes_a_signed_model_only_when_every_file_matches(
+    storage_server: Any, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """``unifs.get(..., verify_signature=...)``: nothing lands unless the whole model passes."""
+    private, public = keys
+    options = storage_server.storage_options
+    prefix = cloud_prefix(storage_server)
+    unifs.put(write_model(tmp_path / "src"), prefix, **options)
+    unifs.sign_model(prefix, private_key=private, **options)
+
+    good = tmp_path / "good"
+    report = unifs.get(prefix, good, verify_signature=True, public_key=public, **options)
+    assert report.ok
+    for name, data in MODEL.items():
+        assert (good / name).read_bytes() == data
+
+    # one byte of one shard changes in the bucket: the get publishes nothing at all
+    changed = bytearray(MODEL["weights/model-00002.safetensors"])
+    changed[1000] ^= 1
+    with unifs.open(prefix + "weights/model-00002.safetensors", "wb", **options) as handle:
+        handle.write(bytes(changed))
+    fresh = tmp_path / "fresh"
+    with pytest.raises(ModelVerificationError, match=r"model-00002\.safetensors"):
+        unifs.get(prefix, fresh, verify_signature=True, public_key=public, **options)
+    published = [p for p in fresh.rglob("*") if p.is_file() and ".unifs-transfer" not in p.parts]
+    assert published == []
+    assert not list((fresh / ".unifs-transfer").glob("*.part"))
+    # into the good copy: the changed shard is fetched, refused, and the good file stays
+    with pytest.raises(ModelVerificationError, match=r"model-00002\.safetensors"):
+        unifs.get(prefix, good, verify_signature=True, public_key=public, **options)
+    assert (good / "weights/model-00002.safetensors").read_bytes() == MODEL[
+        "weights/model-00002.safetensors"
+    ]

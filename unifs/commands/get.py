@@ -14,6 +14,15 @@ def register(subparsers: Any, with_options: Any) -> None:
     p.add_argument("src")
     p.add_argument("dest")
     add_transfer_flags(p, verify=True)
+    p.add_argument(
+        "--verify-signature",
+        nargs="?",
+        const=True,
+        metavar="SIGNATURE",
+        help="publish nothing unless the model matches this signature (path or URI; "
+        "without a value: the model.sig inside the model)",
+    )
+    p.add_argument("--public-key", metavar="PEM", help="the signer's public key")
     p.set_defaults(run=run)
 
 
@@ -28,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
             args.dest,
             auth=auth(args),
             callback=bar,
+            verify_signature=args.verify_signature,
+            public_key=args.public_key,
             **transfer_kwargs(args),
             **options(args.option),
         ),

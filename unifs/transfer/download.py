@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -43,8 +44,11 @@ async def _get(
     callback: Any,
     lock_timeout: float,
     storage_options: dict[str, Any],
+    verify_signature: Any = None,
+    public_key: Any = None,
 ) -> TransferReport:
     started = time.perf_counter()
+    hold = verify_signature not in (None, False)
     uri, backend, path = await _open_backend(src, auth, storage_options, concurrency)
     report = TransferReport(source=uri.url, destination=dest)
     fs_callback, file_callback = _split_callback(callback)
@@ -105,7 +109,17 @@ async def _get(
             # checked against the store: with nothing to check, a damaged part would stay
             reuse = resume and (expect is not None or not verify)
             downloads.append(
-                _Download(engine, item, target, expect, chosen, reuse, work, local_hash=verify)
+                _Download(
+                    engine,
+                    item,
+                    target,
+                    expect,
+                    chosen,
+                    reuse,
+                    work,
+                    local_hash=verify,
+                    hold=hold,
+                )
             )
             if downloads[-1].resumed_bytes and fs_callback is not None:
                 fs_callback.relative_update(downloads[-1].resumed_bytes)
@@ -119,12 +133,17 @@ async def _get(
                 again.append(
                     _Download(
                         engine, dl.item, dl.target, dl.expect, chosen, False, work,
-                        local_hash=verify, last_try=True,
+                        local_hash=verify, last_try=True, hold=hold,
                     )
                 )  # fmt: skip
         if again:
             await _download_all(engine, again)
             downloads += again
+        if hold:
+            await _publish_if_signed(
+                engine, uri, targets, downloads, report, verify_signature, public_key,
+                auth, storage_options,
+            )  # fmt: skip
         if file_callback is not None:
             done = set(report.transferred)
             for dl in downloads:
@@ -144,6 +163,51 @@ async def _get(
             report,
         )
     return report
+
+
+async def _publish_if_signed(
+    engine: _Engine,
+    uri: StorageURI,
+    targets: list[tuple[_Item, str]],
+    downloads: list[_Download],
+    report: TransferReport,
+    signature: Any,
+    public_key: Any,
+    auth: Any,
+    storage_options: dict[str, Any],
+) -> None:
+    """Check every file of the model against ``signature``; publish the held ones if all pass.
+
+    Files fetched by this get wait in the work directory; files skipped as valid are checked
+    where they are. Nothing is moved into place unless the whole model matches the signature
+    (and every file transferred): otherwise the held files are removed and the error names
+    each file that differs, is missing or is extra.
+    """
+    from unifs.signing import DEFAULT_SIGNATURE_NAME, verify_files
+
+    if signature is True:  # the signature model_signing's CLI keeps inside the model
+        signature = uri.url.rstrip("/") + "/" + DEFAULT_SIGNATURE_NAME
+    done = set(report.transferred)
+    held = [dl for dl in downloads if dl.item.relative in done and not dl.error]
+    try:
+        if report.failed:
+            return  # the get fails as it is; nothing of an incomplete model is published
+        files = {item.relative: target for item, target in targets}
+        files.update({dl.item.relative: dl.tmp for dl in held})
+        await asyncio.get_running_loop().run_in_executor(
+            None,
+            functools.partial(
+                verify_files, files, signature=signature, public_key=public_key,
+                model=uri.url, auth=auth, **storage_options,
+            ),
+        )  # fmt: skip
+        for dl in held:
+            engine.makedirs(os.path.dirname(dl.target) or ".")
+            await engine.on_disk(dl.publish)
+        held = []
+    finally:
+        for dl in held:
+            dl.discard()
 
 
 async def _with_layouts(
@@ -191,6 +255,8 @@ async def aget(
     retries: int | RetryPolicy | None = None,
     resume: bool = True,
     lock_timeout: float = 600.0,
+    verify_signature: str | os.PathLike[str] | bool | None = None,
+    public_key: str | os.PathLike[str] | None = None,
     **storage_options: Any,
 ) -> TransferReport:
     """Await the download of ``src`` into ``dest``; the async form of :func:`get`."""
@@ -211,6 +277,8 @@ async def aget(
             callback=callback,
             lock_timeout=lock_timeout,
             storage_options=storage_options,
+            verify_signature=verify_signature,
+            public_key=public_key,
         )
     )
 
@@ -231,6 +299,8 @@ def get(
     retries: int | RetryPolicy | None = None,
     resume: bool = True,
     lock_timeout: float = 600.0,
+    verify_signature: str | os.PathLike[str] | bool | None = None,
+    public_key: str | os.PathLike[str] | None = None,
     **storage_options: Any,
 ) -> TransferReport:
     """Download the object or prefix ``src`` into the local path ``dest``, verified.
@@ -247,8 +317,15 @@ def get(
     child from ``branched``) or a plain ``callback(relative_path, nbytes)`` called as each
     file completes.
 
+    ``verify_signature`` (a local path or URI of a model-signing bundle, checked with
+    ``public_key``, or of a ``model_signature.json``; True: the ``model.sig`` inside the
+    model) makes the get publish nothing unless
+    every file matches the signature: fetched files wait in the work directory until the
+    whole model is checked, and :class:`unifs.signing.ModelVerificationError` names each
+    file that differs, is missing or is extra.
+
     Raises :class:`TransferError` (with the report) if any file fails; files that succeeded
-    stay.
+    stay (without ``verify_signature``).
     """
     conc, budget, policy = _options(concurrency, max_buffer, retries)
     return _run_sync(
@@ -267,5 +344,7 @@ def get(
             callback=callback,
             lock_timeout=lock_timeout,
             storage_options=storage_options,
+            verify_signature=verify_signature,
+            public_key=public_key,
         )
     )

@@ -194,7 +194,8 @@ def _store_small(engine: _Engine, dl: _Download, chunks: list[bytes]) -> tuple[b
                 save_record(fd, dl.work, dl.target, dl.verified_record)
         finally:
             os.close(fd)
-        os.replace(dl.tmp, dl.target)
+        if not dl.hold:
+            os.replace(dl.tmp, dl.target)
     except BaseException:
         with _suppress_missing():
             os.remove(dl.tmp)

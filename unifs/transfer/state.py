@@ -98,8 +98,12 @@ class _Download:
         *,
         local_hash: bool = False,
         last_try: bool = False,
+        hold: bool = False,
     ) -> None:
         self.engine = engine
+        #: verified files stay in the work directory until :meth:`publish` (a get that checks
+        #: a model signature publishes none of them unless all pass)
+        self.hold = hold
         self.item = item
         self.target = target
         self.expect = expect
@@ -293,15 +297,20 @@ class _Download:
                     os.close(fd)
 
     def commit(self) -> None:
-        """Move the verified temporary file over the target; drop the state file."""
+        """Move the verified temporary file over the target (or hold it); drop the state."""
         had_state = self.state_fd is not None
         if self.verified_record is not None and self.fd is not None:
             save_record(self.fd, self.work, self.target, self.verified_record)
         self.close_files()
-        os.replace(self.tmp, self.target)
+        if not self.hold:
+            os.replace(self.tmp, self.target)
         if had_state:
             with _suppress_missing():
                 os.remove(self.state_path)
+
+    def publish(self) -> None:
+        """Move a held, verified file into place."""
+        os.replace(self.tmp, self.target)
 
     def discard(self) -> None:
         """Remove the temporary and state files; the final path is never touched."""
