@@ -35,6 +35,7 @@ from fsspec.registry import register_implementation
 from fsspec.utils import stringify_path
 from upath.implementations.cloud import CloudPath
 
+from unifs.providers.base import iter_body
 from unifs.providers.oci import OCIProvider
 from unifs.providers.oci_buckets import BucketsAndPARs
 from unifs.providers.oci_http import (
@@ -514,7 +515,10 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         if_match: str | None = None,
         chunk_size: int = 1 << 20,
     ) -> AsyncIterator[bytes]:
-        """Yield bytes ``[start, end)`` of ``path`` as they arrive (one request)."""
+        """Yield bytes ``[start, end)`` of ``path`` as they arrive (one request).
+
+        ``chunk_size=0`` yields each piece as aiohttp received it (no join, no copy).
+        """
         if end <= start:
             return
         bucket, namespace, key, label = await self._resolve(path)
@@ -529,7 +533,10 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
             pinned=if_match,
         )
         try:
-            async for chunk in chunks(response.content, chunk_size):
+            pieces = (
+                chunks(response.content, chunk_size) if chunk_size else iter_body(response.content)
+            )
+            async for chunk in pieces:
                 yield chunk
         except BaseException:
             response.close()  # the rest of the body is still on the wire
