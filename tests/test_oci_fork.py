@@ -28,6 +28,8 @@ import pytest
 from upath import UPath
 
 REPEATS = 50
+# seconds one run of 6 reads may take before it counts as stalled (the whole test: pytest-timeout)
+RUN_STALLED = 60
 SHARDS = 6
 
 pytestmark = [
@@ -135,7 +137,11 @@ def _data_loader(context: str) -> Callable[[Shards], list[Any]]:
 
     def read(dataset: Shards) -> list[Any]:
         loader = DataLoader(
-            dataset, batch_size=None, num_workers=2, multiprocessing_context=context
+            dataset,
+            batch_size=None,
+            num_workers=2,
+            multiprocessing_context=context,
+            timeout=RUN_STALLED,  # one run is a few requests: longer than this is a stall
         )
         return list(loader)
 
@@ -169,7 +175,8 @@ def _pool(context: str) -> Callable[[Shards], list[Any]]:
 
     def read(dataset: Shards) -> list[Any]:
         with ctx.Pool(2) as pool:
-            return pool.map(dataset.__getitem__, range(len(dataset)))
+            # one run is a few requests: a run that takes this long has stalled
+            return pool.map_async(dataset.__getitem__, range(len(dataset))).get(RUN_STALLED)
 
     return read
 
@@ -178,22 +185,22 @@ def _each_item_in_its_own_task(dataset: Shards, i: int) -> tuple[str, int, bytes
     return dataset[i]
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_forked_data_loader_workers_read_every_byte_right(setup: Setup) -> None:
     _repeat(setup, _data_loader("fork"))
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_forked_pool_workers_read_every_byte_right(setup: Setup) -> None:
     _repeat(setup, _pool("fork"))
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_spawned_data_loader_workers_read_every_byte_right(setup: Setup) -> None:
     _repeat(setup, _persistent_data_loader("spawn"))
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_spawned_pool_workers_read_every_byte_right(setup: Setup) -> None:
     with multiprocessing.get_context("spawn").Pool(2) as pool:
 
