@@ -19,6 +19,7 @@ presigned URL's signature, a SAS or a PAR token shows as ``***`` however it got 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from unifs.redact import mask_secrets
@@ -89,3 +90,22 @@ class MissingDependencyError(UnifsError, ImportError):
         )
         self.provider = provider
         self.extra = extra
+
+
+def causes(exc: BaseException, *, hidden: bool = True) -> Iterator[BaseException]:
+    """``exc`` and every exception behind it (``__cause__``, ``__context__``), each once.
+
+    ``hidden=False`` leaves out a context the code suppressed (``raise ... from None``):
+    what a person is shown, rather than everything that happened.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.append(current.__cause__)
+        if hidden or not current.__suppress_context__:
+            todo.append(current.__context__)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import traceback
-from collections.abc import Iterator
 
+from unifs.errors import causes
 from unifs.redact import mask_secrets
 
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
@@ -63,20 +63,6 @@ _NAME_HINTS = {
 _S3_AUTH_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken")
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo.append(current.__cause__)
-        if not current.__suppress_context__:
-            todo.append(current.__context__)
-
-
 def _first_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -110,7 +96,7 @@ def _explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
 
     if isinstance(exc, UnifsError) and not isinstance(exc, TransferError):
         return _first_line(str(exc)), USAGE  # unifs's own messages say what to do
-    for cause in _chain(exc):
+    for cause in causes(exc, hidden=False):
         name = type(cause).__name__
         if name in _NAME_HINTS:
             detail = _first_line(str(cause))[:200]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from unifs.errors import ObjectChangedError
+from unifs.errors import ObjectChangedError, causes
 from unifs.transfer.planning import UnsafeKeyError
 
 
@@ -87,18 +86,6 @@ _TRANSIENT_NAMES = frozenset(
 )
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo += [current.__cause__, current.__context__]
-
-
 def _status(exc: BaseException) -> int | None:
     """The HTTP status an SDK exception carries, whichever SDK raised it."""
     response = getattr(exc, "response", None)
@@ -132,7 +119,7 @@ def _retry_after(exc: BaseException) -> float | None:
 
 def _classify(exc: BaseException) -> tuple[bool, float | None]:
     """Whether ``exc`` is worth retrying, and how long the server asked us to wait."""
-    for cause in _causes(exc):
+    for cause in causes(exc):
         if isinstance(cause, _ShortRead):
             return True, None
         status = _status(cause)
