@@ -216,9 +216,10 @@ def _simple_checksum(raw: bytes) -> tuple[str | None, str] | None:
 
 def is_local(target: str | os.PathLike[str]) -> bool:
     """True when ``target`` is a local path (or ``file://`` URI) rather than a store's URI."""
+    from unifs.registry import get_provider
     from unifs.uri import parse
 
-    return parse(os.fspath(target)).provider == "local"
+    return get_provider(parse(os.fspath(target)).provider).local_disk
 
 
 def _show(target: str | os.PathLike[str]) -> str:
