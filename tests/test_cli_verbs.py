@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from test_cli import _opts
 
-from tests.test_cli import _opts
 from unifs.cli import main
 
 CLOUDS = ["s3", "gcs", "azure", "oci"]
@@ -161,7 +161,7 @@ def test_mkdir_makes_a_bucket(store, capsys):
 
 
 def test_cp_between_two_clouds(request, tmp_path, capsys):
-    from tests.test_copy import End
+    from test_copy import End
 
     src, dst = End(request, "gcs", tmp_path), End(request, "azure", tmp_path)
     src.write(TREE)

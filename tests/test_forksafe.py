@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import torch.utils.data
+from conftest import CLOUDS, Store
 
 import unifs
-from tests.conftest import CLOUDS, Store
 
 RUNS = 20
 OBJECTS = 6

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import torch.utils.data
+from conftest import CLOUDS, Store
 
-from tests.conftest import CLOUDS, Store
 from unifs.torch import ObjectDataset, ShardedObjects
 
 RUNS = 20

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import safetensors.torch
 import torch
+from conftest import CLOUDS, Store
 from fsspec.callbacks import Callback
 
 import unifs
-from tests.conftest import CLOUDS, Store
 from unifs.torch import SafetensorsError, load_safetensors
 
 KiB = 1024
