@@ -185,7 +185,8 @@ def _store_small(engine: _Engine, dl: _Download, chunks: list[bytes]) -> tuple[b
             hasher.update(chunk)
         actual = hasher.hexdigest()
     verified, note = _verify(dl, actual)
-    engine.makedirs(os.path.dirname(dl.target) or ".")
+    if not dl.hold:  # a held file's directory is made when it is published
+        engine.makedirs(os.path.dirname(dl.target) or ".")
     fd = os.open(dl.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         try:

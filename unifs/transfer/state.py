@@ -199,7 +199,8 @@ class _Download:
 
     def open(self) -> None:
         """Create (or reopen, to resume) the temporary file and its state file."""
-        self.engine.makedirs(os.path.dirname(self.target) or ".")
+        if not self.hold:  # a held file's directory is made when it is published
+            self.engine.makedirs(os.path.dirname(self.target) or ".")
         if self.resumed_bytes:
             self.fd = os.open(self.tmp, os.O_RDWR)
             self.state_fd = os.open(self.state_path, os.O_WRONLY | os.O_APPEND)
