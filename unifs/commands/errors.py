@@ -114,15 +114,6 @@ def _explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
                 ), USAGE
             if code in ("NoSuchBucket", "NoSuchKey", "404"):
                 return f"{_where(args, exc)}: not found ({code})", USAGE
-        if name == "ServiceError" and type(cause).__module__.startswith("oci"):
-            status = _status(cause)
-            if status in (401, 403):
-                return (
-                    "OCI refused the request signature: check the user, tenancy, "
-                    "fingerprint, key file and its pass phrase"
-                ), USAGE
-            if status == 404:
-                return f"{_where(args, exc)}: not found (no such bucket or object)", USAGE
         if name == "HttpResponseError" and _status(cause) == 403:
             return _NAME_HINTS["ClientAuthenticationError"].format(
                 detail=getattr(cause, "error_code", None) or "403"
