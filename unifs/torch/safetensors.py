@@ -29,7 +29,7 @@ from typing import Any
 from unifs.errors import MissingDependencyError, ObjectChangedError, UnifsError
 
 try:
-    import numpy as np
+    import numpy  # noqa: F401 - torch's .numpy() (the tensors' memory as a buffer) needs it
     import torch
 except ImportError as exc:  # pragma: no cover - the torch extra installs them
     raise MissingDependencyError("unifs.torch", "torch", exc.name or "torch") from exc
@@ -86,6 +86,7 @@ class _Tensor:
     start: int  # absolute offsets in the object
     end: int
     host: torch.Tensor | None = None  # uint8, where the bytes land
+    memory: memoryview | None = None  # ``host``'s bytes, written in place
     left: int = 0
 
 
@@ -112,9 +113,8 @@ class _File:
             take = min(len(view), tensor.end - offset)
             if at < 0 or take <= 0:
                 raise _Permanent(f"{self.item.remote}: bytes at {offset} belong to no tensor")
-            assert tensor.host is not None
-            target = tensor.host.numpy()
-            target[at : at + take] = np.frombuffer(view[:take], dtype=np.uint8)
+            assert tensor.memory is not None
+            tensor.memory[at : at + take] = view[:take]
             tensor.left -= take
             self.left -= take
             if tensor.left == 0:
@@ -329,6 +329,7 @@ class _Loader:
         for tensor in chosen:
             size = tensor.end - tensor.start
             tensor.host = torch.empty(size, dtype=torch.uint8, pin_memory=self.pin)
+            tensor.memory = memoryview(tensor.host.numpy())  # type: ignore[arg-type]
             tensor.left = size
         file = _File(item, probe[: 8 + length], chosen, whole, expect)
         file.segments = [t for t in chosen if t.end > t.start]
@@ -352,6 +353,15 @@ class _Loader:
             for start, end in _spans(file.tensors):
                 parts.extend(_Part(file, s, min(s + size, end)) for s in range(start, end, size))
         return parts
+
+    def release(self) -> None:
+        """Drop every reference to the tensors' memory but the caller's (the returned
+        tensors): a dropped model is freed at once, not at the next full garbage collection.
+        """
+        for file in self.files:
+            for tensor in file.tensors:
+                tensor.host = tensor.memory = None
+        self.files = []
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -508,8 +518,8 @@ def _digest(file: _File, expect: _Expect) -> str:
     hasher = expect.hasher()
     hasher.update(file.header)
     for tensor in file.tensors:
-        assert tensor.host is not None
-        data = memoryview(tensor.host.numpy().data)
+        assert tensor.memory is not None
+        data = tensor.memory
         for at in range(0, len(data), _HASH_SLICE):
             hasher.update(data[at : at + _HASH_SLICE])
     return hasher.hexdigest()
@@ -556,6 +566,7 @@ async def _load(
             await asyncio.get_running_loop().run_in_executor(None, torch.cuda.synchronize, device)
     finally:
         await asyncio.get_running_loop().run_in_executor(None, engine.close)
+        loader.release()
     return loader.out
 
 
