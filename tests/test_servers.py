@@ -24,6 +24,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
@@ -163,6 +165,30 @@ def test_gcs_retries_when_its_port_is_taken(
             assert _listening(server.endpoint)
     finally:
         squatter.close()
+
+
+def test_gcs_xml_endpoint_starts_on_first_use_and_stops_with_the_server(
+    no_endpoint_overrides: None,
+) -> None:
+    with servers.start_gcs() as server:
+        assert server._xml is None  # nothing runs until a test asks for it
+        endpoint = server.xml_endpoint
+        assert endpoint.startswith("http://127.0.0.1:") and endpoint != server.endpoint
+        assert server.xml_endpoint == endpoint  # one adapter per server
+        bucket = _unique("xml")
+        server.make_bucket(bucket)
+        # the adapter takes object_store's XML-API PUT, which fake-gcs-server refuses
+        put = urllib.request.Request(f"{server.endpoint}/{bucket}/k", data=b"x", method="PUT")
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.build_opener(urllib.request.ProxyHandler({})).open(put, timeout=5)
+        put = urllib.request.Request(f"{endpoint}/{bucket}/k", data=b"x", method="PUT")
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(put) as answer:
+            assert answer.headers["ETag"]
+        assert server.filesystem().cat_file(f"{bucket}/k") == b"x"
+        spool = server._xml._spool_root if server._xml and server._xml._spool_root else ""
+        assert os.path.isdir(spool)
+    assert not _listening(endpoint), "the XML adapter still accepts connections after stop()"
+    assert not os.path.exists(spool), "the adapter's temporary parts outlived it"
 
 
 @pytest.mark.parametrize("provider", ["s3", "gcs", "azure"])

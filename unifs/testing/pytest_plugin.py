@@ -17,6 +17,8 @@ Fixtures
 ``s3_server``, ``gcs_server``, ``azure_server``, ``oci_server``
     Session-scoped; each yields a :class:`unifs.testing.servers.LocalServer` and stops it
     when the session ends. Buckets persist for the session: use unique names.
+    ``gcs_server.xml_endpoint`` is where polars, obstore and deltalake write to GCS (an
+    XML-API adapter in front of fake-gcs-server, :mod:`unifs.testing.gcs_xml`).
 ``storage_server``
     The session server named by ``request.param``; parametrize it indirectly to run one
     test against several providers.

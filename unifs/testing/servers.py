@@ -20,6 +20,10 @@ provider  server                                 needs
 ``oci``   :mod:`unifs.testing.oci_server`        ``pip install 'unifs[oci,testing]'``
 ========  =====================================  ===========================================
 
+polars, obstore and deltalake upload to GCS through its XML API, which fake-gcs-server does
+not take: give them ``GCSLocalServer.xml_endpoint``, a :mod:`unifs.testing.gcs_xml` adapter in
+front of the server, started on first use.
+
 Environment variables:
 
 ``UNIFS_TEST_S3_ENDPOINT``, ``UNIFS_TEST_GCS_ENDPOINT``, ``UNIFS_TEST_AZURE_ENDPOINT``
@@ -64,6 +68,7 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
     from moto.server import ThreadedMotoServer
 
+    from unifs.testing.gcs_xml import GCSXMLAdapter
     from unifs.testing.oci_server import OCIServer, OCITestIdentity
 
 __all__ = [
@@ -109,6 +114,7 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 _Server = TypeVar("_Server", bound="LocalServer")
+_XML_LOCK = threading.Lock()  # one XML adapter per GCS server, however many ask at once
 
 
 class ServerStartError(UnifsError, RuntimeError):
@@ -210,6 +216,22 @@ class GCSLocalServer(LocalServer):
     """Use fake-gcs-server (in-memory backend) in a subprocess; ``stop()`` terminates it."""
 
     _process: _ServerProcess | None = field(default=None, repr=False)
+    _xml: GCSXMLAdapter | None = field(default=None, repr=False)
+
+    @property
+    def xml_endpoint(self) -> str:
+        """Return the endpoint for polars/obstore (object_store): XML-API uploads work there.
+
+        fake-gcs-server takes none of object_store's uploads; a
+        :class:`~unifs.testing.gcs_xml.GCSXMLAdapter` in front of it, started on first use,
+        does, and forwards everything else here unchanged.
+        """
+        with _XML_LOCK:
+            if self._xml is None:
+                from unifs.testing.gcs_xml import GCSXMLAdapter
+
+                self._xml = GCSXMLAdapter(self.endpoint).start()
+            return self._xml.endpoint
 
     def make_bucket(self, name: str) -> None:
         """Create GCS bucket ``name`` through the JSON API; raise FileExistsError if it exists."""
@@ -230,7 +252,10 @@ class GCSLocalServer(LocalServer):
             raise OSError(f"creating GCS bucket {name!r} failed: {err.code} {detail}") from None
 
     def stop(self) -> None:
-        """Terminate fake-gcs-server (no-op for a reused server)."""
+        """Terminate fake-gcs-server (no-op for a reused server) and its XML adapter."""
+        xml, self._xml = self._xml, None
+        if xml is not None:
+            xml.stop()
         process, self._process = self._process, None
         if process is not None:
             process.terminate()
