@@ -131,10 +131,11 @@ def test_obstore_puts_copies_and_gets_on_gcs(gcs_server: GCSLocalServer) -> None
 
     bucket = _bucket(gcs_server)
     prefix = uuid.uuid4().hex
-    options = unifs.storage_options(f"gs://{bucket}/", _gcs_auth(gcs_server), target="object_store")
-    # obstore takes allow_http as a client option, not as a store key
-    client = {"allow_http": options.pop("allow_http")}
-    store = from_url(f"gs://{bucket}", config=options, client_options=client)
+    options = unifs.storage_options(f"gs://{bucket}/", _gcs_auth(gcs_server), target="obstore")
+    # obstore takes allow_http as a client option, not among the store's keys
+    assert options["client_options"] == {"allow_http": "true"}
+    assert "allow_http" not in options["config"]
+    store = from_url(f"gs://{bucket}", **options)
 
     put = obstore.put(store, f"{prefix}/small.bin", b"hello")
     assert obstore.get(store, f"{prefix}/small.bin").bytes().to_bytes() == b"hello"
@@ -154,6 +155,30 @@ def test_obstore_puts_copies_and_gets_on_gcs(gcs_server: GCSLocalServer) -> None
     assert obstore.get(store, f"{prefix}/copy.bin").bytes().to_bytes() == b"hello"
     listed = sorted(m["path"] for m in obstore.list(store, f"{prefix}/").collect())
     assert listed == [f"{prefix}/{n}" for n in ("copy.bin", "large.bin", "small.bin")]
+
+
+@pytest.mark.parametrize("server_name", ["s3_server", "azure_server"])
+def test_obstore_takes_the_split_options_on_s3_and_azure(
+    server_name: str, request: pytest.FixtureRequest
+) -> None:
+    from obstore import get, put
+    from obstore.store import from_url
+
+    server: LocalServer = request.getfixturevalue(server_name)
+    scheme, auth = (
+        ("s3", _s3_auth(server)) if server_name == "s3_server" else ("az", _azure_auth(server))
+    )
+    uri = f"{scheme}://{_bucket(server)}/{uuid.uuid4().hex}/blob.bin"
+    options = unifs.storage_options(uri, auth, target="obstore")
+    assert set(options) == {"config", "client_options"}
+    assert options["client_options"] == {"allow_http": "true"}  # the local servers are http
+    url = resolve(uri, auth=auth).url
+    bucket_url, _, key = url.partition(f"{_bucket(server)}/")
+    store = from_url(bucket_url + _bucket(server), **options)
+    put(store, key, b"split options")
+    assert get(store, key).bytes().to_bytes() == b"split options"
+    with unifs.open(uri, auth=auth) as f:  # what obstore wrote is what unifs reads
+        assert f.read() == b"split options"
 
 
 def test_oci_customer_secret_key_goes_through_the_s3_route(s3_server: LocalServer) -> None:

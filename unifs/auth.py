@@ -289,7 +289,27 @@ def _providers_with_param(name: str) -> list[str]:
 
 
 #: what :func:`storage_options` can produce options for
-TARGETS = ("fsspec", "object_store")
+TARGETS = ("fsspec", "object_store", "obstore")
+
+#: object_store's HTTP client settings (``ClientConfigKey``): obstore takes these apart from
+#: the store's keys, as ``client_options``
+_CLIENT_KEYS = frozenset(
+    {
+        "allow_http",
+        "allow_invalid_certificates",
+        "connect_timeout",
+        "default_content_type",
+        "http1_only",
+        "http2_only",
+        "pool_idle_timeout",
+        "pool_max_idle_per_host",
+        "proxy_url",
+        "proxy_ca_certificate",
+        "proxy_excludes",
+        "timeout",
+        "user_agent",
+    }
+)
 
 
 def storage_options(
@@ -314,6 +334,12 @@ def storage_options(
     with ``url`` = ``unifs.filesystem.resolve(uri, auth=auth).url`` (for OCI, the ``s3://``
     URL of its S3 compatibility route). Raises :class:`unifs.UnsupportedError` where
     object_store cannot express the auth mode.
+
+    ``target="obstore"`` gives the same keys split the way ``obstore.store.from_url`` takes
+    them, ``{"config": {...}, "client_options": {...}}`` (obstore refuses a client setting
+    such as ``allow_http`` among the store's keys)::
+
+        store = obstore.store.from_url(url, **unifs.storage_options(uri, auth, target="obstore"))
     """
     from unifs.filesystem import resolve
     from unifs.registry import get_provider, provider_for_scheme
@@ -321,7 +347,8 @@ def storage_options(
     if target not in TARGETS:
         raise ValueError(
             f"target {target!r} is not one of {', '.join(map(repr, TARGETS))}: 'fsspec' for "
-            "fsspec, pandas and UPath; 'object_store' for polars, obstore and deltalake"
+            "fsspec, pandas and UPath; 'object_store' for polars and deltalake; 'obstore' for "
+            "obstore.store.from_url"
         )
     resolved = resolve(uri, auth=auth)
     if target == "fsspec":
@@ -334,9 +361,15 @@ def storage_options(
     mode = config.validate(source) if config is not None else None
     # the provider that serves the resolved protocol maps (OCI's S3 route goes to S3's)
     backend = provider_for_scheme(resolved.protocol) or source
-    return backend.object_store_options(
+    options = backend.object_store_options(
         resolved.options, mode=mode, params=config.params if config else {}, source=source
     )
+    if target == "obstore":
+        return {
+            "config": {k: v for k, v in options.items() if k not in _CLIENT_KEYS},
+            "client_options": {k: v for k, v in options.items() if k in _CLIENT_KEYS},
+        }
+    return options
 
 
 def auth_table() -> str:
