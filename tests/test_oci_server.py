@@ -42,7 +42,7 @@ from oci.object_storage.models import (  # noqa: E402
 )
 from oci.object_storage.transfer.upload_manager import UploadManager  # noqa: E402
 
-import unifs.testing.oci_server as oci_server_module  # noqa: E402
+import unifs.testing.oci_server.pars as oci_pars_module  # noqa: E402
 from unifs.testing.oci_server import OCIServer, OCITestIdentity  # noqa: E402
 
 NS = "unifs"
@@ -546,9 +546,9 @@ def test_par_expired_and_revoked(client, server, bucket, monkeypatch):
     par = _par(client, bucket, "ObjectRead", object_name="f", expires_in=timedelta(minutes=5))
     assert _urlopen(par.full_path)[0] == 200
 
-    # Jump the server's clock past timeExpires instead of sleeping through it.
+    # Jump the clock the PAR routes read past timeExpires instead of sleeping through it.
     later = datetime.now(timezone.utc) + timedelta(minutes=6)
-    monkeypatch.setattr(oci_server_module, "_utcnow", lambda: later)
+    monkeypatch.setattr(oci_pars_module, "_utcnow", lambda: later)
     status, body, _ = _urlopen(par.full_path)
     assert status == 404 and b"secret" not in body
     monkeypatch.undo()

@@ -1,0 +1,349 @@
+"""Answer the object calls of the OCI server: get, head, put, delete, copy and rename."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import quote
+
+from unifs.testing.oci_server.buckets import _BucketRoutes
+from unifs.testing.oci_server.http import _json_response, _OCIError, _Request, _Response
+from unifs.testing.oci_server.identity import _fake_ocid
+from unifs.testing.oci_server.store import (
+    _b64md5,
+    _Bucket,
+    _http_date,
+    _Object,
+    _rfc3339,
+    _utcnow,
+)
+
+_MAX_OBJECT_NAME_BYTES = 1024
+# Object headers OCI stores with the object and returns on GET/HEAD.
+_STORED_HEADERS = ("Content-Language", "Content-Encoding", "Content-Disposition", "Cache-Control")
+# GET query parameters that override response headers (OCI's httpResponse* family).
+_RESPONSE_OVERRIDES = {
+    "httpResponseContentDisposition": "Content-Disposition",
+    "httpResponseCacheControl": "Cache-Control",
+    "httpResponseContentType": "Content-Type",
+    "httpResponseContentLanguage": "Content-Language",
+    "httpResponseContentEncoding": "Content-Encoding",
+    "httpResponseExpires": "Expires",
+}
+
+
+def _parse_range(value: str, size: int) -> tuple[int, int] | None:
+    """Return the inclusive (first, last) byte of a single ``bytes=`` range, None to ignore it.
+
+    Raises 416 when the range is well-formed but selects nothing in an object of ``size``.
+    """
+    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", value)
+    if not match or (not match.group(1) and not match.group(2)):
+        return None  # RFC 9110: a server may ignore a Range it does not understand
+    first_s, last_s = match.groups()
+    if not first_s:
+        suffix = int(last_s)
+        if suffix == 0 or size == 0:
+            raise _OCIError(416, "InvalidRange", "The requested range is not satisfiable.")
+        return max(0, size - suffix), size - 1
+    first = int(first_s)
+    last = int(last_s) if last_s else size - 1
+    if last_s and last < first:
+        return None  # syntactically invalid: ignored, as RFC 9110 says
+    if first >= size:
+        raise _OCIError(416, "InvalidRange", "The requested range is not satisfiable.")
+    return first, min(last, size - 1)
+
+
+class _ObjectRoutes(_BucketRoutes):
+    """The object calls, and the work requests a copy leaves behind."""
+
+    # ---- objects --------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_name(name: str) -> None:
+        if not name or len(name.encode("utf-8")) > _MAX_OBJECT_NAME_BYTES:
+            raise _OCIError(400, "InvalidParameter", "Object names must be 1 to 1024 bytes.")
+
+    def _object(self, bucket: _Bucket, name: str) -> _Object:
+        obj = bucket.objects.get(name)
+        if obj is None:
+            raise _OCIError(
+                404,
+                "ObjectNotFound",
+                f"The object '{name}' was not found in the bucket '{bucket.name}'",
+            )
+        return obj
+
+    def _object_headers(self, obj: _Object) -> list[tuple[str, str]]:
+        headers = [
+            ("Content-Type", obj.content_type),
+            ("ETag", obj.etag),
+            ("last-modified", _http_date(obj.time_modified)),
+            ("accept-ranges", "bytes"),
+            ("version-id", obj.version_id),
+            ("storage-tier", obj.storage_tier),
+            ("time-created", _http_date(obj.time_created)),
+        ]
+        headers += [(k, v) for k, v in obj.headers.items()]
+        headers += [(f"opc-meta-{k}", v) for k, v in obj.metadata.items()]
+        return headers
+
+    def _get_object(self, req: _Request, ns: str, bucket: str, key: str) -> _Response:
+        with self._lock:
+            obj = self._object(self._bucket(bucket), key)
+        return self._serve_object(req, obj)
+
+    def _serve_object(self, req: _Request, obj: _Object) -> _Response:
+        """Answer GET/HEAD for ``obj`` with conditionals and a single byte range."""
+        if_match = req.header("if-match")
+        if if_match is not None and if_match not in ("*", obj.etag):
+            raise _OCIError(412, "IfMatchFailed", "The If-Match header does not match the ETag.")
+        if req.header("if-none-match") in ("*", obj.etag):
+            return _Response(304, [("ETag", obj.etag)])
+        headers = self._object_headers(obj)
+        for param, header in _RESPONSE_OVERRIDES.items():
+            if param in req.query:
+                headers = [(k, v) for k, v in headers if k.lower() != header.lower()]
+                headers.append((header, req.query[param]))
+        size = len(obj.data)
+        view = memoryview(obj.data)  # slices share the stored buffer: no per-request copy
+        range_header = req.header("Range")
+        span = _parse_range(range_header, size) if range_header else None
+        if span is None:
+            # Full-object checksums only make sense when the whole object is sent.
+            headers.append(
+                ("opc-multipart-md5", obj.md5) if obj.multipart else ("Content-MD5", obj.md5)
+            )
+            body: memoryview = view
+            status = 200
+        else:
+            first, last = span
+            headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
+            body = view[first : last + 1]
+            status = 206
+        if req.method == "HEAD":
+            return _Response(status, headers, b"", head_length=len(body))
+        return _Response(status, headers, body)
+
+    @staticmethod
+    def _check_md5(req: _Request, data: bytearray) -> str:
+        actual = _b64md5(data)
+        expected = req.header("Content-MD5")
+        if expected is not None and expected.strip() != actual:
+            raise _OCIError(
+                400,
+                "UnmatchedContentMD5",
+                f"The computed MD5 of the request body ({actual}) "
+                f"does not match the Content-MD5 header ({expected})",
+            )
+        return actual
+
+    @staticmethod
+    def _check_put_conditions(req: _Request, existing: _Object | None) -> None:
+        if_match = req.header("if-match")
+        if if_match is not None and (existing is None or if_match not in ("*", existing.etag)):
+            raise _OCIError(412, "IfMatchFailed", "The If-Match header does not match the ETag.")
+        if_none_match = req.header("if-none-match")
+        if if_none_match is not None:
+            if if_none_match != "*":
+                raise _OCIError(400, "InvalidParameter", "If-None-Match only supports '*'.")
+            if existing is not None:
+                raise _OCIError(
+                    409, "IfNoneMatchFailed", "The object already exists and If-None-Match is '*'."
+                )
+
+    def _store_put(self, req: _Request, bucket: _Bucket, key: str) -> _Response:
+        """Store a PutObject body under ``key`` (shared by signed and PAR uploads)."""
+        self._check_name(key)
+        md5 = self._check_md5(req, req.body)
+        metadata = {
+            name[len("opc-meta-") :]: str(value)
+            for name, value in req.headers.items()
+            if name.lower().startswith("opc-meta-")
+        }
+        stored = {h: str(req.headers[h]) for h in _STORED_HEADERS if req.headers.get(h)}
+        now = _utcnow()
+        with self._lock:
+            existing = bucket.objects.get(key)
+            self._check_put_conditions(req, existing)
+            obj = _Object(
+                name=key,
+                data=req.body,
+                etag=str(uuid.uuid4()),
+                md5=md5,
+                multipart=False,
+                content_type=req.header("Content-Type") or "application/octet-stream",
+                headers=stored,
+                metadata=metadata,
+                storage_tier=req.header("storage-tier") or "Standard",
+                time_created=now,
+                time_modified=now,
+            )
+            bucket.put(obj)
+        return _Response(
+            200,
+            [
+                ("ETag", obj.etag),
+                ("opc-content-md5", md5),
+                ("last-modified", _http_date(now)),
+                ("version-id", obj.version_id),
+            ],
+        )
+
+    def _put_object(self, req: _Request, ns: str, bucket: str, key: str) -> _Response:
+        with self._lock:
+            b = self._bucket(bucket)
+        return self._store_put(req, b, key)
+
+    def _delete_object(self, req: _Request, ns: str, bucket: str, key: str) -> _Response:
+        with self._lock:
+            b = self._bucket(bucket)
+            obj = self._object(b, key)
+            if_match = req.header("if-match")
+            if if_match is not None and if_match not in ("*", obj.etag):
+                raise _OCIError(412, "IfMatchFailed", "The If-Match header does not match.")
+            b.remove(key)
+        return _Response(204, [("last-modified", _http_date(_utcnow()))])
+
+    # ---- copy / rename / work requests ----------------------------------------------------
+
+    def _action(self, req: _Request, ns: str, bucket: str, action: str) -> _Response:
+        if action == "copyObject":
+            return self._copy_object(req, ns, bucket)
+        if action == "renameObject":
+            return self._rename_object(req, bucket)
+        raise _OCIError(404, "NotFound", f"Unsupported action {action!r}.")
+
+    def _copy_object(self, req: _Request, ns: str, bucket: str) -> _Response:
+        details = req.json()
+        source_name = details.get("sourceObjectName")
+        dest_name = details.get("destinationObjectName")
+        dest_bucket = details.get("destinationBucket")
+        dest_ns = details.get("destinationNamespace")
+        if not (source_name and dest_name and dest_bucket and dest_ns):
+            raise _OCIError(
+                400,
+                "MissingParameter",
+                "sourceObjectName, destinationRegion, "
+                "destinationNamespace, destinationBucket and destinationObjectName are required.",
+            )
+        if not details.get("destinationRegion"):
+            raise _OCIError(400, "MissingParameter", "destinationRegion is required.")
+        if dest_ns != self._namespace:
+            raise _OCIError(404, "NamespaceNotFound", f"Unknown namespace '{dest_ns}'.")
+        self._check_name(dest_name)
+        meta_in = details.get("destinationObjectMetadata")
+        now = _utcnow()
+        with self._lock:
+            src_bucket = self._bucket(bucket)
+            source = self._object(src_bucket, source_name)
+            if details.get("sourceObjectIfMatchETag") not in (None, source.etag):
+                raise _OCIError(412, "IfMatchFailed", "sourceObjectIfMatchETag does not match.")
+            target_bucket = self._bucket(dest_bucket)
+            existing = target_bucket.objects.get(dest_name)
+            if details.get("destinationObjectIfMatchETag") not in (
+                None,
+                existing.etag if existing else object(),
+            ):
+                raise _OCIError(412, "IfMatchFailed", "destinationObjectIfMatchETag mismatch.")
+            if details.get("destinationObjectIfNoneMatchETag") == "*" and existing is not None:
+                raise _OCIError(409, "IfNoneMatchFailed", "The destination object exists.")
+            metadata = dict(source.metadata)
+            content_type = source.content_type
+            if isinstance(meta_in, dict):
+                metadata = {
+                    k[len("opc-meta-") :]: str(v)
+                    for k, v in meta_in.items()
+                    if k.lower().startswith("opc-meta-")
+                }
+                content_type = meta_in.get("Content-Type", content_type)
+            copy = _Object(
+                name=dest_name,
+                data=source.data,  # immutable buffer: sharing it is a free copy
+                etag=str(uuid.uuid4()),
+                md5=source.md5,
+                multipart=source.multipart,
+                content_type=content_type,
+                headers=dict(source.headers),
+                metadata=metadata,
+                storage_tier=details.get("destinationObjectStorageTier") or source.storage_tier,
+                time_created=now,
+                time_modified=now,
+            )
+            target_bucket.put(copy)
+            work_id = _fake_ocid("objectstorageworkrequest")
+            self._work_requests[work_id] = {
+                "operationType": "COPY_OBJECT",
+                "status": "COMPLETED",
+                "id": work_id,
+                "compartmentId": src_bucket.compartment_id,
+                "resources": [
+                    {
+                        "actionType": "WRITTEN",
+                        "entityType": "object",
+                        "identifier": dest_name,
+                        "entityUri": f"/n/{dest_ns}/b/{dest_bucket}/o/{quote(dest_name)}",
+                        "metadata": {},
+                    }
+                ],
+                "percentComplete": 100.0,
+                "timeAccepted": _rfc3339(now),
+                "timeStarted": _rfc3339(now),
+                "timeFinished": _rfc3339(now),
+            }
+        # OCI copies asynchronously and answers 202 with a work request; this one is done.
+        return _Response(202, [("opc-work-request-id", work_id)])
+
+    def _get_work_request(self, req: _Request, work_id: str) -> _Response:
+        with self._lock:
+            work = self._work_requests.get(work_id)
+        if work is None:
+            raise _OCIError(404, "NotAuthorizedOrNotFound", f"Work request {work_id} not found.")
+        return _json_response(200, work)
+
+    def _rename_object(self, req: _Request, bucket: str) -> _Response:
+        details = req.json()
+        source_name = details.get("sourceName")
+        new_name = details.get("newName")
+        if not source_name or not new_name:
+            raise _OCIError(400, "MissingParameter", "sourceName and newName are required.")
+        self._check_name(new_name)
+        with self._lock:
+            b = self._bucket(bucket)
+            source = self._object(b, source_name)
+            if details.get("srcObjIfMatchETag") not in (None, source.etag):
+                raise _OCIError(412, "IfMatchFailed", "srcObjIfMatchETag does not match.")
+            existing = b.objects.get(new_name)
+            if details.get("newObjIfMatchETag") not in (
+                None,
+                existing.etag if existing else object(),
+            ):
+                raise _OCIError(412, "IfMatchFailed", "newObjIfMatchETag does not match.")
+            if details.get("newObjIfNoneMatchETag") == "*" and existing is not None:
+                raise _OCIError(409, "IfNoneMatchFailed", "An object named newName exists.")
+            now = _utcnow()
+            renamed = _Object(
+                name=new_name,
+                data=source.data,
+                etag=source.etag,
+                md5=source.md5,
+                multipart=source.multipart,
+                content_type=source.content_type,
+                headers=source.headers,
+                metadata=source.metadata,
+                storage_tier=source.storage_tier,
+                time_created=source.time_created,
+                time_modified=now,
+            )
+            if new_name != source_name:
+                b.remove(source_name)
+            b.put(renamed)
+        return _Response(
+            200,
+            [
+                ("ETag", renamed.etag),
+                ("last-modified", _http_date(now)),
+                ("version-id", renamed.version_id),
+            ],
+        )
