@@ -109,3 +109,22 @@ def causes(exc: BaseException, *, hidden: bool = True) -> Iterator[BaseException
         todo.append(current.__cause__)
         if hidden or not current.__suppress_context__:
             todo.append(current.__context__)
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status ``exc`` itself carries, or None (the causes behind it are not read).
+
+    Read from its shape, not its class, so that no SDK is imported: a ``response`` dict
+    with ``ResponseMetadata.HTTPStatusCode`` (botocore), else an int between 100 and 599
+    in ``status_code``, ``status`` or ``code`` (azure-core, aiohttp, OCI, gcsfs, ...).
+    """
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(status, int):
+            return status
+    for name in ("status_code", "status", "code"):
+        value = getattr(exc, name, None)
+        if isinstance(value, int) and 100 <= value <= 599:
+            return value
+    return None

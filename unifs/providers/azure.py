@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from unifs.auth import AuthError, AuthMode, Param
-from unifs.errors import AmbiguousURIError, ObjectChangedError, UnsupportedError, URIError
+from unifs.errors import (
+    AmbiguousURIError,
+    ObjectChangedError,
+    UnsupportedError,
+    URIError,
+    http_status,
+)
 from unifs.providers.base import (
     Provider,
     decode_key,
     encode_key,
+    error_detail,
     https_path,
     iter_body,
     object_store_endpoint,
@@ -395,6 +403,25 @@ class AzureProvider(Provider):
                 identity_config={"resource_id": params["resource_id"]}
             )
         return identity.ManagedIdentityCredential(client_id=params.get("client_id"))
+
+    def explain_error(self, exc: BaseException, *, uri: str) -> str | None:
+        sdk = sys.modules.get("azure.core.exceptions")
+        if sdk is None:  # azure-core was never imported: it raised nothing
+            return None
+        identity = sys.modules.get("azure.identity")
+        if identity is not None and isinstance(exc, identity.CredentialUnavailableError):
+            return None  # no credential was found, none refused: not what the advice is for
+        if isinstance(exc, sdk.ClientAuthenticationError):
+            detail = error_detail(exc)
+        elif isinstance(exc, sdk.HttpResponseError) and http_status(exc) == 403:
+            # Azurite and Azure answer a bad key or SAS with a plain 403 HttpResponseError
+            detail = getattr(exc, "error_code", None) or "403"
+        else:
+            return None
+        return (
+            f"Azure refused the credentials ({detail}): check the account key, or the SAS "
+            "token (tampered, expired, or missing a permission)"
+        )
 
     def forget_clients(self, fs: Any) -> list[Any]:
         dropped = [v for v in (getattr(fs, "service_client", None),) if v is not None]

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
-from unifs.errors import MissingDependencyError, UnsupportedError, URIError
+from unifs.errors import (
+    MissingDependencyError,
+    UnsupportedError,
+    URIError,
+    causes,
+    http_status,
+)
 from unifs.redact import install_log_filters, mask_secrets
 from unifs.uri import StorageURI
 
@@ -31,6 +37,7 @@ __all__ = [
     "b64_to_hex",
     "decode_key",
     "encode_key",
+    "error_detail",
     "https_path",
     "merge_options",
     "object_store_endpoint",
@@ -379,6 +386,23 @@ class Provider(ABC):
             f"{self.name} keeps no record of presigned URLs: they live in the URL alone"
         )
 
+    # -- errors (see unifs.commands.errors) ------------------------------------------------
+
+    def explain_error(self, exc: BaseException, *, uri: str) -> str | None:
+        """One line saying what was wrong and how to fix it, if ``exc`` is this provider's SDK's.
+
+        ``exc`` is one exception of a failure's cause chain (the caller walks the chain and
+        asks every provider about each); ``uri`` is what the failing command was given, for
+        a message about something that does not exist. None: not an error of this
+        provider's SDK, or not one with advice to give.
+
+        An SDK that was never imported raised nothing, so an implementation looks its
+        exception classes up in ``sys.modules`` and returns None when they are absent: a
+        check imports no SDK, and works with only some extras installed. The line may
+        quote the SDK's message (:func:`error_detail`); the caller masks secrets in it.
+        """
+        return None
+
     # -- fork safety (see unifs.forksafe) ---------------------------------------------------
 
     #: attributes of this provider's filesystem that hold per-process clients, sessions or
@@ -432,6 +456,11 @@ class Provider(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def error_detail(exc: BaseException, *, limit: int = 200) -> str:
+    """``exc``'s message on one line and at most ``limit`` characters, to quote in advice."""
+    return " ".join(str(exc).split())[:limit]
 
 
 def split_scheme_uri(text: str) -> tuple[str, str, str]:
@@ -506,22 +535,7 @@ def b64_to_hex(value: str) -> str:
 
 def precondition_failed(exc: BaseException) -> bool:
     """True if ``exc`` (or an error it was raised from) is an HTTP 412 Precondition Failed."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        response = getattr(current, "response", None)
-        metadata = response.get("ResponseMetadata", {}) if isinstance(response, dict) else {}
-        if metadata.get("HTTPStatusCode") == 412:  # botocore
-            return True
-        for name in ("status_code", "status", "code"):
-            if getattr(current, name, None) == 412:
-                return True
-        todo += [current.__cause__, current.__context__]
-    return False
+    return any(http_status(cause) == 412 for cause in causes(exc))
 
 
 #: aiohttp pauses a socket once twice this much is queued (its default, 64 KiB, pauses and

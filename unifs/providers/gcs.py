@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from unifs.providers.base import (
     b64_to_hex,
     decode_key,
     encode_key,
+    error_detail,
     https_path,
     iter_body,
     object_store_endpoint,
@@ -35,6 +37,16 @@ _API_HOSTS = ("storage.googleapis.com", "storage.cloud.google.com")
 _VIRTUAL_HOST = re.compile(r"^(?P<bucket>.+)\.storage\.googleapis\.com$")
 _CONSOLE_HOST = "console.cloud.google.com"
 _CONSOLE_PREFIXES = ("/storage/browser/_details/", "/storage/browser/")
+
+
+def _raised_by_google(exc: BaseException) -> bool:
+    """True if ``exc`` came out of Google's libraries (a key file's missing field)."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        tb = tb.tb_next
+    return any(name.startswith("google.") for name in frames[-3:])
 
 
 class GCSProvider(Provider):
@@ -126,6 +138,31 @@ class GCSProvider(Provider):
     # gcsfs's aiohttp session, and a task loading an mTLS context on the parent's loop
     per_process_attributes = ("_session", "_ssl_context_task")
 
+    def explain_error(self, exc: BaseException, *, uri: str) -> str | None:
+        sdk = sys.modules.get("google.auth.exceptions")
+        if sdk is None:  # google-auth was never imported: it raised nothing
+            return None
+        detail = error_detail(exc)
+        # MalformedError is a DefaultCredentialsError: the more precise first
+        if isinstance(exc, sdk.MalformedError):
+            return f"the Google credentials file is not a valid key ({detail})"
+        if isinstance(exc, sdk.RefreshError):
+            return (
+                f"Google refused the credentials ({detail}): make a new service-account key, "
+                "or check the token file"
+            )
+        if isinstance(exc, sdk.DefaultCredentialsError):
+            return (
+                "no usable Google credentials: set GOOGLE_APPLICATION_CREDENTIALS to a key "
+                f"file, pass -o token=PATH, or -o token=anon for a public bucket ({detail})"
+            )
+        if isinstance(exc, KeyError) and _raised_by_google(exc):
+            return (
+                f"the Google credentials file lacks the field {exc} a key needs: make a "
+                "new service-account key (JSON), or pass -o token=anon"
+            )
+        return None
+
     def forget_clients(self, fs: Any) -> list[Any]:
         import threading
 
@@ -137,7 +174,6 @@ class GCSProvider(Provider):
         return dropped
 
     def after_fork(self) -> None:
-        import sys
         import threading
 
         core: Any = sys.modules.get("gcsfs.core")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from unifs.providers.base import (
     b64_to_hex,
     decode_key,
     encode_key,
+    error_detail,
     https_path,
     merge_options,
     reject_query,
@@ -60,6 +62,8 @@ _COMPAT_HOST = re.compile(
 _REST_PATH = re.compile(r"^n/(?P<ns>[^/]+)/b/(?P<bucket>[^/]+)(?:/o(?:/(?P<key>.*))?)?/?$")
 _PAR_PATH = re.compile(r"^p/(?P<token>[^/]+)/(?P<rest>n/.*)$")
 _ANY_HOST_PAR = re.compile(r"^/p/[^/]+/n/[^/]+/b/[^/]+/o(/|$)")
+# "Could not find config file at PATH, please follow ...": the path
+_MISSING_CONFIG = re.compile(r" at (?P<path>.+?)(?:, |$)")
 
 
 _CONFIG_PATH = Param(
@@ -490,6 +494,31 @@ class OCIProvider(Provider):
             return None
         url = os.environ.get("OCI_METADATA_BASE_URL") or "http://169.254.169.254/opc/v2"
         return "the OCI instance metadata service", url
+
+    def explain_error(self, exc: BaseException, *, uri: str) -> str | None:
+        sdk = sys.modules.get("oci.exceptions")
+        if sdk is None:  # the OCI SDK was never imported: it raised nothing
+            return None
+        if isinstance(exc, sdk.ConfigFileNotFound):
+            found = _MISSING_CONFIG.search(error_detail(exc, limit=1000))
+            where = f" at {found['path']}" if found else ""
+            return (
+                f"no OCI config file{where}: run 'oci setup config', point -a config_path=... "
+                "at one, or choose another mode with -a auth=instance_principal|"
+                "resource_principal|..."
+            )
+        # MissingPrivateKeyPassphrase is an InvalidPrivateKey: the more precise first
+        if isinstance(exc, sdk.MissingPrivateKeyPassphrase):
+            return (
+                "the OCI API key is encrypted: give its pass phrase as pass_phrase=... in the "
+                "OCI config profile"
+            )
+        if isinstance(exc, sdk.InvalidPrivateKey):
+            return (
+                "the OCI API key could not be read: check key_file and its pass phrase "
+                "(pass_phrase=... in the OCI config profile)"
+            )
+        return None
 
     def auth_options(
         self, uri: StorageURI, mode: AuthMode | None, params: Mapping[str, Any]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from unifs.providers.base import (
     Provider,
     decode_key,
     encode_key,
+    error_detail,
     https_path,
     iter_body,
     merge_options,
@@ -44,6 +46,11 @@ _REGION_ALIASES: dict[str, str | None] = {"external-1": "us-east-1", "accelerate
 REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 # a bucket that can be a DNS label of a virtual-hosted URL as it is (hosts are lower case)
 _VIRTUAL_BUCKET = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]$")
+
+#: what S3 answers for a key, secret or session token it does not take
+_AUTH_CODES = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken"}
+)
 
 
 _ROLE_ARN = Param("role_arn", "the IAM role to assume", env="AWS_ROLE_ARN")
@@ -342,6 +349,38 @@ class S3Provider(Provider):
 
     # s3fs's aiobotocore client and its creator hold the connection pool
     per_process_attributes = ("_s3", "_s3creator")
+
+    def explain_error(self, exc: BaseException, *, uri: str) -> str | None:
+        sdk = sys.modules.get("botocore.exceptions")
+        if sdk is None:  # botocore was never imported: it raised nothing
+            return None
+        if isinstance(exc, sdk.NoCredentialsError):
+            return (
+                "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or "
+                "AWS_PROFILE, or pass -o key=... -o secret=... (-o anon=true for a public bucket)"
+            )
+        if isinstance(exc, sdk.PartialCredentialsError):
+            return (
+                "incomplete AWS credentials: give both the access key id and the secret "
+                "(-o key=... -o secret=...)"
+            )
+        if isinstance(exc, sdk.EndpointConnectionError):
+            return (
+                f"could not connect to {error_detail(exc)}: check -o endpoint_url and that the "
+                "server is up"
+            )
+        if isinstance(exc, sdk.ConnectTimeoutError):
+            return f"timed out connecting to {error_detail(exc)}: check the endpoint"
+        if isinstance(exc, sdk.ClientError):  # the service answered no
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in _AUTH_CODES:
+                return (
+                    f"S3 refused the credentials ({code}): check the key and secret, "
+                    "and -o endpoint_url for a non-AWS store"
+                )
+            if code in ("NoSuchBucket", "NoSuchKey", "404"):
+                return f"{uri}: not found ({code})"
+        return None
 
     def forget_clients(self, fs: Any) -> list[Any]:
         import asyncio

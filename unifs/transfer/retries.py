@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from unifs.errors import ObjectChangedError, causes
+from unifs.errors import ObjectChangedError, causes, http_status
 from unifs.transfer.planning import UnsafeKeyError
 
 
@@ -86,20 +86,6 @@ _TRANSIENT_NAMES = frozenset(
 )
 
 
-def _status(exc: BaseException) -> int | None:
-    """The HTTP status an SDK exception carries, whichever SDK raised it."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):  # botocore ClientError
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if isinstance(status, int):
-            return status
-    for name in ("status_code", "status", "code"):
-        value = getattr(exc, name, None)
-        if isinstance(value, int) and 100 <= value <= 599:
-            return value
-    return None
-
-
 def _retry_after(exc: BaseException) -> float | None:
     """The server's ``Retry-After`` in seconds, if the exception kept the response headers."""
     headers: Any = getattr(exc, "headers", None)
@@ -122,7 +108,7 @@ def _classify(exc: BaseException) -> tuple[bool, float | None]:
     for cause in causes(exc):
         if isinstance(cause, _ShortRead):
             return True, None
-        status = _status(cause)
+        status = http_status(cause)
         if status is not None:
             return status in _TRANSIENT_STATUS or status >= 500, _retry_after(cause)
         if isinstance(cause, _PERMANENT_TYPES):
