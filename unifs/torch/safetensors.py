@@ -294,15 +294,17 @@ class _Loader:
                     raise SafetensorsError(f"{path}: shard name {shard!r} is not a file name")
                 shards[shard].add(name)
         folder = posixpath.dirname(path)
-        items: list[tuple[_Item, set[str] | None]] = []
-        for shard in sorted(shards):
+
+        async def shard_item(shard: str) -> tuple[_Item, set[str] | None]:
             remote = f"{folder}/{shard}" if folder else shard
             try:
                 shard_info = await self.info(remote)
             except FileNotFoundError:
                 raise SafetensorsError(f"{path} names {shard}, which does not exist") from None
-            items.append((_item(self.backend.provider, remote, shard, shard_info), shards[shard]))
-        return items
+            return _item(self.backend.provider, remote, shard, shard_info), shards[shard]
+
+        # every shard at once: a large model has hundreds, and each is a round trip
+        return list(await asyncio.gather(*(shard_item(shard) for shard in sorted(shards))))
 
     async def plan(self, item: _Item, names: set[str] | None) -> _File:
         probe = await self.cat(item.remote, 0, min(item.size, _HEADER_PROBE), item)
