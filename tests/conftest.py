@@ -97,3 +97,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Any, _buckets: set[str]) -> 
         server.make_bucket(_BUCKET)
         _buckets.add(backend)
     yield Store(backend, _cloud_root(backend, server, prefix), dict(server.storage_options))
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """No AWS credentials anywhere botocore looks: env, shared files, the metadata service."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -50,15 +50,6 @@ def _o(options: dict[str, Any]) -> list[str]:
     return [arg for k, v in options.items() for arg in ("-o", f"{k}={json.dumps(v)}")]
 
 
-@pytest.fixture
-def no_aws_credentials(monkeypatch, tmp_path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
 def test_no_s3_credentials(s3_server, no_aws_credentials, capsys):
     endpoint = s3_server.storage_options["endpoint_url"]
     args = ["ls", "s3://data/model/", "-o", f"endpoint_url={endpoint}"]

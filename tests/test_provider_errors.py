@@ -41,15 +41,6 @@ def _explained_only_by(owner: str, exc: BaseException) -> str:
     return found[0]
 
 
-@pytest.fixture
-def no_aws_credentials(monkeypatch, tmp_path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
 def test_s3_explains_missing_credentials(s3_server, no_aws_credentials):
     endpoint = s3_server.storage_options["endpoint_url"]
     fs, path = unifs.url_to_fs("s3://data/", endpoint_url=endpoint, skip_instance_cache=True)
