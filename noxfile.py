@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import nox
+import nox.command
 
 nox.options.sessions = ["tests", "lint", "typecheck", "docs-build", "notebooks"]
 nox.options.default_venv_backend = "venv"
@@ -17,10 +18,19 @@ nox.options.reuse_existing_virtualenvs = True
 PYTHON = "3.11"
 
 
-def _install_azurite(session: nox.Session) -> None:
+def _install_azurite(session: nox.Session, attempts: int = 3) -> None:
     if os.path.exists("node_modules/.bin/azurite-blob"):
         return
-    session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
+    # The registry sometimes sends a tarball npm finds corrupted, and npm's own retry of it
+    # can then fail on the half-unpacked folder: start over (npm ci clears node_modules).
+    for attempt in range(1, attempts + 1):
+        try:
+            session.run("npm", "ci", "--no-audit", "--no-fund", "--fetch-retries=5", external=True)
+            return
+        except nox.command.CommandFailed:
+            if attempt == attempts:
+                raise
+            session.log(f"npm ci failed (attempt {attempt} of {attempts}); trying again")
 
 
 # the fork/spawn tests run a PyTorch DataLoader; pinned to the CPU build this project tests with
