@@ -357,8 +357,8 @@ class _Loader:
         return parts
 
     def release(self) -> None:
-        """Drop every reference to the tensors' memory but the caller's (the returned
-        tensors): a dropped model is freed at once, not at the next full garbage collection.
+        """Drop the loader's references to the tensors' memory: only the returned tensors
+        hold it then, and a failed load's traceback (which keeps the loader) holds no model.
         """
         for file in self.files:
             for tensor in file.tensors:
