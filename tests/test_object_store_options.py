@@ -181,6 +181,34 @@ def test_obstore_takes_the_split_options_on_s3_and_azure(
         assert f.read() == b"split options"
 
 
+@pytest.mark.parametrize("server_name", ["s3_server", "gcs_server", "azure_server"])
+def test_deltalake_writes_appends_and_reads_a_table(
+    server_name: str, request: pytest.FixtureRequest
+) -> None:
+    # deltalake (through polars) commits its log with object_store's conditional writes
+    server = request.getfixturevalue(server_name)
+    if server_name == "s3_server":
+        scheme, auth = "s3", _s3_auth(server)
+    elif server_name == "gcs_server":
+        scheme, auth = "gs", _gcs_auth(server)
+    else:
+        scheme, auth = "az", _azure_auth(server)
+    uri = f"{scheme}://{_bucket(server)}/{uuid.uuid4().hex}/table"
+    options = unifs.storage_options(uri, auth, target="object_store")
+    url = resolve(uri, auth=auth).url
+    FRAME.write_delta(url, storage_options=options)
+    FRAME.write_delta(url, storage_options=options, mode="append")
+    back = pl.read_delta(url, storage_options=options)
+    assert back.sort("id").equals(pl.concat([FRAME, FRAME]).sort("id"))
+    # two commits in the log, written where unifs lists them
+    fs, path = unifs.url_to_fs(uri, auth=auth)
+    logs = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{path}/_delta_log", detail=False))
+    assert [name for name in logs if name.endswith(".json")] == [
+        "00000000000000000000.json",
+        "00000000000000000001.json",
+    ]
+
+
 def test_oci_customer_secret_key_goes_through_the_s3_route(s3_server: LocalServer) -> None:
     # moto stands in for {namespace}.compat.objectstorage.{region}.oraclecloud.com
     uri = f"oci://n/acme/b/{_bucket(s3_server)}/o/{uuid.uuid4().hex}/frame.parquet"
