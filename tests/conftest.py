@@ -107,3 +107,26 @@ def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def oci_options_wrong_pass_phrase(oci_server: Any, tmp_path: Any) -> dict[str, Any]:
+    """Storage options for the OCI server whose key file is encrypted with another pass phrase
+    than the one they give (``the-wrong-one``)."""
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.BestAvailableEncryption(b"the-right-one"),
+    )
+    (tmp_path / "key.pem").write_bytes(pem)
+    options: dict[str, Any] = json.loads(json.dumps(oci_server.storage_options, default=str))
+    options["config"].pop("key_content", None)
+    options["config"].update(key_file=str(tmp_path / "key.pem"), pass_phrase="the-wrong-one")
+    options["config_kwargs"] = {"service_endpoint": oci_server.endpoint}
+    return options

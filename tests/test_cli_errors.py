@@ -137,23 +137,8 @@ def test_azure_tampered_sas(azure_server, capsys):
     assert sig[5:] not in line
 
 
-def test_wrong_oci_pass_phrase(oci_server, tmp_path, capsys):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.BestAvailableEncryption(b"the-right-one"),
-    )
-    (tmp_path / "key.pem").write_bytes(pem)
-    options = json.loads(json.dumps(oci_server.storage_options, default=str))
-    config = options["config"]
-    config.pop("key_content", None)
-    config.update(key_file=str(tmp_path / "key.pem"), pass_phrase="the-wrong-one")
-    options["config_kwargs"] = {"service_endpoint": oci_server.endpoint}
-    options["skip_instance_cache"] = True
+def test_wrong_oci_pass_phrase(oci_server, oci_options_wrong_pass_phrase, capsys):
+    options = {**oci_options_wrong_pass_phrase, "skip_instance_cache": True}
     uri = f"oci://n/{oci_server.namespace}/b/errs/o/"
     assert main(["ls", uri, *_o(options)]) == 2
     line = _one_line(capsys, "pass phrase")

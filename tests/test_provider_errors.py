@@ -105,21 +105,8 @@ def test_oci_explains_a_missing_config_file(tmp_path):
     assert "-a config_path=" in advice
 
 
-def test_oci_explains_a_wrong_pass_phrase(oci_server, tmp_path):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.BestAvailableEncryption(b"the-right-one"),
-    )
-    (tmp_path / "key.pem").write_bytes(pem)
-    options: dict[str, Any] = json.loads(json.dumps(oci_server.storage_options, default=str))
-    options["config"].pop("key_content", None)
-    options["config"].update(key_file=str(tmp_path / "key.pem"), pass_phrase="the-wrong-one")
-    options["config_kwargs"] = {"service_endpoint": oci_server.endpoint}
+def test_oci_explains_a_wrong_pass_phrase(oci_server, oci_options_wrong_pass_phrase):
+    options = oci_options_wrong_pass_phrase
     uri = f"oci://n/{oci_server.namespace}/b/errs/o/"
 
     def list_it() -> Any:
