@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +72,27 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "11 checksum-verified" in result.stdout
     assert "11 skipped as valid" in result.stdout
     assert (tmp_path / "model" / "config.json").is_file()
+
+
+def test_demo_without_dest_writes_nothing_in_the_working_directory(tmp_path):
+    work = tmp_path / "cwd"
+    work.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "unifs", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=work,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list(work.iterdir()) == []
+    match = re.search(r"the model is in (\S+)/ .*remove it with: rm -r (\S+)$", result.stdout, re.M)
+    assert match, result.stdout
+    written = Path(match.group(1))
+    try:
+        assert match.group(2) == str(written)
+        assert written.is_absolute() and not written.is_relative_to(work)
+        assert (written / "config.json").is_file()
+        assert (written / "engines" / "H100" / "rank0.engine").stat().st_size == 2**20
+    finally:
+        shutil.rmtree(written, ignore_errors=True)

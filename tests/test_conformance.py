@@ -330,7 +330,13 @@ def _upath_url(backend: Backend, bucket: str, dialect: str, where: str) -> str:
 
 
 if _cases is not None:
-
+    # upath warns "<Class>.mkdir(): parent_mode is currently ignored" for every path type
+    # whose store has no directory modes (S3Path and OCIPath alike): true, and no fault of the
+    # path under test. Its own test_mkdir_parent_mode means to ignore that warning, but its
+    # filter matches the message from its start, which since 0.3.11 begins with the class
+    # name. Ignored here, for upath's suite only (pyproject's filterwarnings = error would
+    # otherwise turn upath's own advice into a failure).
+    @pytest.mark.filterwarnings("ignore:.*parent_mode is currently ignored:UserWarning")
     class TestUPath(_cases.BaseTests):  # type: ignore[name-defined,misc]
         """universal_pathlib's own suite, unchanged, on S3Path and OCIPath."""
 

@@ -20,6 +20,7 @@ os.environ.update(
 )
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -294,3 +295,35 @@ def _pid_alive(pid: int) -> bool:
             return fh.read().split(") ", 1)[1][0] != "Z"
     except (FileNotFoundError, IndexError):
         return True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_servers_die_with_an_interpreter_killed_by_a_signal(signum: int) -> None:
+    # atexit never runs here: the keeper each server runs under has to notice on its own.
+    code = (
+        "import json, time\n"
+        "from unifs.testing.servers import start_azure, start_gcs\n"
+        "servers = [start_gcs(), start_azure()]\n"
+        "print(json.dumps([s.endpoint for s in servers]), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNIFS_TEST_")}
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    ) as child:
+        try:
+            assert child.stdout is not None and child.stderr is not None
+            line = child.stdout.readline()
+            assert line, child.stderr.read()
+            endpoints = json.loads(line)
+            assert all(_listening(e) for e in endpoints)
+            child.send_signal(signum)
+            child.wait(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    deadline = time.monotonic() + 15
+    while any(_listening(e) for e in endpoints) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [e for e in endpoints if _listening(e)]
+    assert not alive, f"servers outlived an interpreter killed by {signum}: {alive}"

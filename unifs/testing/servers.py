@@ -33,7 +33,8 @@ Environment variables:
     Path to ``azurite-blob``; otherwise ``./node_modules/.bin`` (from the working directory,
     then from the repository root) and then ``PATH`` are searched.
 
-Subprocesses are terminated by ``stop()`` and, failing that, when the interpreter exits;
+Subprocesses are terminated by ``stop()`` and, failing that, when the interpreter exits or
+is killed (a keeper process watches it: :mod:`unifs.testing.keeper`);
 a server that does not come up within ``timeout`` seconds raises :class:`ServerStartError`
 carrying the tail of its output.
 
@@ -53,6 +54,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -63,6 +65,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from unifs.errors import MissingDependencyError, UnifsError
+from unifs.testing import keeper
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -521,9 +524,14 @@ class _ServerProcess:
         self.name = name
         self._lines: collections.deque[str] = collections.deque(maxlen=400)
         self._lock = threading.Lock()
+        # Run through the keeper, which ends the server when this process dies, even by a
+        # signal that runs no atexit handler (see unifs.testing.keeper).
+        kept = [sys.executable, "-I", keeper.__file__, str(os.getpid()), "--", *argv]
+        if shutil.which(argv[0]) is None:
+            raise ServerStartError(f"could not run {name}: {argv[0]} is not an executable file")
         try:
             self.popen = subprocess.Popen(
-                list(argv),
+                kept,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
