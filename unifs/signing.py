@@ -26,7 +26,6 @@ place, passing the SHA-256 digests it computed as the data landed.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import hashlib
 import json
 import os
@@ -289,22 +288,14 @@ def digest_files(
     Remote objects are read once, in parallel, and hashed as the bytes arrive; nothing is
     written to disk. ``ignore`` lists relative paths (files or directories) to leave out.
     """
+    from unifs.engine.listing import list_files, prefix_base
     from unifs.filesystem import url_to_fs
 
     ignore = tuple(ignore)
     fs, path = url_to_fs(_as_prefix(model), auth=auth, **storage_options)
-    base = fs._strip_protocol(path).rstrip("/")
-    with contextlib.suppress(AttributeError):
-        fs.invalidate_cache()
-    found = fs.find(base, detail=True)
-    names: dict[str, str] = {}
-    for name, info in sorted(found.items()):
-        if info.get("type") != "file":
-            continue
-        relative = name[len(base) :].lstrip("/") if name.startswith(base) else name
-        if relative and not _ignored(relative, ignore):
-            names[relative] = name
-    if not names and not fs.isdir(base):
+    listing = list_files(fs, path, keep=lambda relative: not _ignored(relative, ignore))
+    names = {f.relative: f.path for f in listing.files}
+    if not names and not fs.isdir(prefix_base(fs, path)):
         raise FileNotFoundError(f"no model at {_show(model)}: nothing under it")
 
     def one(remote: str) -> str:

@@ -33,7 +33,7 @@ def _where(args: argparse.Namespace, exc: BaseException) -> str:
 
 def _explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
     from unifs.errors import UnifsError
-    from unifs.transfer.report import TransferError
+    from unifs.transfer import TransferError
 
     if isinstance(exc, UnifsError) and not isinstance(exc, TransferError):
         return _first_line(str(exc)), USAGE  # unifs's own messages say what to do

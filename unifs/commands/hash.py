@@ -44,9 +44,9 @@ def register(subparsers: Any, with_options: Any) -> None:
 def _hasher(algorithm: str) -> Any:
     if algorithm == "sha256":
         return hashlib.sha256()
-    from unifs.transfer.checksums import _Expect
+    from unifs.engine.checksums import Expect
 
-    return _Expect(algorithm, "").hasher()
+    return Expect(algorithm, "").hasher()
 
 
 def _compute(fs: Any, path: str, algorithm: str) -> str:

@@ -54,20 +54,20 @@ made from parts sent by several processes: ``Provider.start_parts``, ``put_part`
 
 from __future__ import annotations
 
-# private helpers the tests exercise directly, re-exported where they always lived
-from unifs.transfer.checksums import _infer_part_size as _infer_part_size
-from unifs.transfer.checksums import _PartsMD5 as _PartsMD5
+# engine helpers the tests exercise directly, under the names they always had here
+from unifs.engine.checksums import PartsMD5 as _PartsMD5  # noqa: F401
+from unifs.engine.checksums import infer_part_size as _infer_part_size  # noqa: F401
+from unifs.engine.limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_BUFFER
+from unifs.engine.planning import UnsafeKeyError, safe_join
+from unifs.engine.progress import progress_bar
+from unifs.engine.report import SyncReport, TransferError, TransferReport
+from unifs.engine.retries import RetryPolicy
+from unifs.engine.retries import classify as _classify  # noqa: F401
+from unifs.engine.workdir import WORK_DIR, TransferBusyError
 from unifs.transfer.copy import acopy, copy
 from unifs.transfer.download import aget, get
-from unifs.transfer.limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_BUFFER
-from unifs.transfer.planning import UnsafeKeyError, safe_join
-from unifs.transfer.progress import progress_bar
-from unifs.transfer.report import TransferError, TransferReport
-from unifs.transfer.retries import RetryPolicy
-from unifs.transfer.retries import _classify as _classify
-from unifs.transfer.sync import SyncReport, async_sync, sync
+from unifs.transfer.sync import async_sync, sync
 from unifs.transfer.upload import aput, put
-from unifs.transfer.workdir import WORK_DIR, TransferBusyError
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

@@ -1,11 +1,11 @@
-"""What a transfer did (``TransferReport``) and the error that carries it."""
+"""What a transfer did (``TransferReport``, ``SyncReport``) and the error that carries it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from unifs.engine.limits import MiB
 from unifs.errors import UnifsError
-from unifs.transfer.limits import MiB
 
 
 class TransferError(UnifsError, OSError):
@@ -77,3 +77,26 @@ class TransferReport:
         if self.failed:
             line += f", {len(self.failed)} FAILED"
         return line
+
+
+@dataclass
+class SyncReport(TransferReport):
+    """A :class:`TransferReport` that also says what a sync deleted, or would do."""
+
+    #: destination files removed because the source lacks them (``delete=True``)
+    deleted: list[str] = field(default_factory=list)
+    #: with ``dry_run``: the files that would be copied (nothing was)
+    would_copy: list[str] = field(default_factory=list)
+    #: with ``dry_run``: the files that would be deleted (nothing was)
+    would_delete: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        """One line for a log or a terminal."""
+        if self.dry_run:
+            return (
+                f"dry run: would copy {len(self.would_copy)} files, delete "
+                f"{len(self.would_delete)}; {len(self.skipped)} already match"
+            )
+        line = super().summary()
+        return line + (f", {len(self.deleted)} deleted" if self.deleted else "")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 
-class _Backend:
+class Backend:
     """One filesystem as the engine sees it: async or sync, streaming reads or whole ranges."""
 
     def __init__(self, fs: AbstractFileSystem, provider: Provider, threads: int) -> None:
@@ -73,6 +73,12 @@ class _Backend:
             return await self.run(value)
         return value
 
+    async def remove_all(self, paths: list[str]) -> None:
+        """Remove ``paths``, 16 requests at a time (ocifs takes one path per ``rm``)."""
+        for start in range(0, len(paths), 16):
+            batch = paths[start : start + 16]
+            await asyncio.gather(*(self.call("rm", path) for path in batch))
+
     async def read(
         self, path: str, start: int, end: int, pin: str | None = None
     ) -> AsyncGenerator[bytes, None]:
@@ -107,12 +113,12 @@ class _Backend:
             await self.run(stream.close)
 
 
-async def _open_backend(
+async def open_backend(
     src: str | StorageURI, auth: Any, storage_options: dict[str, Any], threads: int
-) -> tuple[StorageURI, _Backend, str]:
+) -> tuple[StorageURI, Backend, str]:
     uri = parse(src, account=storage_options.get("account_name"))
     check_reachable(uri, auth=auth, **storage_options)  # a metadata service off-cloud: fail now
     fs, path = url_to_fs(uri, auth=auth, **storage_options)
-    backend = _Backend(fs, get_provider(uri.provider), threads)
+    backend = Backend(fs, get_provider(uri.provider), threads)
     await backend.start()
     return uri, backend, path

@@ -7,8 +7,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from unifs.engine.planning import UnsafeKeyError
 from unifs.errors import ObjectChangedError, causes, http_status
-from unifs.transfer.planning import UnsafeKeyError
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,11 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**retry))
 
 
-class _ShortRead(OSError):
+class ShortRead(OSError):
     """The server ended a response before the range was complete (a truncated body)."""
 
 
-class _Permanent(OSError):
+class Permanent(OSError):
     """A failure no retry can fix."""
 
 
@@ -51,7 +51,7 @@ _PERMANENT_TYPES = (
     FileExistsError,
     UnsafeKeyError,
     ObjectChangedError,
-    _Permanent,
+    Permanent,
 )
 
 
@@ -103,10 +103,10 @@ def _retry_after(exc: BaseException) -> float | None:
         return None  # an HTTP date: fall back to our own backoff
 
 
-def _classify(exc: BaseException) -> tuple[bool, float | None]:
+def classify(exc: BaseException) -> tuple[bool, float | None]:
     """Whether ``exc`` is worth retrying, and how long the server asked us to wait."""
     for cause in causes(exc):
-        if isinstance(cause, _ShortRead):
+        if isinstance(cause, ShortRead):
             return True, None
         status = http_status(cause)
         if status is not None:
@@ -122,6 +122,6 @@ def _classify(exc: BaseException) -> tuple[bool, float | None]:
     return isinstance(exc, OSError), None
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     text = str(exc) or repr(exc)
     return f"{type(exc).__name__}: {text}"

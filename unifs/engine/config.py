@@ -1,0 +1,90 @@
+"""How a transfer runs: one frozen :class:`TransferConfig` instead of a dozen keywords.
+
+The public verbs (``get``, ``put``, ``copy``, ``sync``, ``load_safetensors``, the Dask
+runners) take these settings as keywords, as users write them; each verb turns them into a
+``TransferConfig`` once (:meth:`TransferConfig.of`, which applies the defaults and checks
+them) and hands that one object down through the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from unifs.engine.limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_BUFFER, MiB
+from unifs.engine.retries import RetryPolicy
+
+__all__ = ["TransferConfig"]
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """What to move and how: filters, parallelism, memory, part size, checks, retries."""
+
+    #: fnmatch-style globs on the path below the source prefix (``*`` also matches ``/``)
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+    #: requests in flight at once, across all files
+    concurrency: int = DEFAULT_CONCURRENCY
+    #: ranged-GET / multipart part size; None: chosen per transfer
+    part_size: int | None = None
+    #: bytes that requests in flight may hold in memory at once
+    max_buffer: int = DEFAULT_MAX_BUFFER
+    #: compare checksums (not only sizes) with what the store reports
+    verify: bool = True
+    retries: RetryPolicy = field(default_factory=RetryPolicy)
+    #: reuse the parts an earlier, interrupted get left (get only)
+    resume: bool = True
+    #: seconds a get waits for another one into the same destination (get only)
+    lock_timeout: float = 600.0
+    #: an fsspec ``Callback`` (bytes) or ``callback(relative, nbytes)`` (per file), or None
+    callback: Any = field(default=None, compare=False)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        include: Sequence[str] | str | None = None,
+        exclude: Sequence[str] | str | None = None,
+        concurrency: int | None = None,
+        part_size: int | None = None,
+        max_buffer: int | None = None,
+        verify: bool = True,
+        retries: int | RetryPolicy | None = None,
+        resume: bool = True,
+        lock_timeout: float = 600.0,
+        callback: Any = None,
+    ) -> TransferConfig:
+        """The config for the keywords a verb was given (None: the default)."""
+        if retries is None:
+            policy = RetryPolicy()
+        elif isinstance(retries, RetryPolicy):
+            policy = retries
+        else:
+            policy = RetryPolicy(attempts=max(1, int(retries) + 1))
+        return cls(
+            include=_patterns(include),
+            exclude=_patterns(exclude),
+            concurrency=max(1, concurrency or DEFAULT_CONCURRENCY),
+            part_size=part_size or None,
+            max_buffer=max(MiB, max_buffer or DEFAULT_MAX_BUFFER),
+            verify=bool(verify),
+            retries=policy,
+            resume=resume,
+            lock_timeout=lock_timeout,
+            callback=callback,
+        )
+
+    def but(self, **changes: Any) -> TransferConfig:
+        """This config with ``changes`` (``config.but(callback=None, include=None)``)."""
+        for name in ("include", "exclude"):
+            if name in changes:
+                changes[name] = _patterns(changes[name])
+        return replace(self, **changes)
+
+
+def _patterns(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)
