@@ -26,8 +26,10 @@ from unifs.redact import mask_secrets
 
 __all__ = [
     "AmbiguousURIError",
+    "AuthError",
     "MissingDependencyError",
     "ObjectChangedError",
+    "PresignError",
     "URIError",
     "UnifsError",
     "UnsupportedError",
@@ -57,8 +59,16 @@ class AmbiguousURIError(URIError):
     """A URI could mean more than one object; the message shows how to say which."""
 
 
+class AuthError(UnifsError, ValueError):
+    """An auth block is invalid: unknown mode or parameter, or a required one missing."""
+
+
 class UnsupportedError(UnifsError, ValueError):
     """A provider cannot do what was asked (a URI style, an operation)."""
+
+
+class PresignError(UnsupportedError):
+    """A URL cannot be presigned as asked; the message says why and how to get one."""
 
 
 class ObjectChangedError(UnifsError, OSError):

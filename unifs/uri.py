@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from unifs.errors import URIError
+from unifs.registry import get_provider, provider_for_host, provider_for_scheme, schemes
 
 if TYPE_CHECKING:
     from unifs.providers.base import Provider
@@ -53,8 +54,6 @@ class StorageURI:
 
     @property
     def _provider(self) -> Provider:
-        from unifs.registry import get_provider
-
         return get_provider(self.provider)
 
     @property
@@ -116,8 +115,6 @@ def parse(uri: str | os.PathLike[str] | StorageURI, *, account: str | None = Non
     """
     if isinstance(uri, StorageURI):
         return uri
-    from unifs.registry import provider_for_host, provider_for_scheme, schemes
-
     if isinstance(uri, os.PathLike):
         # a path object names exactly its path: nothing around it is paste residue
         text = uri = os.fspath(uri)
@@ -138,8 +135,6 @@ def parse(uri: str | os.PathLike[str] | StorageURI, *, account: str | None = Non
                 "as in s3://bucket/key",
                 uri=uri,
             )
-        from unifs.registry import get_provider
-
         return _checked(get_provider("local").parse(text, account=account), text)
     scheme = match.group(1).lower()
     if scheme in ("http", "https"):

@@ -3,33 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import random
-from dataclasses import dataclass
 from typing import Any
 
 from unifs.engine.planning import UnsafeKeyError
 from unifs.errors import ObjectChangedError, causes, http_status
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retry each request up to ``attempts`` times in all, backing off exponentially with jitter.
-
-    The n-th retry waits a random time up to ``min(max_delay, base_delay * 2**n)``, or what
-    the server's ``Retry-After`` asks (at most ``max_retry_after`` seconds).
-    """
-
-    attempts: int = 6
-    base_delay: float = 0.25
-    max_delay: float = 10.0
-    max_retry_after: float = 60.0
-
-    def delay(self, retry: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``retry`` (0-based)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        # full jitter: spreads clients that failed together (AWS architecture blog)
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**retry))
+from unifs.types import RetryPolicy as RetryPolicy  # the policy type lives below providers
 
 
 class ShortRead(OSError):

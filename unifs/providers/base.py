@@ -8,28 +8,25 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from unifs.errors import (
     MissingDependencyError,
+    PresignError,
     UnsupportedError,
     URIError,
     causes,
     http_status,
 )
-from unifs.redact import install_log_filters, mask_secrets
+from unifs.redact import install_log_filters
+from unifs.types import AuthMode, Capabilities, Param, PresignedURL, Resolved
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from fsspec import AbstractFileSystem
-
-    from unifs.auth import AuthMode, Param
-    from unifs.capabilities import Capabilities
-    from unifs.presign import PresignedURL
 
 __all__ = [
     "Provider",
@@ -56,29 +53,6 @@ def merge_options(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[
         else:
             merged[name] = value
     return merged
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """How to reach a URI: the fsspec protocol, its storage options, and the path in it."""
-
-    protocol: str
-    options: dict[str, Any]
-    path: str
-
-    @property
-    def url(self) -> str:
-        """The fsspec URL of ``path`` under ``protocol``."""
-        return f"{self.protocol}://{self.path}"
-
-    def __repr__(self) -> str:
-        from unifs.auth import mask
-
-        shown = {k: mask(k, v) for k, v in self.options.items()}
-        # by name (secret_access_key, ...), then by shape (a PAR token in an endpoint, ...)
-        return mask_secrets(
-            f"Resolved(protocol={self.protocol!r}, options={shown!r}, path={self.path!r})"
-        )
 
 
 class Provider(ABC):
@@ -345,8 +319,6 @@ class Provider(ABC):
     def _capabilities(self, fs: AbstractFileSystem, **fields: Any) -> Capabilities:
         """``Capabilities`` for ``fs`` with ``fields``; what ``fs`` itself says is filled in:
         the provider, whether it is async, whether it was opened version-aware."""
-        from unifs.capabilities import Capabilities
-
         fields.setdefault("versioning", bool(getattr(fs, "version_aware", False)))
         return Capabilities(
             provider=self.name, async_impl=bool(getattr(fs, "async_impl", False)), **fields
@@ -370,8 +342,6 @@ class Provider(ABC):
         access: str | None,
     ) -> PresignedURL:
         """A URL granting ``method`` on ``path`` until ``expires_at`` (checked by the caller)."""
-        from unifs.presign import PresignError
-
         raise PresignError(f"{self.name} has no presigned URLs")
 
     def revoke(self, fs: AbstractFileSystem, signed: PresignedURL) -> bool:
@@ -380,8 +350,6 @@ class Provider(ABC):
 
     def list_presigned(self, fs: AbstractFileSystem, path: str) -> list[dict[str, Any]]:
         """The live presigned accesses under ``path``, where the store keeps them."""
-        from unifs.presign import PresignError
-
         raise PresignError(
             f"{self.name} keeps no record of presigned URLs: they live in the URL alone"
         )
