@@ -56,7 +56,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from unifs.dask.progress import Publisher, Watch
-from unifs.engine.config import TransferConfig
+from unifs.endpoint import Endpoint, endpoint
+from unifs.engine.config import TransferConfig, takes_config
 from unifs.engine.limits import MIN_PART_SIZE
 from unifs.engine.ranges import Range, Sent, Upload, plan_ranges
 from unifs.engine.report import SyncReport, TransferError, TransferReport
@@ -66,8 +67,6 @@ from unifs.uri import StorageURI, parse
 
 if TYPE_CHECKING:
     from distributed import Client
-
-    from unifs.engine.retries import RetryPolicy
 
 __all__ = ["copy", "get_on_workers", "sync"]
 
@@ -215,8 +214,11 @@ def _prepare(
     keys = secrets.value
 
     async def plan() -> _Plan:
-        uri, sb, spath = await open_backend(s, keys["auth"], keys["storage_options"], 4)
-        dst, db, dpath = await open_backend(d, keys["dst_auth"], keys["dst_options"], 16)
+        src_end = endpoint(s, auth=keys["auth"], **keys["storage_options"])
+        dst_end = endpoint(d, auth=keys["dst_auth"], **keys["dst_options"])
+        uri, dst, spath, dpath = src_end.uri, dst_end.uri, src_end.path, dst_end.path
+        sb = await open_backend(src_end, 4)
+        db = await open_backend(dst_end, 16)
         try:
             items, single = await plan_remote(sb, spath, uri, include, exclude)
             if only is not None and not single:
@@ -288,11 +290,10 @@ def _copy_shard(
             s_options, d_options = dict(secrets["storage_options"]), secrets["dst_options"]
             report = run_sync(
                 copy_remote(
-                    parse(run.src, account=s_options.get("account_name")),
-                    parse(run.dst, account=d_options.get("account_name")),
-                    run.config.but(callback=progress), auth=secrets["auth"],
-                    dst_auth=secrets["dst_auth"], storage_options=s_options,
-                    dst_options=d_options, only=None if names is None else set(names),
+                    _end(run.src, secrets["auth"], s_options),
+                    _end(run.dst, secrets["dst_auth"], d_options),
+                    run.config.but(callback=progress),
+                    only=None if names is None else set(names),
                 )
             )  # fmt: skip
         except TransferError as err:
@@ -311,8 +312,8 @@ async def _send_ranges(
 
     keys = run.sealed.value
     conc = run.config.concurrency
-    _, sb, _ = await open_backend(run.src, keys["auth"], keys["storage_options"], conc)
-    _, db, _ = await open_backend(run.dst, keys["dst_auth"], keys["dst_options"], conc)
+    sb = await open_backend(_end(run.src, keys["auth"], keys["storage_options"]), conc)
+    db = await open_backend(_end(run.dst, keys["dst_auth"], keys["dst_options"]), conc)
     engine = Engine(sb, report, run.config)
     try:
         return await copy_ranges(engine, db, ranges, _RangeProgress(progress))
@@ -331,8 +332,8 @@ def _get_on_host(run: _Run, shard: int) -> TransferReport:
     try:
         return run_sync(
             download(
-                run.src, run.dst, run.config.but(callback=progress), auth=secrets["auth"],
-                storage_options=dict(secrets["storage_options"]),
+                _end(run.src, secrets["auth"], secrets["storage_options"]), run.dst,
+                run.config.but(callback=progress),
             )
         )  # fmt: skip
     except TransferError as err:
@@ -385,6 +386,19 @@ def _run_tasks(
         watch.close()
 
 
+def _end(url: str, auth: Any, options: Mapping[str, Any]) -> Endpoint:
+    """The endpoint of one end of a run, on the worker (endpoints do not travel: their
+    filesystems are this process's own)."""
+    return endpoint(
+        parse(url, account=options.get("account_name")), auth=auth, **dict(options)
+    )  # fmt: skip
+
+
+def _as_prefix(uri: StorageURI) -> StorageURI:
+    """``uri`` as a prefix (its key ending in ``/``)."""
+    return uri if uri.is_prefix else replace(uri, key=uri.key + "/")
+
+
 def _sealed(**values: Any) -> _Sealed:
     return _Sealed({k: (dict(v) if isinstance(v, Mapping) else v) for k, v in values.items()})
 
@@ -433,7 +447,7 @@ def _spread_copy(
             ranges[f"r:{rng.first:06d}:{upload.relative}"] = rng
             units[f"r:{rng.first:06d}:{upload.relative}"] = rng.nbytes
     run_id = _run_id()
-    run = _Run(s.url, d.url, secrets, config, queue=f"unifs-progress-{run_id}")
+    run = _Run(s.url, d.url, secrets, config.but(callback=None), queue=f"unifs-progress-{run_id}")
     tasks: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
     planned = {}
     for i, shard in enumerate(_shards(units, count) if units else []):
@@ -474,7 +488,7 @@ async def _finish(
     if not uploads:
         return
     keys = secrets.value
-    _, db, _ = await open_backend(d, keys["dst_auth"], keys["dst_options"], 16)
+    db = await open_backend(endpoint(d, auth=keys["dst_auth"], **keys["dst_options"]), 16)
     try:
         await finish_uploads(db, uploads, sent, into, verify=verify)
     finally:
@@ -487,28 +501,22 @@ async def _cancel(d: StorageURI, secrets: _Sealed, uploads: list[Upload]) -> Non
     from unifs.engine.ranges import cancel_uploads
 
     keys = secrets.value
-    _, db, _ = await open_backend(d, keys["dst_auth"], keys["dst_options"], 16)
+    db = await open_backend(endpoint(d, auth=keys["dst_auth"], **keys["dst_options"]), 16)
     try:
         await cancel_uploads(db, uploads)
     finally:
         db.close()
 
 
+@takes_config()
 def copy(
     src: str | StorageURI | os.PathLike[str],
     dst: str | StorageURI | os.PathLike[str],
     client: Client,
     *,
+    config: TransferConfig,
     auth: Any = None,
     dst_auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
     dst_options: Mapping[str, Any] | None = None,
     shards: int | None = None,
     **storage_options: Any,
@@ -537,12 +545,8 @@ def copy(
     secrets = _sealed(
         auth=auth, dst_auth=d_auth, storage_options=storage_options, dst_options=d_options
     )
-    config = TransferConfig.of(
-        include=include, exclude=exclude, concurrency=concurrency, part_size=part_size,
-        max_buffer=max_buffer, verify=verify, retries=retries,
-    )  # fmt: skip
     report = TransferReport(source=s.url, destination=d.url)
-    with auto_progress(callback, "copy") as bar:
+    with auto_progress(config.callback, "copy") as bar:
         _spread_copy(
             client, s, d, secrets=secrets, config=config, callback=bar, shards=shards,
             into=report,
@@ -552,23 +556,17 @@ def copy(
     return report
 
 
+@takes_config()
 def sync(
     src: str | StorageURI | os.PathLike[str],
     dst: str | StorageURI | os.PathLike[str],
     client: Client,
     *,
+    config: TransferConfig,
     delete: bool = False,
     dry_run: bool = False,
     auth: Any = None,
     dst_auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
     dst_options: Mapping[str, Any] | None = None,
     shards: int | None = None,
     **storage_options: Any,
@@ -579,7 +577,7 @@ def sync(
     are copied as :func:`copy` copies them; with ``delete=True`` what ``src`` lacks is
     removed here once every copy succeeded. ``dry_run=True`` only decides.
     """
-    from unifs.engine.ends import as_prefix, dst_settings, fspath
+    from unifs.engine.ends import dst_settings, fspath
     from unifs.engine.progress import auto_progress
     from unifs.transfer.sync import sync as local_sync
 
@@ -590,9 +588,10 @@ def sync(
     _cloud_ends(s, d, "sync")
     d_auth, d_options = dst_settings(s, d, auth, dst_auth, storage_options, dst_options)
     decided = local_sync(
-        s, d, delete=delete, dry_run=True, auth=auth, dst_auth=dst_auth, include=include,
-        exclude=exclude, concurrency=concurrency, retries=retries, callback=False,
-        max_buffer=max_buffer, dst_options=dst_options, **storage_options,
+        s, d, delete=delete, dry_run=True, auth=auth, dst_auth=dst_auth,
+        include=config.include, exclude=config.exclude, concurrency=config.concurrency,
+        retries=config.retries, callback=False, max_buffer=config.max_buffer,
+        dst_options=dst_options, **storage_options,
     )  # fmt: skip
     if dry_run:
         decided.seconds = time.perf_counter() - started
@@ -603,13 +602,10 @@ def sync(
         secrets = _sealed(
             auth=auth, dst_auth=d_auth, storage_options=storage_options, dst_options=d_options
         )
-        config = TransferConfig.of(
-            concurrency=concurrency, part_size=part_size, max_buffer=max_buffer, verify=verify,
-            retries=retries,
-        )  # fmt: skip
-        with auto_progress(callback, "sync") as bar:
+        with auto_progress(config.callback, "sync") as bar:
             _spread_copy(
-                client, as_prefix(s), as_prefix(d), secrets=secrets, config=config,
+                client, _as_prefix(s), _as_prefix(d), secrets=secrets,
+                config=config.but(include=None, exclude=None),
                 callback=bar, shards=shards, into=report, only=set(decided.would_copy),
             )  # fmt: skip
         report.seconds = time.perf_counter() - started
@@ -623,11 +619,11 @@ def sync(
 
 def _delete(d: StorageURI, auth: Any, options: dict[str, Any], names: list[str]) -> None:
     from unifs.engine.backend import open_backend
-    from unifs.engine.ends import as_prefix
     from unifs.engine.scheduling import run_sync
 
     async def remove() -> None:
-        _, backend, path = await open_backend(as_prefix(d), auth, options, 16)
+        end = endpoint(d, auth=auth, **options)
+        backend, path = await open_backend(end, 16), end.path
         try:
             base = backend.fs._strip_protocol(path).rstrip("/")
             await backend.remove_all([f"{base}/{name}" for name in names])
@@ -638,20 +634,14 @@ def _delete(d: StorageURI, auth: Any, options: dict[str, Any], names: list[str])
     run_sync(remove())
 
 
+@takes_config()
 def get_on_workers(
     uri: str | StorageURI,
     local_dir: str | os.PathLike[str],
     client: Client,
     *,
+    config: TransferConfig,
     auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
     **storage_options: Any,
 ) -> dict[str, TransferReport]:
     """Put ``uri`` at ``local_dir`` on every worker host's disk, fetched once per host.
@@ -679,12 +669,9 @@ def get_on_workers(
         )
     s = parse(uri, account=storage_options.get("account_name"))
     run_id = _run_id()
-    config = TransferConfig.of(
-        include=include, exclude=exclude, concurrency=concurrency, part_size=part_size,
-        max_buffer=max_buffer, verify=verify, retries=retries,
-    )  # fmt: skip
     run = _Run(
-        s.url, local, _sealed(auth=auth, storage_options=storage_options), config,
+        s.url, local, _sealed(auth=auth, storage_options=storage_options),
+        config.but(callback=None),
         queue=f"unifs-progress-{run_id}",
     )  # fmt: skip
     names = list(hosts)
@@ -693,7 +680,7 @@ def get_on_workers(
         for i, host in enumerate(names)
     ]
     planned = dict.fromkeys(range(len(names)), 0)  # each host's task says its size
-    with auto_progress(callback, "get on workers") as bar:
+    with auto_progress(config.callback, "get on workers") as bar:
         reports = _run_tasks(client, _get_on_host, tasks, run, planned, bar)
     by_host = dict(zip(names, reports, strict=True))
     failed = sorted(host for host, r in by_host.items() if r.failed)

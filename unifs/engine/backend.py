@@ -9,13 +9,10 @@ import inspect
 from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from unifs.filesystem import check_reachable, url_to_fs
-from unifs.registry import get_provider
-from unifs.uri import StorageURI, parse
-
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
+    from unifs.endpoint import Endpoint
     from unifs.providers.base import Provider
 
 _T = TypeVar("_T")
@@ -24,9 +21,17 @@ _T = TypeVar("_T")
 class Backend:
     """One filesystem as the engine sees it: async or sync, streaming reads or whole ranges."""
 
-    def __init__(self, fs: AbstractFileSystem, provider: Provider, threads: int) -> None:
+    def __init__(
+        self,
+        fs: AbstractFileSystem,
+        provider: Provider,
+        threads: int,
+        endpoint: Endpoint | None = None,
+    ) -> None:
         self.fs = fs
         self.provider = provider
+        #: the store and path this backend was opened for (see :func:`open_backend`)
+        self.endpoint = endpoint
         self.is_async = bool(getattr(fs, "async_impl", False))
         # synchronous backends (ocifs, local, memory) block a thread per request
         self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="unifs-io")
@@ -113,12 +118,13 @@ class Backend:
             await self.run(stream.close)
 
 
-async def open_backend(
-    src: str | StorageURI, auth: Any, storage_options: dict[str, Any], threads: int
-) -> tuple[StorageURI, Backend, str]:
-    uri = parse(src, account=storage_options.get("account_name"))
-    check_reachable(uri, auth=auth, **storage_options)  # a metadata service off-cloud: fail now
-    fs, path = url_to_fs(uri, auth=auth, **storage_options)
-    backend = Backend(fs, get_provider(uri.provider), threads)
+async def open_backend(end: Endpoint, threads: int) -> Backend:
+    """The engine's view of ``end``'s filesystem, ``threads`` wide for blocking calls.
+
+    Nothing is parsed or resolved here: the endpoint was, once. An auth mode whose metadata
+    service is not there (off the cloud) fails now, not after minutes of SDK retries.
+    """
+    end.check_reachable()
+    backend = Backend(end.fs, end.provider, threads, end)
     await backend.start()
-    return uri, backend, path
+    return backend

@@ -8,14 +8,16 @@ them) and hands that one object down through the engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from unifs.engine.limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_BUFFER, MiB
 from unifs.engine.retries import RetryPolicy
 
-__all__ = ["TransferConfig"]
+__all__ = ["COMMON", "KEYWORDS", "TransferConfig", "config_keywords", "pop_config", "takes_config"]
 
 
 @dataclass(frozen=True)
@@ -88,3 +90,64 @@ def _patterns(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
     return (value,) if isinstance(value, str) else tuple(value)
+
+
+#: the keywords a verb takes for its config, as users write them: (annotation, default)
+KEYWORDS: dict[str, tuple[str, Any]] = {
+    "include": ("Sequence[str] | None", None),
+    "exclude": ("Sequence[str] | None", None),
+    "concurrency": ("int | None", None),
+    "part_size": ("int | None", None),
+    "verify": ("bool", True),
+    "callback": ("Any", None),
+    "max_buffer": ("int | None", None),
+    "retries": ("int | RetryPolicy | None", None),
+    "resume": ("bool", True),
+    "lock_timeout": ("float", 600.0),
+}
+
+#: what get, put, copy and sync (and their Dask forms) all take
+COMMON = (
+    "include", "exclude", "concurrency", "part_size", "verify", "callback", "max_buffer",
+    "retries",
+)  # fmt: skip
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def config_keywords(fn: Callable[..., Any], names: Sequence[str]) -> inspect.Signature:
+    """``fn``'s signature with its ``config`` parameter given as the keywords ``names``."""
+    signature = inspect.signature(fn)
+    params = [p for p in signature.parameters.values() if p.name != "config"]
+    at = next(
+        (i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params)
+    )
+    keywords = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=KEYWORDS[name][1],
+            annotation=KEYWORDS[name][0],
+        )
+        for name in names
+    ]  # fmt: skip
+    return signature.replace(parameters=[*params[:at], *keywords, *params[at:]])
+
+
+def pop_config(kwargs: dict[str, Any], names: Sequence[str]) -> TransferConfig:
+    """The config made of the keywords ``names`` in ``kwargs`` (taken out of it)."""
+    return TransferConfig.of(**{name: kwargs.pop(name) for name in names if name in kwargs})
+
+
+def takes_config(*names: str) -> Callable[[_F], _F]:
+    """Let callers give ``fn``'s ``config`` (a :class:`TransferConfig`) as the keywords
+    ``names`` (default :data:`COMMON`), written once here rather than in every signature."""
+    chosen = names or COMMON
+
+    def wrap(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, config=pop_config(kwargs, chosen), **kwargs)
+
+        call.__signature__ = config_keywords(fn, chosen)  # type: ignore[attr-defined]
+        return cast(_F, call)
+
+    return wrap

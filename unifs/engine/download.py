@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unifs.engine.backend import open_backend
 from unifs.engine.checksums import DigestMismatch, expectation, is_valid, same_size
@@ -22,35 +22,40 @@ from unifs.engine.report import TransferError, TransferReport
 from unifs.engine.scheduling import Engine
 from unifs.engine.state import Download
 from unifs.engine.workdir import WorkDir
-from unifs.uri import StorageURI
+
+if TYPE_CHECKING:
+    from unifs.endpoint import Endpoint
 
 logger = logging.getLogger(__name__)
 
 
 async def download(
-    src: str | StorageURI,
+    src: Endpoint,
     dst: str,
     config: TransferConfig,
     *,
-    auth: Any,
-    storage_options: dict[str, Any],
+    prefix: bool = False,
     verify_signature: Any = None,
     public_key: Any = None,
 ) -> TransferReport:
     """Download ``src`` into the local path ``dst`` as ``config`` says (see :func:`unifs.get`).
 
-    With ``verify_signature`` nothing is published unless the whole model matches it.
+    ``prefix`` takes ``src`` as a prefix even where its key does not end in ``/``. With
+    ``verify_signature`` nothing is published unless the whole model matches it.
     """
     started = time.perf_counter()
     hold = verify_signature not in (None, False)
-    uri, backend, path = await open_backend(src, auth, storage_options, config.concurrency)
+    uri = src.uri
+    backend = await open_backend(src, config.concurrency)
     report = TransferReport(source=uri.url, destination=dst)
     fs_callback, file_callback = split_callback(config.callback)
     engine = Engine(backend, report, config, callback=fs_callback)
     work: WorkDir | None = None
     try:
         items, single = await engine.retrying(
-            lambda _: plan_remote(backend, path, uri, config.include, config.exclude)
+            lambda _: plan_remote(
+                backend, src.path, uri, config.include, config.exclude, prefix=prefix
+            )
         )
         if single:
             into_dir = os.path.isdir(dst) or dst.endswith(("/", os.sep))
@@ -130,8 +135,7 @@ async def download(
             downloads += again
         if hold:
             await _publish_if_signed(
-                engine, uri, targets, downloads, report, verify_signature, public_key,
-                auth, storage_options,
+                engine, src, targets, downloads, report, verify_signature, public_key
             )  # fmt: skip
         if file_callback is not None:
             done = set(report.transferred)
@@ -156,14 +160,12 @@ async def download(
 
 async def _publish_if_signed(
     engine: Engine,
-    uri: StorageURI,
+    src: Endpoint,
     targets: list[tuple[Item, str]],
     downloads: list[Download],
     report: TransferReport,
     signature: Any,
     public_key: Any,
-    auth: Any,
-    storage_options: dict[str, Any],
 ) -> None:
     """Check every file of the model against ``signature``; publish the held ones if all pass.
 
@@ -173,6 +175,8 @@ async def _publish_if_signed(
     each file that differs, is missing or is extra.
     """
     from unifs.signing import DEFAULT_SIGNATURE_NAME, verify_files
+
+    uri = src.uri
 
     if signature is True:  # the signature model_signing's CLI keeps inside the model
         signature = uri.url.rstrip("/") + "/" + DEFAULT_SIGNATURE_NAME
@@ -187,7 +191,7 @@ async def _publish_if_signed(
             None,
             functools.partial(
                 verify_files, files, signature=signature, public_key=public_key,
-                model=uri.url, auth=auth, **storage_options,
+                model=uri.url, auth=src.auth, **src.overrides,
             ),
         )  # fmt: skip
         for dl in held:

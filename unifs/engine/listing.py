@@ -101,14 +101,22 @@ async def _list(
     call: Callable[..., Awaitable[Any]],
     path: str,
     *,
-    include: Sequence[str] | None,
-    exclude: Sequence[str] | None,
-    keep: Callable[[str], bool] | None,
-    single: bool,
-    missing_ok: bool,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    keep: Callable[[str], bool] | None = None,
+    single: bool = False,
+    missing_ok: bool = False,
 ) -> Listing:
+    """The listing itself, ``call(name, *args)`` making the filesystem's calls.
+
+    With ``single`` a ``path`` that names one object is that object alone (its ``relative``
+    the base name; the filters do not apply to it). ``missing_ok`` makes a prefix ``find``
+    reports missing an empty listing instead of ``FileNotFoundError``. ``include``,
+    ``exclude`` and ``keep`` are :func:`files_below`'s. The filesystem's listings cache is
+    dropped first: a cached listing may describe older versions.
+    """
     with contextlib.suppress(AttributeError):
-        fs.invalidate_cache()  # a cached listing may describe older versions
+        fs.invalidate_cache()
     if single:
         with contextlib.suppress(FileNotFoundError):
             info = await call("info", path)
@@ -125,31 +133,17 @@ async def _list(
     return Listing(files, False, len(found))
 
 
-def list_files(
-    fs: AbstractFileSystem,
-    path: str,
-    *,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    keep: Callable[[str], bool] | None = None,
-    single: bool = False,
-    missing_ok: bool = False,
-) -> Listing:
+def list_files(fs: AbstractFileSystem, path: str, **options: Any) -> Listing:
     """The files below ``path`` through ``fs``'s blocking calls (a :class:`Listing`).
 
-    With ``single`` a ``path`` that names one object is that object alone (its ``relative``
-    the base name; the filters do not apply to it). ``missing_ok`` makes a prefix ``find``
-    reports missing an empty listing instead of ``FileNotFoundError``. The filesystem's
-    listings cache is dropped first.
+    ``options``: ``include``, ``exclude``, ``keep``, ``single``, ``missing_ok`` (see
+    :func:`_list`).
     """
 
     async def call(name: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(fs, name)(*args, **kwargs)
 
-    listing = _list(
-        fs, call, path, include=include, exclude=exclude, keep=keep, single=single,
-        missing_ok=missing_ok,
-    )  # fmt: skip
+    listing = _list(fs, call, path, **options)
     try:  # nothing in it suspends: it runs to its end on the first step
         listing.send(None)
     except StopIteration as done:
@@ -159,18 +153,6 @@ def list_files(
     raise RuntimeError("a blocking listing suspended")
 
 
-async def alist_files(
-    backend: Backend,
-    path: str,
-    *,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    keep: Callable[[str], bool] | None = None,
-    single: bool = False,
-    missing_ok: bool = False,
-) -> Listing:
+async def alist_files(backend: Backend, path: str, **options: Any) -> Listing:
     """:func:`list_files` through ``backend`` (the filesystem's async calls where it has them)."""
-    return await _list(
-        backend.fs, backend.call, path, include=include, exclude=exclude, keep=keep,
-        single=single, missing_ok=missing_ok,
-    )  # fmt: skip
+    return await _list(backend.fs, backend.call, path, **options)

@@ -14,6 +14,7 @@ from unifs.errors import UnifsError
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
+    from unifs.endpoint import Endpoint
     from unifs.engine.backend import Backend
     from unifs.providers.base import Provider
 
@@ -36,6 +37,12 @@ class Item:
     #: the multipart layout as the store records it (None: not asked, or not known)
     part_sizes: tuple[int, ...] | None = None
     info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def below(end: Endpoint, relative: str) -> str:
+    """The path of ``relative`` below the prefix ``end`` in its filesystem: per-file work
+    joins paths, it never parses a URI again."""
+    return f"{end.path.rstrip('/')}/{relative}"
 
 
 def safe_join(root: str, relative: str) -> str:
@@ -96,15 +103,17 @@ async def plan_remote(
     uri: StorageURI,
     include: Sequence[str] | None,
     exclude: Sequence[str] | None,
+    *,
+    prefix: bool = False,
 ) -> tuple[list[Item], bool]:
     """List what to fetch below ``path``; the flag says whether ``path`` is a single file.
 
-    A cached listing may describe an older version, and resume and skip decisions need the
-    object as it is now: the listing is always fresh.
+    ``path`` is taken as a prefix where ``uri`` is one, or with ``prefix``. A cached listing
+    may describe an older version, and resume and skip decisions need the object as it is
+    now: the listing is always fresh.
     """
-    listing = await alist_files(
-        backend, path, include=include, exclude=exclude, single=not uri.is_prefix
-    )
+    single = not (prefix or uri.is_prefix)
+    listing = await alist_files(backend, path, include=include, exclude=exclude, single=single)
     if not listing.found:
         raise FileNotFoundError(f"nothing found at {uri.url}")
     provider = backend.provider

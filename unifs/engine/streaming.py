@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import posixpath
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unifs.engine.backend import Backend, open_backend
 from unifs.engine.checksums import MD5, Hasher, expectation
@@ -20,12 +20,14 @@ from unifs.engine.compare import (
 )
 from unifs.engine.config import TransferConfig
 from unifs.engine.limits import COPY_PART, MAX_PART_SIZE, MIN_PART_SIZE
-from unifs.engine.planning import Item, plan_remote
+from unifs.engine.planning import Item, below, plan_remote
 from unifs.engine.progress import attach_report, split_callback
 from unifs.engine.report import TransferError, TransferReport
 from unifs.engine.retries import Permanent, describe
 from unifs.engine.scheduling import Engine
-from unifs.uri import StorageURI
+
+if TYPE_CHECKING:
+    from unifs.endpoint import Endpoint
 
 READ_AHEAD = 3  # parts of one file read side by side while the writer uploads the one before
 
@@ -248,38 +250,33 @@ def _abort(writer: Any) -> None:
 
 
 async def copy_remote(
-    src: StorageURI,
-    dst: StorageURI,
-    config: TransferConfig,
-    *,
-    auth: Any,
-    dst_auth: Any,
-    storage_options: dict[str, Any],
-    dst_options: dict[str, Any],
-    only: set[str] | None = None,
+    src: Endpoint, dst: Endpoint, config: TransferConfig, *, only: set[str] | None = None
 ) -> TransferReport:
     """Copy ``src`` to ``dst``, both remote, as ``config`` says (see :func:`unifs.copy`).
 
-    ``only`` limits a prefix copy to these relative paths (what a sync found different).
+    ``only`` limits a copy to these relative paths below the prefixes ``src`` and ``dst``
+    (what a sync found different). Per file, only paths are joined: nothing is parsed.
     """
     started = time.perf_counter()
-    src, sb, spath = await open_backend(src, auth, storage_options, config.concurrency)
-    dst, db, dpath = await open_backend(dst, dst_auth, dst_options, config.concurrency)
-    report = TransferReport(source=src.url, destination=dst.url)
+    sb = await open_backend(src, config.concurrency)
+    db = await open_backend(dst, config.concurrency)
+    spath, dpath = src.path, dst.path
+    report = TransferReport(source=src.uri.url, destination=dst.uri.url)
     fs_callback, file_callback = split_callback(config.callback)
     engine = Engine(sb, report, config, callback=fs_callback)
     todo: list[tuple[Item, str]] = []
     try:
         items, single = await engine.retrying(
-            lambda _: plan_remote(sb, spath, src, config.include, config.exclude)
+            lambda _: plan_remote(
+                sb, spath, src.uri, config.include, config.exclude, prefix=only is not None
+            )
         )
         if single:
-            into = dst.is_prefix
-            target = dst.join(items[0].relative).path if into else dpath
+            target = below(dst, items[0].relative) if dst.uri.is_prefix else dpath
             targets = [(full_item(sb, items[0].remote, items[0].relative, items[0].info), target)]
             existing = {target: found} if (found := await stored_item(db, target)) else {}
         else:
-            base = dst.path.rstrip("/")
+            base = dpath.rstrip("/")
             targets = [
                 (full_item(sb, i.remote, i.relative, i.info), f"{base}/{i.relative}")
                 for i in items

@@ -7,18 +7,20 @@ import logging
 import os
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unifs.engine.backend import open_backend
 from unifs.engine.checksums import MD5, Hasher, expectation, hash_file, hash_file_into
 from unifs.engine.config import TransferConfig
 from unifs.engine.limits import MAX_PART_SIZE, MIN_PART_SIZE, MIN_UPLOAD_PART
-from unifs.engine.planning import make_item, plan_local
+from unifs.engine.planning import below, make_item, plan_local
 from unifs.engine.progress import attach_report, split_callback
 from unifs.engine.report import TransferError, TransferReport
 from unifs.engine.retries import Permanent, describe
 from unifs.engine.scheduling import Engine
-from unifs.uri import StorageURI
+
+if TYPE_CHECKING:
+    from unifs.endpoint import Endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -132,16 +134,15 @@ async def _abort_unfinished(engine: Engine, remote: str) -> None:
 
 
 async def upload(
-    src: str,
-    dst: str | StorageURI,
-    config: TransferConfig,
-    *,
-    auth: Any,
-    storage_options: dict[str, Any],
+    src: str, dst: Endpoint, config: TransferConfig, *, prefix: bool = False
 ) -> TransferReport:
-    """Upload the local ``src`` to ``dst`` as ``config`` says (see :func:`unifs.put`)."""
+    """Upload the local ``src`` to ``dst`` as ``config`` says (see :func:`unifs.put`).
+
+    ``prefix`` takes ``dst`` as a prefix even where its key does not end in ``/``.
+    """
     started = time.perf_counter()
-    uri, backend, _ = await open_backend(dst, auth, storage_options, config.concurrency)
+    uri = dst.uri
+    backend = await open_backend(dst, config.concurrency)
     report = TransferReport(source=src, destination=uri.url)
     fs_callback, file_callback = split_callback(config.callback)
     engine = Engine(backend, report, config, callback=fs_callback)
@@ -149,9 +150,9 @@ async def upload(
     single = os.path.isfile(src)
 
     def remote_for(relative: str) -> str:
-        if single and not uri.is_prefix:
-            return uri.path
-        return uri.join(relative).path
+        if single and not (prefix or uri.is_prefix):
+            return dst.path
+        return below(dst, relative)
 
     chosen = config.part_size or min(
         MAX_PART_SIZE, max(MIN_PART_SIZE, config.max_buffer // config.concurrency)

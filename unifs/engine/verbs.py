@@ -18,9 +18,10 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
+from unifs.engine.config import COMMON, config_keywords, pop_config
 from unifs.engine.progress import auto_progress
 from unifs.engine.runners import runner_for
 from unifs.engine.scheduling import run_async, run_sync
@@ -47,14 +48,20 @@ def _renamed(name: str, kwargs: dict[str, Any], renamed: Mapping[str, str]) -> N
 
 
 def asynchronous(
-    description: str, *, renamed: Mapping[str, str] | None = None
+    description: str,
+    *,
+    config: Sequence[str] = COMMON,
+    renamed: Mapping[str, str] | None = None,
 ) -> Callable[[_Verb[_R]], _Verb[_R]]:
     """Decorate the one async implementation of a transfer verb.
 
-    ``description`` labels its progress bar; ``renamed`` maps old keyword names to the
-    current ones (accepted with a DeprecationWarning).
+    The implementation takes a ``config`` (:class:`~unifs.engine.config.TransferConfig`);
+    its callers give the keywords ``config`` names instead (:data:`COMMON` by default),
+    which become its signature. ``description`` labels its progress bar; ``renamed`` maps
+    old keyword names to the current ones (accepted with a DeprecationWarning).
     """
     renames = dict(renamed or {})
+    names = tuple(config)
 
     def wrap(fn: _Verb[_R]) -> _Verb[_R]:
         @functools.wraps(fn)
@@ -62,9 +69,11 @@ def asynchronous(
             _renamed(fn.__name__, kwargs, renames)
             with auto_progress(kwargs.get("callback"), description) as bar:
                 kwargs["callback"] = bar
-                return await run_async(fn(*args, **kwargs))
+                made = pop_config(kwargs, names)
+                return await run_async(fn(*args, config=made, **kwargs))
 
-        verb._unifs_verb = (fn, description, renames)  # type: ignore[attr-defined]
+        verb.__signature__ = config_keywords(fn, names)  # type: ignore[attr-defined]
+        verb._unifs_verb = (fn, description, renames, names)  # type: ignore[attr-defined]
         return verb
 
     return wrap
@@ -76,7 +85,7 @@ def blocking(verb: _Verb[_R], name: str, *, distributed: bool = False) -> Callab
     With ``distributed`` the twin also takes ``client=`` (a cluster client): the runner
     registered as ``name`` then runs the verb there, with every other argument as given.
     """
-    fn, description, renames = verb._unifs_verb  # type: ignore[attr-defined]
+    fn, description, renames, names = verb._unifs_verb  # type: ignore[attr-defined]
 
     @functools.wraps(fn)
     def twin(*args: Any, **kwargs: Any) -> _R:
@@ -89,14 +98,15 @@ def blocking(verb: _Verb[_R], name: str, *, distributed: bool = False) -> Callab
                 result: _R = runner_for(name)(*args, client=client, **kwargs)
                 return result
             kwargs["callback"] = bar
-            return run_sync(fn(*args, **kwargs))
+            made = pop_config(kwargs, names)
+            return run_sync(fn(*args, config=made, **kwargs))
 
     twin.__name__ = twin.__qualname__ = name
     twin.__doc__ = (
         f"{inspect.getdoc(fn) or ''}\n\nThis is the blocking form of :func:`{fn.__name__}`: "
         "the same coroutine, run on fsspec's IO loop and waited for."
     )
-    signature = inspect.signature(fn)
+    signature = config_keywords(fn, names)
     if distributed:
         params = list(signature.parameters.values())
         at = next(

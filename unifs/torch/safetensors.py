@@ -34,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - the torch extra installs them
     raise MissingDependencyError("unifs.torch", "torch", exc.name or "torch") from exc
 
 from unifs.auth import AuthConfig
+from unifs.endpoint import endpoint
 from unifs.engine.backend import Backend, open_backend
 from unifs.engine.checksums import Expect, expectation
 from unifs.engine.config import TransferConfig
@@ -535,7 +536,9 @@ async def _load(
     include: Sequence[str] | None,
     storage_options: dict[str, Any],
 ) -> dict[str, torch.Tensor]:
-    parsed, backend, path = await open_backend(uri, auth, storage_options, config.concurrency)
+    end = endpoint(uri, auth=auth, **storage_options)
+    parsed, path = end.uri, end.path
+    backend = await open_backend(end, config.concurrency)
     report = TransferReport(source=parsed.url, destination=str(device))
     engine = Engine(backend, report, config, callback=config.callback)
     loader = _Loader(

@@ -20,35 +20,25 @@ interrupted copy resumes file by file.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from unifs.engine.config import TransferConfig
-from unifs.engine.ends import copy_between, dst_settings, fspath
+from unifs.engine.ends import End, copy_between, ends
 from unifs.engine.report import TransferReport
-from unifs.engine.retries import RetryPolicy
 from unifs.engine.verbs import asynchronous, blocking
-from unifs.uri import StorageURI, parse
 
 __all__ = ["acopy", "copy"]
 
 
 @asynchronous("copy")
 async def acopy(
-    src: str | StorageURI | os.PathLike[str],
-    dst: str | StorageURI | os.PathLike[str],
+    src: End,
+    dst: End,
+    config: TransferConfig,
     *,
     auth: Any = None,
     dst_auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
     dst_options: Mapping[str, Any] | None = None,
     **storage_options: Any,
 ) -> TransferReport:
@@ -71,18 +61,11 @@ async def acopy(
 
     Raises :class:`TransferError` (with the report) if any file fails.
     """
-    config = TransferConfig.of(
-        include=include, exclude=exclude, concurrency=concurrency, part_size=part_size,
-        verify=verify, callback=callback, max_buffer=max_buffer, retries=retries,
+    s, d = ends(
+        src, dst, auth=auth, dst_auth=dst_auth, storage_options=storage_options,
+        dst_options=dst_options,
     )  # fmt: skip
-    s = parse(fspath(src), account=storage_options.get("account_name"))
-    d_account = (dst_options or {}).get("account_name") or storage_options.get("account_name")
-    d = parse(fspath(dst), account=d_account)
-    d_auth, d_options = dst_settings(s, d, auth, dst_auth, storage_options, dst_options)
-    return await copy_between(
-        s, d, config, auth=auth, dst_auth=d_auth, storage_options=storage_options,
-        dst_options=d_options,
-    )  # fmt: skip
+    return await copy_between(s, d, config)
 
 
 copy = blocking(acopy, "copy", distributed=True)

@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import Any
 
-from unifs.engine.config import TransferConfig
+from unifs.endpoint import EndpointLike, endpoint
+from unifs.engine.config import COMMON, TransferConfig
 from unifs.engine.download import download
 from unifs.engine.report import TransferReport
-from unifs.engine.retries import RetryPolicy
 from unifs.engine.verbs import asynchronous, blocking
-from unifs.uri import StorageURI
 
 __all__ = ["aget", "get"]
 
 
-@asynchronous("get", renamed={"dest": "dst"})
+@asynchronous("get", config=(*COMMON, "resume", "lock_timeout"), renamed={"dest": "dst"})
 async def aget(
-    src: str | StorageURI,
+    src: EndpointLike,
     dst: str | os.PathLike[str],
+    config: TransferConfig,
     *,
     auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
-    resume: bool = True,
-    lock_timeout: float = 600.0,
     verify_signature: str | os.PathLike[str] | bool | None = None,
     public_key: str | os.PathLike[str] | None = None,
     **storage_options: Any,
@@ -62,13 +51,8 @@ async def aget(
     Raises :class:`TransferError` (with the report) if any file fails; files that succeeded
     stay (without ``verify_signature``).
     """
-    config = TransferConfig.of(
-        include=include, exclude=exclude, concurrency=concurrency, part_size=part_size,
-        verify=verify, callback=callback, max_buffer=max_buffer, retries=retries,
-        resume=resume, lock_timeout=lock_timeout,
-    )  # fmt: skip
     return await download(
-        src, os.fspath(dst), config, auth=auth, storage_options=storage_options,
+        endpoint(src, auth=auth, **storage_options), os.fspath(dst), config,
         verify_signature=verify_signature, public_key=public_key,
     )  # fmt: skip
 

@@ -16,42 +16,32 @@ is :func:`unifs.copy`, so it is parallel, retried, verified and skips what alrea
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
 from unifs.engine.backend import open_backend
 from unifs.engine.compare import decide, list_items
 from unifs.engine.config import TransferConfig
-from unifs.engine.ends import as_prefix, copy_between, dst_settings, fspath, on_local_disk
+from unifs.engine.ends import End, copy_between, ends
 from unifs.engine.report import SyncReport, TransferReport
-from unifs.engine.retries import RetryPolicy
 from unifs.engine.scheduling import Engine
 from unifs.engine.verbs import asynchronous, blocking
-from unifs.uri import StorageURI, parse
 
 __all__ = ["async_sync", "sync"]
 
 
 @asynchronous("sync")
 async def async_sync(
-    src: str | StorageURI | os.PathLike[str],
-    dst: str | StorageURI | os.PathLike[str],
+    src: End,
+    dst: End,
+    config: TransferConfig,
     *,
     delete: bool = False,
     dry_run: bool = False,
     auth: Any = None,
     dst_auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
     dst_options: Mapping[str, Any] | None = None,
     **storage_options: Any,
 ) -> SyncReport:
@@ -69,24 +59,24 @@ async def async_sync(
     Raises :class:`TransferError` (with the report) if any file fails to copy.
     """
     started = time.perf_counter()
-    config = TransferConfig.of(
-        include=include, exclude=exclude, concurrency=concurrency, part_size=part_size,
-        verify=verify, callback=callback, max_buffer=max_buffer, retries=retries,
+    s, d = ends(
+        src, dst, auth=auth, dst_auth=dst_auth, storage_options=storage_options,
+        dst_options=dst_options,
     )  # fmt: skip
-    s = parse(fspath(src), account=storage_options.get("account_name"))
-    d = parse(fspath(dst), account=(dst_options or {}).get("account_name"))
-    d_auth, d_options = dst_settings(s, d, auth, dst_auth, storage_options, dst_options)
-    if on_local_disk(s):
-        auth, storage_options = None, {}
-    s, sb, spath = await open_backend(s, auth, storage_options, config.concurrency)
-    d, db, dpath = await open_backend(d, d_auth, d_options, config.concurrency)
-    report = SyncReport(source=s.url, destination=d.url, dry_run=dry_run)
+    sb = await open_backend(s, config.concurrency)
+    db = await open_backend(d, config.concurrency)
+    spath, dpath = s.path, d.path
+    report = SyncReport(source=s.uri.url, destination=d.uri.url, dry_run=dry_run)
     engine = Engine(sb, report, config)
     try:
-        source = await engine.retrying(lambda _: list_items(sb, spath, include, exclude))
+        source = await engine.retrying(
+            lambda _: list_items(sb, spath, config.include, config.exclude)
+        )
         if not source and not await engine.retrying(lambda _: sb.call("exists", spath)):
-            raise FileNotFoundError(f"nothing found at {s.url}: check the bucket and prefix")
-        target = await engine.retrying(lambda _: list_items(db, dpath, include, exclude))
+            raise FileNotFoundError(f"nothing found at {s.uri.url}: check the bucket and prefix")
+        target = await engine.retrying(
+            lambda _: list_items(db, dpath, config.include, config.exclude)
+        )
         to_copy, same = await decide(engine, sb, db, source, target)
         to_delete = sorted(set(target) - set(source)) if delete else []
         report.skipped.extend(same)
@@ -95,10 +85,8 @@ async def async_sync(
             return report
         if to_copy:
             copied = await copy_between(
-                as_prefix(s), as_prefix(d), config.but(include=None, exclude=None), auth=auth,
-                dst_auth=d_auth, storage_options=storage_options, dst_options=d_options,
-                only=set(to_copy),
-            )  # fmt: skip
+                s, d, config.but(include=None, exclude=None), only=set(to_copy)
+            )
             for f in fields(TransferReport):
                 if f.name not in ("source", "destination", "skipped", "seconds"):
                     setattr(report, f.name, getattr(copied, f.name))

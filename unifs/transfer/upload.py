@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import Any
 
+from unifs.endpoint import EndpointLike, endpoint
 from unifs.engine.config import TransferConfig
 from unifs.engine.report import TransferReport
-from unifs.engine.retries import RetryPolicy
 from unifs.engine.upload import upload
 from unifs.engine.verbs import asynchronous, blocking
-from unifs.uri import StorageURI
 
 __all__ = ["aput", "put"]
 
@@ -19,17 +17,10 @@ __all__ = ["aput", "put"]
 @asynchronous("put")
 async def aput(
     src: str | os.PathLike[str],
-    dst: str | StorageURI,
+    dst: EndpointLike,
+    config: TransferConfig,
     *,
     auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
     **storage_options: Any,
 ) -> TransferReport:
     """Upload the local file or directory ``src`` to the object or prefix ``dst``.
@@ -40,13 +31,7 @@ async def aput(
     size and checksum are compared with the local file afterwards. Object stores write each
     object atomically, so a failed upload leaves either the old object or none.
     """
-    config = TransferConfig.of(
-        include=include, exclude=exclude, concurrency=concurrency, part_size=part_size,
-        verify=verify, callback=callback, max_buffer=max_buffer, retries=retries,
-    )  # fmt: skip
-    return await upload(
-        os.fspath(src), dst, config, auth=auth, storage_options=storage_options
-    )  # fmt: skip
+    return await upload(os.fspath(src), endpoint(dst, auth=auth, **storage_options), config)
 
 
 put = blocking(aput, "put")
