@@ -17,12 +17,11 @@ Presigned URLs are bearer credentials: ``repr`` never shows one; print ``.url`` 
 
 from __future__ import annotations
 
-import sys
-import types
 import warnings
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from unifs.callable_module import make_callable
 from unifs.endpoint import Endpoint, EndpointLike, endpoint
 from unifs.errors import PresignError
 from unifs.types import AuthLike, PresignedURL, seconds_until
@@ -142,12 +141,4 @@ def list_presigned(
     return ep.backend.list_presigned(ep.fs, ep.path)
 
 
-class _CallableModule(types.ModuleType):
-    """``unifs.presign`` names both this module and its function (DESIGN's public API);
-    importing the submodule rebinds the package attribute, so the module answers calls."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> PresignedURL:
-        return presign(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__)
