@@ -113,8 +113,8 @@ def revoke(
     Only OCI PARs exist on the server and can be deleted. For the others nothing
     server-side exists: this returns False with a warning saying so (rotate the signing
     key or credentials to cut every URL they signed short). The PAR is deleted with
-    ``auth`` and ``storage_options``, or with the credentials of the endpoint ``via`` (one
-    in the same store, e.g. the one it was made through).
+    ``auth`` and ``storage_options``, or through ``via``, an endpoint in the same bucket
+    (e.g. the one it was made through), without resolving anything again.
     """
     if not signed.revocable:
         warnings.warn(
@@ -127,7 +127,7 @@ def revoke(
     if via is not None:
         if auth is not None or storage_options:
             raise TypeError("revoke takes an endpoint's credentials (via=) or auth=, not both")
-        ep = endpoint(signed.uri, auth=via.auth, **via.overrides)
+        ep = via
     else:
         ep = endpoint(signed.uri, auth=auth, **storage_options)
     return ep.backend.revoke(ep.fs, signed)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from unifs.errors import UnifsError
+from unifs.errors import UnsafeKeyError as UnsafeKeyError
 from unifs.transfer.workdir import WORK_DIR
 from unifs.uri import StorageURI
 
@@ -20,10 +20,6 @@ if TYPE_CHECKING:
     from unifs.transfer.backend import _Backend
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-class UnsafeKeyError(UnifsError, ValueError):
-    """An object key would be written outside the destination directory."""
 
 
 @dataclass(frozen=True)

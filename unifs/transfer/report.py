@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from unifs.errors import UnifsError
+from unifs.errors import TransferError as TransferError
 from unifs.transfer.limits import MiB
-
-
-class TransferError(UnifsError, OSError):
-    """One or more files failed to transfer; ``report`` says which and why."""
-
-    def __init__(self, message: str, report: TransferReport) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 @dataclass
