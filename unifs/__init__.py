@@ -5,7 +5,7 @@
 'oci://models@acme/llama/'
 
 Names are loaded on first use, so ``import unifs`` costs almost nothing (it also runs at
-interpreter start-up through the OCI registration hook, see ``unifs._oci_hook``).
+interpreter start-up through the OCI registration hook, see ``unifs.providers.oci_hook``).
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unifs.errors import ArtifactNotCachedError as ArtifactNotCachedError
 from unifs.errors import UnifsError
 
 __all__ = [
@@ -74,10 +75,6 @@ _IDENTITY_KEYS = (
     "crc32c",
     "content_md5",
 )
-
-
-class ArtifactNotCachedError(UnifsError, FileNotFoundError):
-    """Offline, and the artifact is not in the cache: nothing was requested from the store."""
 
 
 @dataclass(frozen=True)

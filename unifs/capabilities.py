@@ -12,14 +12,13 @@ a flag is False, ``reasons`` says why.
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fsspec import AbstractFileSystem
 
+from unifs.callable_module import make_callable
 from unifs.endpoint import EndpointLike, endpoint
 from unifs.registry import provider_for_filesystem, providers
 from unifs.types import AuthLike, Capabilities, TiB
@@ -110,15 +109,4 @@ def representative_setups() -> dict[str, Capabilities]:
     return result
 
 
-class _CallableModule(types.ModuleType):
-    """``unifs.capabilities`` names both this module and its function (DESIGN's public API).
-
-    Importing a submodule rebinds the package attribute to the module, so the module itself
-    answers calls: ``unifs.capabilities(uri)`` works whichever binding Python made last.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Capabilities:
-        return capabilities(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__)

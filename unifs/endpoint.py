@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from unifs import forksafe
 from unifs.auth import AuthConfig, check_metadata_service
+from unifs.callable_module import make_callable
 from unifs.redact import install_log_filters, mask_secrets
 from unifs.registry import get_provider, provider_for_scheme
 from unifs.types import TARGETS, AuthLike, AuthMode, Capabilities, Resolved, URILike
@@ -61,13 +62,17 @@ _CLIENT_KEYS = frozenset(
 
 class _Filesystem:
     """The one filesystem of a store and its options, built on first use and then shared
-    by an endpoint and every :meth:`Endpoint.child` of it."""
+    by an endpoint and every :meth:`Endpoint.child` of it. A pickled copy (an endpoint sent
+    to another process) starts empty and builds its own."""
 
     __slots__ = ("_fs", "_lock")
 
     def __init__(self) -> None:
         self._fs: AbstractFileSystem | None = None
         self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[type[_Filesystem], tuple[()]]:
+        return (_Filesystem, ())
 
     def get(self, backend: Provider, options: Mapping[str, Any]) -> AbstractFileSystem:
         if self._fs is None:
@@ -200,6 +205,10 @@ class Endpoint:
             }
         return options
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the filesystem stays in this process: a copy builds its own on first use
+        return {k: v for k, v in self.__dict__.items() if k != "fs"}
+
     # -- shown -----------------------------------------------------------------------------
 
     def __repr__(self) -> str:
@@ -247,3 +256,6 @@ def endpoint(uri: EndpointLike, *, auth: AuthLike = None, **storage_options: Any
     params = config.params if config is not None else {}
     resolved = provider.resolve(parsed, mode, params, storage_options)
     return Endpoint(parsed, provider, config, mode, resolved, dict(storage_options))
+
+
+make_callable(__name__)

@@ -17,12 +17,11 @@ Presigned URLs are bearer credentials: ``repr`` never shows one; print ``.url`` 
 
 from __future__ import annotations
 
-import sys
-import types
 import warnings
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from unifs.callable_module import make_callable
 from unifs.endpoint import Endpoint, EndpointLike, endpoint
 from unifs.errors import PresignError
 from unifs.types import AuthLike, PresignedURL, seconds_until
@@ -114,8 +113,8 @@ def revoke(
     Only OCI PARs exist on the server and can be deleted. For the others nothing
     server-side exists: this returns False with a warning saying so (rotate the signing
     key or credentials to cut every URL they signed short). The PAR is deleted with
-    ``auth`` and ``storage_options``, or with the credentials of the endpoint ``via`` (one
-    in the same store, e.g. the one it was made through).
+    ``auth`` and ``storage_options``, or through ``via``, an endpoint in the same bucket
+    (e.g. the one it was made through), without resolving anything again.
     """
     if not signed.revocable:
         warnings.warn(
@@ -128,7 +127,7 @@ def revoke(
     if via is not None:
         if auth is not None or storage_options:
             raise TypeError("revoke takes an endpoint's credentials (via=) or auth=, not both")
-        ep = endpoint(signed.uri, auth=via.auth, **via.overrides)
+        ep = via
     else:
         ep = endpoint(signed.uri, auth=auth, **storage_options)
     return ep.backend.revoke(ep.fs, signed)
@@ -142,12 +141,4 @@ def list_presigned(
     return ep.backend.list_presigned(ep.fs, ep.path)
 
 
-class _CallableModule(types.ModuleType):
-    """``unifs.presign`` names both this module and its function (DESIGN's public API);
-    importing the submodule rebinds the package attribute, so the module answers calls."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> PresignedURL:
-        return presign(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__)

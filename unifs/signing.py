@@ -37,7 +37,8 @@ from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any
 
-from unifs.errors import MissingDependencyError, UnifsError
+from unifs.errors import MissingDependencyError
+from unifs.errors import ModelVerificationError as ModelVerificationError
 
 __all__ = [
     "DEFAULT_SIGNATURE_NAME",
@@ -55,18 +56,6 @@ DEFAULT_SIGNATURE_NAME = "model.sig"
 GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")
 _CHUNK = 8 * 2**20
 _THREADS = 8
-
-
-class ModelVerificationError(UnifsError, ValueError):
-    """A model does not match its signature, or the signature does not verify.
-
-    ``report`` (when files were compared) names the files that differ, are missing or are
-    extra.
-    """
-
-    def __init__(self, message: str, report: VerificationReport | None = None) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from unifs.commands._shared import Display, open_fs, print_json, size_text
+from unifs.commands.shared import Display, open_fs, print_json, size_text
 from unifs.engine.listing import list_files
 
 

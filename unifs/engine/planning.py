@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from unifs.engine.listing import alist_files, matches
 from unifs.engine.workdir import WORK_DIR
-from unifs.errors import UnifsError
+from unifs.errors import UnsafeKeyError as UnsafeKeyError
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from unifs.providers.base import Provider
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-class UnsafeKeyError(UnifsError, ValueError):
-    """An object key would be written outside the destination directory."""
 
 
 @dataclass(frozen=True)

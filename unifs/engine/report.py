@@ -5,15 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from unifs.engine.limits import MiB
-from unifs.errors import UnifsError
-
-
-class TransferError(UnifsError, OSError):
-    """One or more files failed to transfer; ``report`` says which and why."""
-
-    def __init__(self, message: str, report: TransferReport) -> None:
-        super().__init__(message)
-        self.report = report
+from unifs.errors import TransferError as TransferError
 
 
 @dataclass

@@ -17,17 +17,13 @@ import logging
 import os
 import time
 
-from unifs.errors import UnifsError
+from unifs.errors import TransferBusyError as TransferBusyError
 
 #: the hidden directory below a destination that holds unifs's temporary and state files
 WORK_DIR = ".unifs-transfer"
 _LOCK = "lock"
 _POLL = 0.2  # seconds between attempts to take a busy lock
 logger = logging.getLogger(__name__)
-
-
-class TransferBusyError(UnifsError, BlockingIOError):
-    """Another transfer is writing into the same destination and did not finish in time."""
 
 
 class WorkDir:

@@ -20,6 +20,7 @@ from unifs.errors import (
     http_status,
 )
 from unifs.redact import install_log_filters
+from unifs.registry import get_provider
 from unifs.types import AuthMode, Capabilities, Param, PresignedURL, Resolved
 from unifs.uri import StorageURI
 
@@ -424,6 +425,10 @@ class Provider(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # one provider object per name in every process: a pickled one is the registry's
+        return (get_provider, (self.name,))
 
 
 def error_detail(exc: BaseException, *, limit: int = 200) -> str:

@@ -25,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from unifs.errors import MissingDependencyError, ObjectChangedError, UnifsError
+from unifs.errors import MissingDependencyError, ObjectChangedError
+from unifs.errors import SafetensorsError as SafetensorsError
 
 try:
     import numpy  # noqa: F401 - torch's .numpy() (the tensors' memory as a buffer) needs it
@@ -74,10 +75,6 @@ _HEADER_PROBE = 64 * 1024  # the first read: the length prefix and, usually, the
 _MAX_HEADER = 100 * MiB  # safetensors' own limit
 _INDEX_SUFFIX = ".index.json"
 _HASH_SLICE = 4 * MiB
-
-
-class SafetensorsError(UnifsError, ValueError):
-    """An object is not a valid safetensors file, or an index names what is not there."""
 
 
 @dataclass
