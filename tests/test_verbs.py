@@ -12,8 +12,8 @@ import pytest
 
 import unifs
 import unifs.transfer
-from unifs.engine import runners
-from unifs.engine.runners import register_runner, runner_for
+from unifs.engine import hooks
+from unifs.engine.hooks import hook, register_hook
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -67,7 +67,7 @@ def test_aget_takes_dest_with_a_warning_pointing_at_the_caller(source, tmp_path)
     assert len(deprecations) == 1 and deprecations[0].filename == __file__
 
 
-def test_copy_with_a_client_goes_to_the_runner_registered_for_copy(source, tmp_path):
+def test_copy_with_a_client_goes_to_the_hook_registered_for_copy(source, tmp_path):
     seen: dict[str, Any] = {}
 
     def runner(src: Any, dst: Any, *, client: Any, **kwargs: Any) -> str:
@@ -75,17 +75,17 @@ def test_copy_with_a_client_goes_to_the_runner_registered_for_copy(source, tmp_p
         return "ran elsewhere"
 
     try:
-        before = runner_for("copy")
+        before = hook("copy")
     except LookupError:
         before = None
-    register_runner("copy", runner)
+    register_hook("copy", runner)
     try:
         result = unifs.copy(source, tmp_path / "never", client="a cluster", concurrency=3)
     finally:
         if before is not None:
-            register_runner("copy", before)
+            register_hook("copy", before)
         else:
-            runners._runners.pop("copy", None)
+            hooks._hooks.pop("copy", None)
     assert result == "ran elsewhere"
     assert seen["client"] == "a cluster" and seen["concurrency"] == 3
     # no bar was drawn here, so none is asked of the runner either

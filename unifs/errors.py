@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 from unifs.redact import mask_secrets
 
 if TYPE_CHECKING:  # the reports these errors carry (type checkers only)
-    from unifs.signing import VerificationReport
     from unifs.engine.report import TransferReport
+    from unifs.signing import VerificationReport
 
 __all__ = [
     "AmbiguousURIError",

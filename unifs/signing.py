@@ -37,6 +37,7 @@ from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any
 
+from unifs.engine.hooks import register_hook
 from unifs.errors import MissingDependencyError
 from unifs.errors import ModelVerificationError as ModelVerificationError
 
@@ -439,7 +440,7 @@ def _digest_one(target: str | os.PathLike[str], auth: Any, options: dict[str, An
 def verify_files(
     files: Mapping[str, str | os.PathLike[str]],
     *,
-    signature: str | os.PathLike[str],
+    signature: str | os.PathLike[str] | bool,
     public_key: str | os.PathLike[str] | None = None,
     digests: Mapping[str, str] | None = None,
     model: str | None = None,
@@ -452,11 +453,18 @@ def verify_files(
     ``digests`` may give SHA-256 hex digests already computed (a transfer engine hashes as
     data lands), which are used instead of reading those files again. ``signature`` is a
     local path or URI of a model-signing bundle (with ``public_key``) or of a
-    ``model_signature.json`` (then ``files`` holds the one object). Raises
+    ``model_signature.json`` (then ``files`` holds the one object); True is the
+    ``model.sig`` inside ``model``, where model_signing's CLI keeps it. Raises
     :class:`ModelVerificationError` naming each file that differs, is missing or is extra.
     ``model`` is how the report and error name the model (default: the files' common
     directory); give the source URI rather than a staging path.
     """
+    if signature is True:
+        if model is None:
+            raise ValueError("signature=True means the model.sig inside model=: give model")
+        signature = model.rstrip("/") + "/" + DEFAULT_SIGNATURE_NAME
+    elif signature is False:
+        raise ValueError("signature=False checks nothing: give a signature path or URI")
     expected, _ = _read_expected(signature, public_key, auth, storage_options)
     given = dict(digests or {})
     actual: dict[str, str] = {}
@@ -480,3 +488,8 @@ def verify_files(
         model = os.path.commonpath([os.fspath(p) for p in files.values()]) if files else ""
     report = _compare(model, _show(signature), expected, actual)
     return report.raise_for_failure()
+
+
+# unifs.get(..., verify_signature=...) checks through this (the engine's hooks; the
+# ``unifs.hooks`` entry point names this module)
+register_hook("verify_files", verify_files)

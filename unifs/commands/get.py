@@ -29,6 +29,9 @@ def register(subparsers: Any, with_options: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from unifs.transfer import get
 
+    if args.verify_signature:
+        import unifs.signing  # noqa: F401  (registers the check a get with a signature makes)
+
     return run_transfer(
         args,
         "get",

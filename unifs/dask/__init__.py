@@ -58,10 +58,10 @@ from typing import TYPE_CHECKING, Any
 from unifs.dask.progress import Publisher, Watch
 from unifs.endpoint import Endpoint, endpoint
 from unifs.engine.config import TransferConfig, takes_config
+from unifs.engine.hooks import register_hook
 from unifs.engine.limits import MIN_PART_SIZE
 from unifs.engine.ranges import Range, Sent, Upload, plan_ranges
 from unifs.engine.report import SyncReport, TransferError, TransferReport
-from unifs.engine.runners import register_runner
 from unifs.errors import MissingDependencyError, UnsupportedError
 from unifs.uri import StorageURI, parse
 
@@ -407,14 +407,6 @@ def _run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _raise_failed(report: TransferReport, what: str) -> None:
-    if report.failed:
-        first = next(iter(report.failed.items()))
-        raise TransferError(
-            f"{len(report.failed)} files failed {what} (first: {first[0]}: {first[1]})", report
-        )
-
-
 def _spread_copy(
     client: Client,
     s: StorageURI,
@@ -514,7 +506,7 @@ def copy(
     dst: str | StorageURI | os.PathLike[str],
     client: Client,
     *,
-    config: TransferConfig,
+    transfer_config: TransferConfig,
     auth: Any = None,
     dst_auth: Any = None,
     dst_options: Mapping[str, Any] | None = None,
@@ -546,13 +538,13 @@ def copy(
         auth=auth, dst_auth=d_auth, storage_options=storage_options, dst_options=d_options
     )
     report = TransferReport(source=s.url, destination=d.url)
-    with auto_progress(config.callback, "copy") as bar:
+    with auto_progress(transfer_config.callback, "copy") as bar:
         _spread_copy(
-            client, s, d, secrets=secrets, config=config, callback=bar, shards=shards,
+            client, s, d, secrets=secrets, config=transfer_config, callback=bar, shards=shards,
             into=report,
         )  # fmt: skip
     report.seconds = time.perf_counter() - started
-    _raise_failed(report, "to copy")
+    report.raise_if_failed("files to copy")
     return report
 
 
@@ -562,7 +554,7 @@ def sync(
     dst: str | StorageURI | os.PathLike[str],
     client: Client,
     *,
-    config: TransferConfig,
+    transfer_config: TransferConfig,
     delete: bool = False,
     dry_run: bool = False,
     auth: Any = None,
@@ -587,11 +579,11 @@ def sync(
     d = parse(fspath(dst), account=(dst_options or {}).get("account_name"))
     _cloud_ends(s, d, "sync")
     d_auth, d_options = dst_settings(s, d, auth, dst_auth, storage_options, dst_options)
+    how = transfer_config
     decided = local_sync(
-        s, d, delete=delete, dry_run=True, auth=auth, dst_auth=dst_auth,
-        include=config.include, exclude=config.exclude, concurrency=config.concurrency,
-        retries=config.retries, callback=False, max_buffer=config.max_buffer,
-        dst_options=dst_options, **storage_options,
+        s, d, delete=delete, dry_run=True, auth=auth, dst_auth=dst_auth, include=how.include,
+        exclude=how.exclude, concurrency=how.concurrency, retries=how.retries, callback=False,
+        max_buffer=how.max_buffer, dst_options=dst_options, **storage_options,
     )  # fmt: skip
     if dry_run:
         decided.seconds = time.perf_counter() - started
@@ -602,14 +594,14 @@ def sync(
         secrets = _sealed(
             auth=auth, dst_auth=d_auth, storage_options=storage_options, dst_options=d_options
         )
-        with auto_progress(config.callback, "sync") as bar:
+        with auto_progress(transfer_config.callback, "sync") as bar:
             _spread_copy(
                 client, _as_prefix(s), _as_prefix(d), secrets=secrets,
-                config=config.but(include=None, exclude=None),
+                config=transfer_config.but(include=None, exclude=None),
                 callback=bar, shards=shards, into=report, only=set(decided.would_copy),
             )  # fmt: skip
         report.seconds = time.perf_counter() - started
-        _raise_failed(report, "to copy")
+        report.raise_if_failed("files to copy")
     if decided.would_delete:
         _delete(d, d_auth, d_options, decided.would_delete)
         report.deleted = list(decided.would_delete)
@@ -640,7 +632,7 @@ def get_on_workers(
     local_dir: str | os.PathLike[str],
     client: Client,
     *,
-    config: TransferConfig,
+    transfer_config: TransferConfig,
     auth: Any = None,
     **storage_options: Any,
 ) -> dict[str, TransferReport]:
@@ -671,7 +663,7 @@ def get_on_workers(
     run_id = _run_id()
     run = _Run(
         s.url, local, _sealed(auth=auth, storage_options=storage_options),
-        config.but(callback=None),
+        transfer_config.but(callback=None),
         queue=f"unifs-progress-{run_id}",
     )  # fmt: skip
     names = list(hosts)
@@ -680,7 +672,7 @@ def get_on_workers(
         for i, host in enumerate(names)
     ]
     planned = dict.fromkeys(range(len(names)), 0)  # each host's task says its size
-    with auto_progress(config.callback, "get on workers") as bar:
+    with auto_progress(transfer_config.callback, "get on workers") as bar:
         reports = _run_tasks(client, _get_on_host, tasks, run, planned, bar)
     by_host = dict(zip(names, reports, strict=True))
     failed = sorted(host for host, r in by_host.items() if r.failed)
@@ -697,6 +689,6 @@ def get_on_workers(
 
 
 # ``unifs.copy(..., client=c)`` and ``unifs.sync(..., client=c)`` run here (the verbs ask
-# the engine's registry; the ``unifs.runners`` entry point names this module)
-register_runner("copy", copy)
-register_runner("sync", sync)
+# the engine's hooks; the ``unifs.hooks`` entry point names this module)
+register_hook("copy", copy)
+register_hook("sync", sync)

@@ -116,9 +116,10 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def config_keywords(fn: Callable[..., Any], names: Sequence[str]) -> inspect.Signature:
-    """``fn``'s signature with its ``config`` parameter given as the keywords ``names``."""
+    """``fn``'s signature with its ``transfer_config`` parameter given as the keywords
+    ``names`` (not called ``config``: a storage option may be, as OCI's is)."""
     signature = inspect.signature(fn)
-    params = [p for p in signature.parameters.values() if p.name != "config"]
+    params = [p for p in signature.parameters.values() if p.name != "transfer_config"]
     at = next(
         (i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params)
     )
@@ -138,14 +139,14 @@ def pop_config(kwargs: dict[str, Any], names: Sequence[str]) -> TransferConfig:
 
 
 def takes_config(*names: str) -> Callable[[_F], _F]:
-    """Let callers give ``fn``'s ``config`` (a :class:`TransferConfig`) as the keywords
+    """Let callers give ``fn``'s ``transfer_config`` (a :class:`TransferConfig`) as the keywords
     ``names`` (default :data:`COMMON`), written once here rather than in every signature."""
     chosen = names or COMMON
 
     def wrap(fn: _F) -> _F:
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
-            return fn(*args, config=pop_config(kwargs, chosen), **kwargs)
+            return fn(*args, transfer_config=pop_config(kwargs, chosen), **kwargs)
 
         call.__signature__ = config_keywords(fn, chosen)  # type: ignore[attr-defined]
         return cast(_F, call)

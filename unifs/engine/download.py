@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 from unifs.engine.backend import open_backend
 from unifs.engine.checksums import DigestMismatch, expectation, is_valid, same_size
 from unifs.engine.config import TransferConfig
+from unifs.engine.hooks import hook
 from unifs.engine.limits import auto_part_size
 from unifs.engine.parts import download_all
 from unifs.engine.planning import Item, check_targets, plan_remote, safe_join
 from unifs.engine.progress import attach_report, split_callback
 from unifs.engine.records import load_record
-from unifs.engine.report import TransferError, TransferReport
+from unifs.engine.report import TransferReport
 from unifs.engine.scheduling import Engine
 from unifs.engine.state import Download
 from unifs.engine.workdir import WorkDir
@@ -149,12 +150,7 @@ async def download(
         if work is not None:
             work.release()
         await asyncio.get_running_loop().run_in_executor(None, engine.close)
-    if report.failed:
-        first = next(iter(report.failed.items()))
-        raise TransferError(
-            f"{len(report.failed)} of {len(todo)} files failed (first: {first[0]}: {first[1]})",
-            report,
-        )
+    report.raise_if_failed(f"of {len(todo)} files")
     return report
 
 
@@ -174,12 +170,8 @@ async def _publish_if_signed(
     (and every file transferred): otherwise the held files are removed and the error names
     each file that differs, is missing or is extra.
     """
-    from unifs.signing import DEFAULT_SIGNATURE_NAME, verify_files
-
+    verify_files = hook("verify_files")  # unifs.signing's: the engine imports no integration
     uri = src.uri
-
-    if signature is True:  # the signature model_signing's CLI keeps inside the model
-        signature = uri.url.rstrip("/") + "/" + DEFAULT_SIGNATURE_NAME
     done = set(report.transferred)
     held = [dl for dl in downloads if dl.item.relative in done and not dl.error]
     try:

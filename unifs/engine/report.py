@@ -54,6 +54,17 @@ class TransferReport:
         """Bytes per second over the whole transfer."""
         return self.bytes_transferred / self.seconds if self.seconds else 0.0
 
+    def raise_if_failed(self, how_many: str) -> None:
+        """Raise :class:`TransferError` with this report if any file failed.
+
+        ``how_many`` completes "N ... failed": ``"of 12 files"``, ``"files to copy"``.
+        """
+        if self.failed:
+            name, why = next(iter(self.failed.items()))
+            raise TransferError(
+                f"{len(self.failed)} {how_many} failed (first: {name}: {why})", self
+            )
+
     def summary(self) -> str:
         """One line for a log or a terminal."""
         mib = self.bytes_transferred / MiB

@@ -22,7 +22,7 @@ from unifs.engine.config import TransferConfig
 from unifs.engine.limits import COPY_PART, MAX_PART_SIZE, MIN_PART_SIZE
 from unifs.engine.planning import Item, below, plan_remote
 from unifs.engine.progress import attach_report, split_callback
-from unifs.engine.report import TransferError, TransferReport
+from unifs.engine.report import TransferReport
 from unifs.engine.retries import Permanent, describe
 from unifs.engine.scheduling import Engine
 
@@ -324,10 +324,5 @@ async def copy_remote(
         report.seconds = time.perf_counter() - started
         await asyncio.get_running_loop().run_in_executor(None, engine.close)
         db.close()
-    if report.failed:
-        first = next(iter(report.failed.items()))
-        raise TransferError(
-            f"{len(report.failed)} of {len(todo)} files failed (first: {first[0]}: {first[1]})",
-            report,
-        )
+    report.raise_if_failed(f"of {len(todo)} files")
     return report

@@ -10,7 +10,7 @@ and waited for (Ctrl-C cancels it and lets it put its files in order). Nothing i
 twice: the signature, the defaults and the docstring are the async function's.
 
 A blocking verb given ``client=`` runs on the cluster behind it instead: the runner
-registered for that verb (:mod:`unifs.engine.runners`) gets every argument.
+registered for that verb (:mod:`unifs.engine.hooks`) gets every argument.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from unifs.engine.config import COMMON, config_keywords, pop_config
+from unifs.engine.hooks import hook
 from unifs.engine.progress import auto_progress
-from unifs.engine.runners import runner_for
 from unifs.engine.scheduling import run_async, run_sync
 
 __all__ = ["asynchronous", "blocking"]
@@ -55,7 +55,7 @@ def asynchronous(
 ) -> Callable[[_Verb[_R]], _Verb[_R]]:
     """Decorate the one async implementation of a transfer verb.
 
-    The implementation takes a ``config`` (:class:`~unifs.engine.config.TransferConfig`);
+    The implementation takes a ``transfer_config`` (:class:`~unifs.engine.config.TransferConfig`);
     its callers give the keywords ``config`` names instead (:data:`COMMON` by default),
     which become its signature. ``description`` labels its progress bar; ``renamed`` maps
     old keyword names to the current ones (accepted with a DeprecationWarning).
@@ -70,7 +70,7 @@ def asynchronous(
             with auto_progress(kwargs.get("callback"), description) as bar:
                 kwargs["callback"] = bar
                 made = pop_config(kwargs, names)
-                return await run_async(fn(*args, config=made, **kwargs))
+                return await run_async(fn(*args, transfer_config=made, **kwargs))
 
         verb.__signature__ = config_keywords(fn, names)  # type: ignore[attr-defined]
         verb._unifs_verb = (fn, description, renames, names)  # type: ignore[attr-defined]
@@ -82,7 +82,7 @@ def asynchronous(
 def blocking(verb: _Verb[_R], name: str, *, distributed: bool = False) -> Callable[..., _R]:
     """The blocking twin of ``verb`` (made by :func:`asynchronous`), called ``name``.
 
-    With ``distributed`` the twin also takes ``client=`` (a cluster client): the runner
+    With ``distributed`` the twin also takes ``client=`` (a cluster client): the hook
     registered as ``name`` then runs the verb there, with every other argument as given.
     """
     fn, description, renames, names = verb._unifs_verb  # type: ignore[attr-defined]
@@ -95,11 +95,11 @@ def blocking(verb: _Verb[_R], name: str, *, distributed: bool = False) -> Callab
             if client is not None:
                 # the bar is drawn here already: None now means no bar
                 kwargs["callback"] = False if bar is None else bar
-                result: _R = runner_for(name)(*args, client=client, **kwargs)
+                result: _R = hook(name)(*args, client=client, **kwargs)
                 return result
             kwargs["callback"] = bar
             made = pop_config(kwargs, names)
-            return run_sync(fn(*args, config=made, **kwargs))
+            return run_sync(fn(*args, transfer_config=made, **kwargs))
 
     twin.__name__ = twin.__qualname__ = name
     twin.__doc__ = (
@@ -113,7 +113,7 @@ def blocking(verb: _Verb[_R], name: str, *, distributed: bool = False) -> Callab
             (i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD),
             len(params),
         )
-        client = inspect.Parameter("client", inspect.Parameter.KEYWORD_ONLY, default=None)
-        signature = signature.replace(parameters=[*params[:at], client, *params[at:]])
+        takes = inspect.Parameter("client", inspect.Parameter.KEYWORD_ONLY, default=None)
+        signature = signature.replace(parameters=[*params[:at], takes, *params[at:]])
     twin.__signature__ = signature  # type: ignore[attr-defined]
     return twin

@@ -42,14 +42,16 @@ reads and multipart layouts come from the provider object (``Provider.checksums`
 ``multipart_checksum``, ``part_sizes``, ``version_pin``, ``stream_range``, ``read_range``,
 ``abort_uploads``), async or sync from the filesystem's ``async_impl`` trait.
 
-The package holds one module per concern: ``planning`` (what to transfer, where it lands),
-``checksums`` (digests and what to expect), ``retries`` (error classes and backoff),
-``scheduling`` (request and byte budgets, the adaptive gate, the event loop), ``backend``
-(a filesystem as the engine sees it), ``state``, ``parts`` and ``download`` (a download's
-files, its ranges, ``get``), ``upload`` (``put``), ``copy`` (any URI to any URI, cloud to
-cloud streamed), ``sync`` (one-way, by size and checksum), ``ranges`` (one large object
-made from parts sent by several processes: ``Provider.start_parts``, ``put_part``,
-``finish_parts``, ``cancel_parts``; used by ``unifs.dask``), ``progress`` and ``report``.
+This package holds the verbs, one module each: ``download`` (``aget``, ``get``), ``upload``
+(``aput``, ``put``), ``copy`` (``acopy``, ``copy``: any URI to any URI) and ``sync``
+(``async_sync``, ``sync``: one-way, by size and checksum). Each verb is one async function
+over two :class:`unifs.Endpoint` ends and a :class:`unifs.engine.config.TransferConfig`;
+its blocking form is derived from it (:mod:`unifs.engine.verbs`). The machinery they run
+is :mod:`unifs.engine`: ``listing`` (the one prefix listing), ``compare`` (what copy and
+sync decide from), ``planning``, ``checksums``, ``retries``, ``scheduling``, ``backend``,
+``state``, ``parts``, ``download``, ``upload``, ``streaming`` (cloud to cloud), ``ranges``
+(one large object made from parts sent by several processes, used by ``unifs.dask``),
+``progress`` and ``report``. The names this package always exported stay here.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ __all__ = ["acopy", "copy"]
 async def acopy(
     src: End,
     dst: End,
-    config: TransferConfig,
+    transfer_config: TransferConfig,
     *,
     auth: Any = None,
     dst_auth: Any = None,
@@ -65,7 +65,7 @@ async def acopy(
         src, dst, auth=auth, dst_auth=dst_auth, storage_options=storage_options,
         dst_options=dst_options,
     )  # fmt: skip
-    return await copy_between(s, d, config)
+    return await copy_between(s, d, transfer_config)
 
 
 copy = blocking(acopy, "copy", distributed=True)

@@ -18,7 +18,7 @@ __all__ = ["aget", "get"]
 async def aget(
     src: EndpointLike,
     dst: str | os.PathLike[str],
-    config: TransferConfig,
+    transfer_config: TransferConfig,
     *,
     auth: Any = None,
     verify_signature: str | os.PathLike[str] | bool | None = None,
@@ -52,7 +52,7 @@ async def aget(
     stay (without ``verify_signature``).
     """
     return await download(
-        endpoint(src, auth=auth, **storage_options), os.fspath(dst), config,
+        endpoint(src, auth=auth, **storage_options), os.fspath(dst), transfer_config,
         verify_signature=verify_signature, public_key=public_key,
     )  # fmt: skip
 

@@ -36,7 +36,7 @@ __all__ = ["async_sync", "sync"]
 async def async_sync(
     src: End,
     dst: End,
-    config: TransferConfig,
+    transfer_config: TransferConfig,
     *,
     delete: bool = False,
     dry_run: bool = False,
@@ -63,19 +63,19 @@ async def async_sync(
         src, dst, auth=auth, dst_auth=dst_auth, storage_options=storage_options,
         dst_options=dst_options,
     )  # fmt: skip
-    sb = await open_backend(s, config.concurrency)
-    db = await open_backend(d, config.concurrency)
+    sb = await open_backend(s, transfer_config.concurrency)
+    db = await open_backend(d, transfer_config.concurrency)
     spath, dpath = s.path, d.path
     report = SyncReport(source=s.uri.url, destination=d.uri.url, dry_run=dry_run)
-    engine = Engine(sb, report, config)
+    engine = Engine(sb, report, transfer_config)
     try:
         source = await engine.retrying(
-            lambda _: list_items(sb, spath, config.include, config.exclude)
+            lambda _: list_items(sb, spath, transfer_config.include, transfer_config.exclude)
         )
         if not source and not await engine.retrying(lambda _: sb.call("exists", spath)):
             raise FileNotFoundError(f"nothing found at {s.uri.url}: check the bucket and prefix")
         target = await engine.retrying(
-            lambda _: list_items(db, dpath, config.include, config.exclude)
+            lambda _: list_items(db, dpath, transfer_config.include, transfer_config.exclude)
         )
         to_copy, same = await decide(engine, sb, db, source, target)
         to_delete = sorted(set(target) - set(source)) if delete else []
@@ -85,7 +85,7 @@ async def async_sync(
             return report
         if to_copy:
             copied = await copy_between(
-                s, d, config.but(include=None, exclude=None), only=set(to_copy)
+                s, d, transfer_config.but(include=None, exclude=None), only=set(to_copy)
             )
             for f in fields(TransferReport):
                 if f.name not in ("source", "destination", "skipped", "seconds"):

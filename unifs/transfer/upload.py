@@ -18,7 +18,7 @@ __all__ = ["aput", "put"]
 async def aput(
     src: str | os.PathLike[str],
     dst: EndpointLike,
-    config: TransferConfig,
+    transfer_config: TransferConfig,
     *,
     auth: Any = None,
     **storage_options: Any,
@@ -31,7 +31,9 @@ async def aput(
     size and checksum are compared with the local file afterwards. Object stores write each
     object atomically, so a failed upload leaves either the old object or none.
     """
-    return await upload(os.fspath(src), endpoint(dst, auth=auth, **storage_options), config)
+    return await upload(
+        os.fspath(src), endpoint(dst, auth=auth, **storage_options), transfer_config
+    )
 
 
 put = blocking(aput, "put")
