@@ -93,6 +93,44 @@ def test_child_reuses_the_parse_the_auth_and_the_filesystem(
     assert resolution_counts.parses == 1
 
 
+@pytest.mark.parametrize(
+    ("root", "auth", "options"),
+    [
+        ("s3://b-ucket/models/", None, {}),
+        ("gs://bucket/models/", None, {"token": "anon"}),
+        ("az://container/models/", None, {"account_name": "myaccount"}),
+        ("oci://n/acme/b/models/o/llama/", None, {}),
+        ("oci://models@acme/llama", None, {}),
+        (
+            "https://objectstorage.us-ashburn-1.oraclecloud.com/p/Tok3n/n/acme/b/models/o/llama/",
+            None,
+            {},
+        ),
+        (
+            "oci://n/acme/b/models/o/llama/",
+            {
+                "auth": "customer_secret_key",
+                "region": "us-ashburn-1",
+                "access_key_id": "AKID",
+                "secret_access_key": "S3CR3T",
+            },
+            {},
+        ),
+        ("memory://scratch/models/", None, {}),
+        ("/tmp/unifs-models/", None, {}),
+    ],
+)
+def test_a_child_is_what_endpoint_makes_of_the_joined_uri(
+    root: str, auth: Any, options: dict[str, Any]
+) -> None:
+    ep = unifs.endpoint(root, auth=auth, **options)
+    for key in ("config.json", "sub/dir/", "/leading/slash.bin"):
+        child = ep.child(key)
+        fresh = unifs.endpoint(ep.uri.join(key), auth=auth, **options)
+        assert (child.uri, child.path, child.protocol) == (fresh.uri, fresh.path, fresh.protocol)
+        assert child.resolved.options is ep.resolved.options and child.mode is ep.mode
+
+
 def test_filesystem_is_cached_and_works_in_a_forked_child(s3_auth: dict[str, Any]) -> None:
     ep = unifs.endpoint(f"s3://{BUCKET}/fork/", auth=s3_auth)
     obj = ep.child("payload.bin")

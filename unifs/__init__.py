@@ -18,18 +18,21 @@ if TYPE_CHECKING:
     # what type checkers see; tests/test_exported_members.py keeps it equal to _EXPORTS
     from typing import Any
 
-    from unifs.artifacts import ArtifactNotCachedError as ArtifactNotCachedError
     from unifs.artifacts import download_artifact as download_artifact
     from unifs.auth import AuthConfig as AuthConfig
     from unifs.capabilities import capabilities as capabilities
     from unifs.endpoint import Endpoint as Endpoint
     from unifs.endpoint import endpoint as endpoint
     from unifs.errors import AmbiguousURIError as AmbiguousURIError
+    from unifs.errors import ArtifactNotCachedError as ArtifactNotCachedError
     from unifs.errors import AuthError as AuthError
     from unifs.errors import MissingDependencyError as MissingDependencyError
+    from unifs.errors import ModelVerificationError as ModelVerificationError
     from unifs.errors import ObjectChangedError as ObjectChangedError
     from unifs.errors import PresignError as PresignError
+    from unifs.errors import TransferError as TransferError
     from unifs.errors import UnifsError as UnifsError
+    from unifs.errors import UnsafeKeyError as UnsafeKeyError
     from unifs.errors import UnsupportedError as UnsupportedError
     from unifs.errors import URIError as URIError
     from unifs.filesystem import open as open
@@ -38,13 +41,10 @@ if TYPE_CHECKING:
     from unifs.filesystem import url_to_fs as url_to_fs
     from unifs.presign import presign as presign
     from unifs.presign import revoke as revoke
-    from unifs.signing import ModelVerificationError as ModelVerificationError
     from unifs.signing import VerificationReport as VerificationReport
     from unifs.signing import sign_model as sign_model
     from unifs.signing import verify_model as verify_model
-    from unifs.transfer import TransferError as TransferError
     from unifs.transfer import TransferReport as TransferReport
-    from unifs.transfer import UnsafeKeyError as UnsafeKeyError
     from unifs.transfer import aget as aget
     from unifs.transfer import aput as aput
     from unifs.transfer import get as get
@@ -68,26 +68,26 @@ __version__ = "0.1.0"
 # ``__all__`` is these, the public submodules and ``__version__``.
 _EXPORTS = {
     "AmbiguousURIError": "unifs.errors",
-    "ArtifactNotCachedError": "unifs.artifacts",
+    "ArtifactNotCachedError": "unifs.errors",
     "AuthConfig": "unifs.auth",
     "AuthError": "unifs.errors",
     "AuthLike": "unifs.types",
     "Capabilities": "unifs.types",
     "Endpoint": "unifs.endpoint",
     "MissingDependencyError": "unifs.errors",
-    "ModelVerificationError": "unifs.signing",
+    "ModelVerificationError": "unifs.errors",
     "ObjectChangedError": "unifs.errors",
     "PresignError": "unifs.errors",
     "PresignedURL": "unifs.types",
     "RetryPolicy": "unifs.types",
     "StorageURI": "unifs.uri",
     "SyncReport": "unifs.transfer",
-    "TransferError": "unifs.transfer",
+    "TransferError": "unifs.errors",
     "TransferReport": "unifs.transfer",
     "URIError": "unifs.errors",
     "URILike": "unifs.types",
     "UnifsError": "unifs.errors",
-    "UnsafeKeyError": "unifs.transfer",
+    "UnsafeKeyError": "unifs.errors",
     "UnsupportedError": "unifs.errors",
     "VerificationReport": "unifs.signing",
     "acopy": "unifs.transfer",

@@ -144,22 +144,16 @@ class Endpoint:
     def child(self, key: str) -> Endpoint:
         """The endpoint of ``key`` below this prefix: same store, auth and options.
 
-        ``key`` is relative (``"shard-0001.bin"``, ``"sub/dir/"``); nothing is parsed or
-        validated again, and the child shares this endpoint's filesystem.
+        ``key`` is relative (``"shard-0001.bin"``, ``"sub/dir/"``); nothing is parsed,
+        validated or resolved again (an auth mode that fetches temporary credentials does
+        not fetch more), and the child shares this endpoint's filesystem.
         """
         uri = self.uri.join(key)
-        params = self.auth.params if self.auth is not None else {}
-        resolved = self.provider.resolve(uri, self.mode, params, self.overrides)
-        shared = (
-            resolved.protocol == self.resolved.protocol
-            and resolved.options == self.resolved.options
-        )
-        return replace(
-            self,
-            uri=uri,
-            resolved=resolved,
-            _filesystem=self._filesystem if shared else _Filesystem(),
-        )
+        path = self.resolved.path
+        if not path.endswith(self.uri.key):  # pragma: no cover - every provider's does
+            raise ValueError(f"{self.provider.name}'s path {path!r} does not end in its key")
+        resolved = replace(self.resolved, path=path[: len(path) - len(self.uri.key)] + uri.key)
+        return replace(self, uri=uri, resolved=resolved)
 
     def check_reachable(self) -> None:
         """Fail within seconds when the auth mode's metadata service is not there.

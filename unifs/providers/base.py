@@ -307,7 +307,11 @@ class Provider(ABC):
         params: Mapping[str, Any],
         options: Mapping[str, Any],
     ) -> Resolved:
-        """Where ``uri`` is reached: URI-implied options, then auth, then the caller's win."""
+        """Where ``uri`` is reached: URI-implied options, then auth, then the caller's win.
+
+        The path ends with ``uri.key``: :meth:`unifs.Endpoint.child` makes the paths of
+        other keys in the same store from it, without resolving again.
+        """
         base = merge_options(self.uri_storage_options(uri), self.auth_options(uri, mode, params))
         return Resolved(self.fsspec_protocol, merge_options(base, options), self.fs_path(uri))
 

@@ -38,6 +38,7 @@ from upath.implementations.cloud import CloudPath
 from unifs.providers.base import iter_body
 from unifs.providers.oci import OCIProvider
 from unifs.providers.oci_buckets import BucketsAndPARs
+from unifs.providers.oci_hook import watching
 from unifs.providers.oci_http import (
     AnonymousSigner,
     Reply,
@@ -59,8 +60,6 @@ def _let_ocifs_register_first() -> None:
     aside for that moment (see :mod:`unifs.providers.oci_hook`); otherwise, where ocifs is
     installed, import it now, before this module takes the name."""
     from importlib.util import find_spec
-
-    from unifs.providers.oci_hook import watching
 
     if "ocifs" in sys.modules or watching():
         return
