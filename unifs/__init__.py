@@ -113,7 +113,7 @@ _EXPORTS = {
 }
 
 # public submodules, imported on first use: ``unifs.scan.scan_paths(...)``
-_SUBMODULES = ("dask", "scan", "torch")
+_SUBMODULES = ("dask", "scan", "torch", "transfer")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 

@@ -63,6 +63,7 @@ from unifs.engine.limits import MIN_PART_SIZE
 from unifs.engine.ranges import Range, Sent, Upload, plan_ranges
 from unifs.engine.report import SyncReport, TransferError, TransferReport
 from unifs.errors import MissingDependencyError, UnsupportedError
+from unifs.transfer.sync import sync as local_sync  # a sync decides here, as unifs.sync does
 from unifs.uri import StorageURI, parse
 
 if TYPE_CHECKING:
@@ -571,7 +572,6 @@ def sync(
     """
     from unifs.engine.ends import dst_settings, fspath
     from unifs.engine.progress import auto_progress
-    from unifs.transfer.sync import sync as local_sync
 
     _check_client(client)
     started = time.perf_counter()
