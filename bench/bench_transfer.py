@@ -356,7 +356,7 @@ def child(job_file: str) -> int:
         import logging
 
         logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)6d %(message)s")
-        logging.getLogger("unifs.transfer").setLevel(logging.DEBUG)
+        logging.getLogger("unifs.engine").setLevel(logging.DEBUG)
     go = RUNNERS[job["contender"]](job)
     before = _cpu_seconds()
     started = time.perf_counter()

@@ -130,3 +130,56 @@ def oci_options_wrong_pass_phrase(oci_server: Any, tmp_path: Any) -> dict[str, A
     options["config"].update(key_file=str(tmp_path / "key.pem"), pass_phrase="the-wrong-one")
     options["config_kwargs"] = {"service_endpoint": oci_server.endpoint}
     return options
+
+
+# -- how often a URI is parsed and an auth block validated --------------------------------
+
+
+@dataclass
+class ResolutionCounts:
+    """Calls of every provider's ``parse`` (text read into a StorageURI) and of
+    ``AuthConfig.validate``, while the ``resolution_counts`` fixture is active."""
+
+    parse_calls: list[str] = field(default_factory=list)
+    validate_calls: int = 0
+
+    @property
+    def parses(self) -> int:
+        return len(self.parse_calls)
+
+
+@pytest.fixture
+def resolution_counts() -> Iterator[ResolutionCounts]:
+    """Count parses and validations by wrapping the real methods (``wraps``: they still
+    run, so this counts calls and changes no behaviour)."""
+    from unittest import mock
+
+    from unifs.auth import AuthConfig
+    from unifs.registry import providers
+
+    counts = ResolutionCounts()
+    real_validate = AuthConfig.validate
+    depth = [0]  # a provider's parse that calls another's (or super's) counts once
+
+    def validate(self: AuthConfig, provider: Any) -> Any:
+        counts.validate_calls += 1
+        return real_validate(self, provider)
+
+    def counted(real: Any) -> Any:
+        def parse(self: Any, text: str, *args: Any, **kwargs: Any) -> Any:
+            if depth[0] == 0:
+                counts.parse_calls.append(text)
+            depth[0] += 1
+            try:
+                return real(self, text, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+
+        return parse
+
+    with contextlib.ExitStack() as stack:
+        classes = {cls for p in providers() for cls in type(p).__mro__ if "parse" in vars(cls)}
+        for cls in classes:
+            stack.enter_context(mock.patch.object(cls, "parse", counted(vars(cls)["parse"])))
+        stack.enter_context(mock.patch.object(AuthConfig, "validate", validate))
+        yield counts

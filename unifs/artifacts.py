@@ -32,12 +32,10 @@ directory, e.g. ``~/.cache/unifs/artifacts``)::
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import hashlib
 import json
 import logging
 import os
-import posixpath
 import shutil
 import time
 import uuid
@@ -46,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unifs.errors import ArtifactNotCachedError as ArtifactNotCachedError
 from unifs.errors import UnifsError
 
 __all__ = [
@@ -76,10 +75,6 @@ _IDENTITY_KEYS = (
     "crc32c",
     "content_md5",
 )
-
-
-class ArtifactNotCachedError(UnifsError, FileNotFoundError):
-    """Offline, and the artifact is not in the cache: nothing was requested from the store."""
 
 
 @dataclass(frozen=True)
@@ -142,13 +137,6 @@ def _identity(provider: Any, info: dict[str, Any]) -> str:
     return ";".join(parts)
 
 
-def _matches(relative: str, include: Sequence[str] | None, exclude: Sequence[str] | None) -> bool:
-    # the same filter semantics as unifs.get: fnmatch on the relative path, '*' crosses '/'
-    if include and not any(fnmatch.fnmatchcase(relative, pat) for pat in include):
-        return False
-    return not (exclude and any(fnmatch.fnmatchcase(relative, pat) for pat in exclude))
-
-
 @dataclass(frozen=True)
 class _Listing:
     single: str | None  # the object's name when the URI names one object
@@ -167,34 +155,22 @@ def _list_remote(
     exclude: Sequence[str] | None,
     storage_options: dict[str, Any],
 ) -> _Listing:
+    from unifs.engine.listing import list_files
     from unifs.filesystem import url_to_fs
     from unifs.registry import get_provider
 
     fs, path = url_to_fs(uri, auth=auth, **storage_options)
     provider = get_provider(uri.provider)
-    fs.invalidate_cache()  # a cached listing may describe an older version
-    if not uri.is_prefix:
-        with contextlib.suppress(FileNotFoundError):
-            info = fs.info(path)
-            if info.get("type") == "file":
-                name = posixpath.basename(path.rstrip("/"))
-                return _Listing(
-                    name, ((name, int(info.get("size") or 0), _identity(provider, info)),)
-                )
-    base = fs._strip_protocol(path).rstrip("/")
-    found = fs.find(base, detail=True)
-    objects = []
-    for name, info in sorted(found.items()):
-        if info.get("type") != "file":
-            continue
-        relative = name[len(base) :].lstrip("/") if name.startswith(base) else name
-        if relative and _matches(relative, include, exclude):
-            objects.append((relative, int(info.get("size") or 0), _identity(provider, info)))
+    # the same listing and filters as unifs.get: fnmatch on the relative path, '*' crosses '/'
+    listing = list_files(fs, path, include=include, exclude=exclude, single=not uri.is_prefix)
+    objects = tuple((f.relative, f.size, _identity(provider, f.info)) for f in listing.files)
+    if listing.single:
+        return _Listing(objects[0][0], objects)
     if not objects:
         raise FileNotFoundError(
-            f"nothing found at {uri.url}" + (" (after include/exclude)" if found else "")
+            f"nothing found at {uri.url}" + (" (after include/exclude)" if listing.found else "")
         )
-    return _Listing(None, tuple(objects))
+    return _Listing(None, objects)
 
 
 def _write_atomic(path: Path, text: str) -> None:

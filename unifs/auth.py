@@ -6,11 +6,13 @@ model agent uses::
     storageUri: oci://n/mytenancy/b/models/o/llama
     parameters: {auth: instance_principal, region: us-ashburn-1, compartment_id: ocid1...}
 
-:class:`AuthConfig` holds such a block (immutable; secrets masked in ``repr``), and
-:func:`storage_options` asks the URI's provider to turn it into what s3fs, gcsfs, adlfs or
-ocifs take. Each provider declares its auth modes and parameters (``Provider.auth_modes``
-and ``Provider.auth_params``); this module only validates against them and never asks
-which provider it talks to. Without ``auth``, backends use their standard credential chain.
+:class:`AuthConfig` holds such a block (immutable; secrets masked in ``repr``) and
+:meth:`AuthConfig.validate` checks it against a provider's declarations
+(``Provider.auth_modes`` and ``Provider.auth_params``, made of :class:`unifs.types.AuthMode`
+and :class:`unifs.types.Param`); this module never asks which provider it talks to.
+:func:`unifs.endpoint` validates a block once and asks the URI's provider to turn it into
+what s3fs, gcsfs, adlfs or ocifs take; :func:`unifs.storage_options` returns that. Without
+``auth``, backends use their standard credential chain.
 
 Secrets (keys, tokens, client secrets, SAS, private keys) never appear in ``repr``, ``str``,
 exception messages or logs: errors name parameters, never their values.
@@ -22,15 +24,16 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from unifs.errors import UnifsError
+from unifs.errors import AuthError
+from unifs.redact import is_secret, mask
+from unifs.registry import providers
+from unifs.types import TARGETS, AuthLike, AuthMode, Param
 
 if TYPE_CHECKING:
     from unifs.providers.base import Provider
-    from unifs.uri import StorageURI
 
 __all__ = [
     "TARGETS",
@@ -39,73 +42,20 @@ __all__ = [
     "AuthMode",
     "Param",
     "auth_table",
+    "check_metadata_service",
     "is_secret",
     "mask",
-    "storage_options",
 ]
 
 
-class AuthError(UnifsError, ValueError):
-    """An auth block is invalid: unknown mode or parameter, or a required one missing."""
+def __getattr__(name: str) -> Any:
+    # ``unifs.auth.storage_options`` was defined here; it resolves a URI, so it now lives
+    # above the endpoint layer (unifs.filesystem), and this old name is loaded on use
+    if name == "storage_options":
+        from unifs.filesystem import storage_options
 
-
-@dataclass(frozen=True)
-class Param:
-    """One auth parameter: its name, what it means, its environment fallback, and whether
-    its value is a secret."""
-
-    name: str
-    doc: str
-    env: str | None = None
-    secret: bool = False
-
-
-@dataclass(frozen=True)
-class AuthMode:
-    """One way to authenticate: which parameters it needs and which it accepts.
-
-    An entry of ``required`` may list alternatives separated by ``|`` ("key_file|key_json").
-    ``verified`` says how the test suite proves the mode against a local server, or that
-    only its mapping is tested (modes that need a cloud metadata service).
-    """
-
-    name: str
-    doc: str
-    required: tuple[str, ...] = ()
-    optional: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()
-    verified: str = "mapping only"
-    extra_params: tuple[Param, ...] = field(default=())
-
-    @property
-    def accepted(self) -> tuple[str, ...]:
-        names: list[str] = []
-        for entry in (*self.required, *self.optional):
-            names.extend(entry.split("|"))
-        return tuple(names)
-
-
-# Names that hold secrets whatever the provider; providers add theirs through Param.secret.
-_SECRET_NAME = re.compile(
-    r"(secret|password|passphrase|pass_phrase|token$|_token$|sas|connection_string|"
-    r"account_key|key_content|key_json|private_key|credential)",
-    re.IGNORECASE,
-)
-_NOT_SECRET = re.compile(r"(_id|_file|_path|_arn|_name|_url|_endpoint)$", re.IGNORECASE)
-
-
-def is_secret(name: str) -> bool:
-    """True if a parameter of this name holds a secret and must be masked."""
-    return bool(_SECRET_NAME.search(name)) and not _NOT_SECRET.search(name)
-
-
-def mask(name: str, value: Any) -> Any:
-    """``value`` as it may be shown: secrets become ``'***'``; nested mappings are masked."""
-    if isinstance(value, Mapping):
-        return {k: mask(str(k), v) for k, v in value.items()}
-    if is_secret(name) and value is not None:
-        return "***"
-    return value
+        return storage_options
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _snake(name: str) -> str:
@@ -174,7 +124,7 @@ class AuthConfig(Mapping[str, Any]):
         return (AuthConfig, (dict(self._data),))
 
     @classmethod
-    def coerce(cls, auth: Mapping[str, Any] | AuthConfig | None) -> AuthConfig | None:
+    def coerce(cls, auth: AuthLike) -> AuthConfig | None:
         """Return ``auth`` as an AuthConfig (None stays None)."""
         if auth is None or isinstance(auth, AuthConfig):
             return auth
@@ -269,8 +219,6 @@ def _load_text(text: str) -> Any:
 
 
 def _providers_with_mode(name: str) -> list[str]:
-    from unifs.registry import providers
-
     return [
         p.name
         for p in providers()
@@ -279,8 +227,6 @@ def _providers_with_mode(name: str) -> list[str]:
 
 
 def _providers_with_param(name: str) -> list[str]:
-    from unifs.registry import providers
-
     return [
         p.name
         for p in providers()
@@ -288,94 +234,8 @@ def _providers_with_param(name: str) -> list[str]:
     ]
 
 
-#: what :func:`storage_options` can produce options for
-TARGETS = ("fsspec", "object_store", "obstore")
-
-#: object_store's HTTP client settings (``ClientConfigKey``): obstore takes these apart from
-#: the store's keys, as ``client_options``
-_CLIENT_KEYS = frozenset(
-    {
-        "allow_http",
-        "allow_invalid_certificates",
-        "connect_timeout",
-        "default_content_type",
-        "http1_only",
-        "http2_only",
-        "pool_idle_timeout",
-        "pool_max_idle_per_host",
-        "proxy_url",
-        "proxy_ca_certificate",
-        "proxy_excludes",
-        "timeout",
-        "user_agent",
-    }
-)
-
-
-def storage_options(
-    uri: str | StorageURI,
-    auth: Mapping[str, Any] | AuthConfig | None = None,
-    *,
-    target: str = "fsspec",
-) -> dict[str, Any]:
-    """The storage options that reach ``uri`` with ``auth``, for fsspec, pandas and UPath.
-
-    Includes what the URI implies (region, endpoint, account). Pass the result unchanged to
-    ``fsspec.open(normalize(uri), **options)``, ``pandas.read_*(..., storage_options=options)``
-    or ``UPath(uri, **options)``. Raises :class:`AuthError` for an invalid block.
-
-    ``target="object_store"`` gives the keys of the Rust ``object_store`` crate instead
-    (``aws_access_key_id``, ``google_service_account_key``, ``azure_storage_account_name``,
-    ...; every value a string) for polars, obstore and deltalake::
-
-        polars.read_parquet(url, storage_options=unifs.storage_options(uri, auth,
-                                                                       target="object_store"))
-
-    with ``url`` = ``unifs.filesystem.resolve(uri, auth=auth).url`` (for OCI, the ``s3://``
-    URL of its S3 compatibility route). Raises :class:`unifs.UnsupportedError` where
-    object_store cannot express the auth mode.
-
-    ``target="obstore"`` gives the same keys split the way ``obstore.store.from_url`` takes
-    them, ``{"config": {...}, "client_options": {...}}`` (obstore refuses a client setting
-    such as ``allow_http`` among the store's keys)::
-
-        store = obstore.store.from_url(url, **unifs.storage_options(uri, auth, target="obstore"))
-    """
-    from unifs.filesystem import resolve
-    from unifs.registry import get_provider, provider_for_scheme
-
-    if target not in TARGETS:
-        raise ValueError(
-            f"target {target!r} is not one of {', '.join(map(repr, TARGETS))}: 'fsspec' for "
-            "fsspec, pandas and UPath; 'object_store' for polars and deltalake; 'obstore' for "
-            "obstore.store.from_url"
-        )
-    resolved = resolve(uri, auth=auth)
-    if target == "fsspec":
-        return resolved.options
-    config = AuthConfig.coerce(auth)
-    from unifs.uri import parse
-
-    account = config.get("account_name") if config else None
-    source = get_provider(parse(uri, account=account).provider)
-    mode = config.validate(source) if config is not None else None
-    # the provider that serves the resolved protocol maps (OCI's S3 route goes to S3's)
-    backend = provider_for_scheme(resolved.protocol) or source
-    options = backend.object_store_options(
-        resolved.options, mode=mode, params=config.params if config else {}, source=source
-    )
-    if target == "obstore":
-        return {
-            "config": {k: v for k, v in options.items() if k not in _CLIENT_KEYS},
-            "client_options": {k: v for k, v in options.items() if k in _CLIENT_KEYS},
-        }
-    return options
-
-
 def auth_table() -> str:
     """A Markdown table of every provider's auth modes, from their declarations (for docs)."""
-    from unifs.registry import providers
-
     lines = [
         "| provider | auth | needs | also takes | env fallbacks | verified against |",
         "|---|---|---|---|---|---|",

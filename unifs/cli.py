@@ -21,14 +21,10 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from unifs.commands._shared import options as _options
-from unifs.commands._shared import with_options
+from unifs.commands.shared import with_options
 from unifs.redact import mask_secrets
 
 __all__ = ["main"]
-
-# kept for the verbs that import them from here
-_ = _options
 
 
 class _Parser(argparse.ArgumentParser):

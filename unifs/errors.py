@@ -1,4 +1,4 @@
-"""Exceptions raised by unifs.
+"""Exceptions raised by unifs: the one hierarchy, all defined here.
 
 Every error unifs raises derives from :class:`UnifsError`, so ``except unifs.UnifsError``
 catches them all. Each leaf also derives from the built-in exception a caller would catch
@@ -6,11 +6,22 @@ without knowing unifs, so existing ``except ValueError`` / ``except ImportError`
 working::
 
     UnifsError
-    ├── URIError (ValueError)                  a URI unifs cannot read
-    │   └── AmbiguousURIError                  one that reads two ways: spell it out
-    ├── UnsupportedError (ValueError)          a style/operation a provider does not have
-    ├── ObjectChangedError (OSError)           an object was replaced while it was being read
-    └── MissingDependencyError (ImportError)   a provider's extra is not installed
+    ├── URIError (ValueError)                    a URI unifs cannot read
+    │   └── AmbiguousURIError                    one that reads two ways: spell it out
+    ├── AuthError (ValueError)                   an auth block unifs cannot use
+    ├── UnsupportedError (ValueError)            a style/operation a provider does not have
+    │   └── PresignError                         a URL that cannot be presigned as asked
+    ├── ObjectChangedError (OSError)             an object was replaced while it was being read
+    ├── MissingDependencyError (ImportError)     a provider's extra is not installed
+    ├── TransferError (OSError)                  files failed to transfer (``.report``)
+    ├── TransferBusyError (BlockingIOError)      another transfer holds the destination
+    ├── UnsafeKeyError (ValueError)              a key would land outside the destination
+    ├── ArtifactNotCachedError (FileNotFoundError)  offline, and not in the artifact cache
+    ├── ModelVerificationError (ValueError)      a model does not match its signature
+    └── SafetensorsError (ValueError)            not a valid safetensors file or index
+
+The modules that raise them re-export them under their old names (``unifs.auth.AuthError``,
+``unifs.transfer.TransferError``, ``unifs.signing.ModelVerificationError``, ...).
 
 Messages say what was wrong and how to write it right. They never contain secrets: every
 message (and ``URIError.uri``) passes through :func:`unifs.redact.mask_secrets`, so a
@@ -20,17 +31,31 @@ presigned URL's signature, a SAS or a PAR token shows as ``***`` however it got 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unifs.redact import mask_secrets
 
+if TYPE_CHECKING:  # the reports these errors carry (type checkers only)
+    from unifs.engine.report import TransferReport
+    from unifs.signing import VerificationReport
+
 __all__ = [
     "AmbiguousURIError",
+    "ArtifactNotCachedError",
+    "AuthError",
     "MissingDependencyError",
+    "ModelVerificationError",
     "ObjectChangedError",
+    "PresignError",
+    "SafetensorsError",
+    "TransferBusyError",
+    "TransferError",
     "URIError",
     "UnifsError",
+    "UnsafeKeyError",
     "UnsupportedError",
+    "causes",
+    "http_status",
 ]
 
 
@@ -57,8 +82,16 @@ class AmbiguousURIError(URIError):
     """A URI could mean more than one object; the message shows how to say which."""
 
 
+class AuthError(UnifsError, ValueError):
+    """An auth block is invalid: unknown mode or parameter, or a required one missing."""
+
+
 class UnsupportedError(UnifsError, ValueError):
     """A provider cannot do what was asked (a URI style, an operation)."""
+
+
+class PresignError(UnsupportedError):
+    """A URL cannot be presigned as asked; the message says why and how to get one."""
 
 
 class ObjectChangedError(UnifsError, OSError):
@@ -90,6 +123,42 @@ class MissingDependencyError(UnifsError, ImportError):
         )
         self.provider = provider
         self.extra = extra
+
+
+class TransferError(UnifsError, OSError):
+    """One or more files failed to transfer; ``report`` says which and why."""
+
+    def __init__(self, message: str, report: TransferReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class TransferBusyError(UnifsError, BlockingIOError):
+    """Another transfer is writing into the same destination and did not finish in time."""
+
+
+class UnsafeKeyError(UnifsError, ValueError):
+    """An object key would be written outside the destination directory."""
+
+
+class ArtifactNotCachedError(UnifsError, FileNotFoundError):
+    """Offline, and the artifact is not in the cache: nothing was requested from the store."""
+
+
+class ModelVerificationError(UnifsError, ValueError):
+    """A model does not match its signature, or the signature does not verify.
+
+    ``report`` (when files were compared) names the files that differ, are missing or are
+    extra.
+    """
+
+    def __init__(self, message: str, report: VerificationReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class SafetensorsError(UnifsError, ValueError):
+    """An object is not a valid safetensors file, or an index names what is not there."""
 
 
 def causes(exc: BaseException, *, hidden: bool = True) -> Iterator[BaseException]:

@@ -25,6 +25,8 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from unifs.registry import provider_for_filesystem
+
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
@@ -92,8 +94,6 @@ def renew_after_fork() -> None:
 
 
 def _providers_of(filesystems: list[Any]) -> dict[int, Provider]:
-    from unifs.registry import provider_for_filesystem
-
     found = {}
     for fs in filesystems:
         provider = provider_for_filesystem(fs)

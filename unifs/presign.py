@@ -17,18 +17,14 @@ Presigned URLs are bearer credentials: ``repr`` never shows one; print ``.url`` 
 
 from __future__ import annotations
 
-import sys
-import types
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from unifs.errors import UnsupportedError
-
-if TYPE_CHECKING:
-    from unifs.uri import StorageURI
+from unifs.callable_module import make_callable
+from unifs.endpoint import Endpoint, EndpointLike, endpoint
+from unifs.errors import PresignError
+from unifs.types import AuthLike, PresignedURL, seconds_until
 
 __all__ = [
     "PresignError",
@@ -42,44 +38,6 @@ __all__ = [
 METHODS = ("GET", "PUT")
 
 
-class PresignError(UnsupportedError):
-    """A URL cannot be presigned as asked; the message says why and how to get one."""
-
-
-@dataclass(frozen=True)
-class PresignedURL:
-    """A URL that grants ``method`` on one object (or an OCI prefix) until ``expires_at``."""
-
-    url: str = field(repr=False)
-    method: str
-    expires_at: datetime
-    #: headers the caller must send with the request
-    headers: Mapping[str, str] = field(default_factory=dict)
-    provider: str = ""
-    #: "presigned-url", "signed-url", "sas" or "par"
-    kind: str = ""
-    #: the canonical address of what the URL opens (no secret in it)
-    uri: str = ""
-    #: an OCI PAR's id, needed to revoke it
-    par_id: str | None = None
-
-    @property
-    def revocable(self) -> bool:
-        """True if :func:`revoke` can end this URL's access before it expires."""
-        return self.par_id is not None
-
-    def __str__(self) -> str:
-        return (
-            f"<{self.kind} {self.method} {self.uri} until {self.expires_at.isoformat()} "
-            "(url hidden: use .url)>"
-        )
-
-
-def seconds_until(moment: datetime) -> int:
-    """Whole seconds from now until ``moment`` (at least 1): the lifetime to sign for."""
-    return max(1, round((moment - datetime.now(timezone.utc)).total_seconds()))
-
-
 def _as_timedelta(expires: timedelta | int | float) -> timedelta:
     if isinstance(expires, timedelta):
         return expires
@@ -89,11 +47,11 @@ def _as_timedelta(expires: timedelta | int | float) -> timedelta:
 
 
 def presign(
-    uri: str | StorageURI,
+    uri: EndpointLike,
     *,
     method: str = "GET",
     expires: timedelta | int | float = timedelta(hours=1),
-    auth: Mapping[str, Any] | None = None,
+    auth: AuthLike = None,
     content_type: str | None = None,
     access: str | None = None,
     **storage_options: Any,
@@ -107,25 +65,18 @@ def presign(
     credentials cannot presign, the lifetime exceeds the store's maximum, or the method is
     not GET or PUT.
     """
-    from unifs.capabilities import provider_for_fs
-    from unifs.filesystem import url_to_fs
-    from unifs.uri import parse
-
     method = method.upper()
     if method not in METHODS:
         raise PresignError(f"presign makes GET or PUT URLs, not {method!r}")
     lifetime = _as_timedelta(expires)
     if lifetime <= timedelta(0):
         raise PresignError(f"expires must be in the future, got {lifetime}")
-    account = storage_options.get("account_name") or (auth or {}).get("account_name")
-    u = parse(uri, account=account)
-    fs, path = url_to_fs(u, auth=auth, **storage_options)
-    provider = provider_for_fs(fs)
-    caps = provider.capabilities(fs)
+    ep = endpoint(uri, auth=auth, **storage_options)
+    caps = ep.capabilities()
     flag = "presign_get" if method == "GET" else "presign_put"
     if not getattr(caps, flag):
         raise PresignError(
-            f"cannot presign {method} {u.url} with these credentials: "
+            f"cannot presign {method} {ep.uri.url} with these credentials: "
             f"{caps.reasons.get(flag, 'the store offers no presigned ' + method)}"
         )
     if caps.presign_max_lifetime is not None and lifetime > caps.presign_max_lifetime:
@@ -139,10 +90,10 @@ def presign(
             )
         )
     expires_at = datetime.now(timezone.utc) + lifetime
-    return provider.presign(
-        fs,
-        path,
-        u,
+    return ep.backend.presign(
+        ep.fs,
+        ep.path,
+        ep.uri,
         method=method,
         expires_at=expires_at,
         content_type=content_type,
@@ -151,17 +102,20 @@ def presign(
 
 
 def revoke(
-    signed: PresignedURL, *, auth: Mapping[str, Any] | None = None, **storage_options: Any
+    signed: PresignedURL,
+    *,
+    auth: AuthLike = None,
+    via: Endpoint | None = None,
+    **storage_options: Any,
 ) -> bool:
     """End a presigned URL's access now; True if it was revoked.
 
     Only OCI PARs exist on the server and can be deleted. For the others nothing
     server-side exists: this returns False with a warning saying so (rotate the signing
-    key or credentials to cut every URL they signed short).
+    key or credentials to cut every URL they signed short). The PAR is deleted with
+    ``auth`` and ``storage_options``, or through ``via``, an endpoint in the same bucket
+    (e.g. the one it was made through), without resolving anything again.
     """
-    from unifs.capabilities import provider_for_fs
-    from unifs.filesystem import url_to_fs
-
     if not signed.revocable:
         warnings.warn(
             f"a {signed.provider} {signed.kind} cannot be revoked before it expires at "
@@ -170,29 +124,21 @@ def revoke(
             stacklevel=2,
         )
         return False
-    fs, _ = url_to_fs(signed.uri, auth=auth, **storage_options)
-    return provider_for_fs(fs).revoke(fs, signed)
+    if via is not None:
+        if auth is not None or storage_options:
+            raise TypeError("revoke takes an endpoint's credentials (via=) or auth=, not both")
+        ep = via
+    else:
+        ep = endpoint(signed.uri, auth=auth, **storage_options)
+    return ep.backend.revoke(ep.fs, signed)
 
 
 def list_presigned(
-    uri: str | StorageURI, *, auth: Mapping[str, Any] | None = None, **storage_options: Any
+    uri: EndpointLike, *, auth: AuthLike = None, **storage_options: Any
 ) -> list[dict[str, Any]]:
     """The live presigned accesses (OCI PARs) on ``uri``'s bucket, under its key prefix."""
-    from unifs.capabilities import provider_for_fs
-    from unifs.filesystem import url_to_fs
-    from unifs.uri import parse
-
-    u = parse(uri)
-    fs, path = url_to_fs(u, auth=auth, **storage_options)
-    return provider_for_fs(fs).list_presigned(fs, path)
+    ep = endpoint(uri, auth=auth, **storage_options)
+    return ep.backend.list_presigned(ep.fs, ep.path)
 
 
-class _CallableModule(types.ModuleType):
-    """``unifs.presign`` names both this module and its function (DESIGN's public API);
-    importing the submodule rebinds the package attribute, so the module answers calls."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> PresignedURL:
-        return presign(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__)

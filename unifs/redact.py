@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = [
@@ -38,6 +38,8 @@ __all__ = [
     "SDK_LOGGERS",
     "RedactingFilter",
     "install_log_filters",
+    "is_secret",
+    "mask",
     "mask_secrets",
 ]
 
@@ -227,3 +229,28 @@ def install_log_filters(roots: Iterable[str] = SDK_LOGGERS, *, later: bool = Tru
         if not any(isinstance(f, RedactingFilter) for f in logger.filters):
             logger.addFilter(_FILTER)
         _covered.add(name)
+
+
+# -- secrets by name (auth parameters, storage options) --------------------------------------
+
+# Names that hold secrets whatever the provider; providers add theirs through Param.secret.
+_SECRET_NAME = re.compile(
+    r"(secret|password|passphrase|pass_phrase|token$|_token$|sas|connection_string|"
+    r"account_key|key_content|key_json|private_key|credential)",
+    re.IGNORECASE,
+)
+_NOT_SECRET = re.compile(r"(_id|_file|_path|_arn|_name|_url|_endpoint)$", re.IGNORECASE)
+
+
+def is_secret(name: str) -> bool:
+    """True if a parameter of this name holds a secret and must be masked."""
+    return bool(_SECRET_NAME.search(name)) and not _NOT_SECRET.search(name)
+
+
+def mask(name: str, value: Any) -> Any:
+    """``value`` as it may be shown: secrets become ``'***'``; nested mappings are masked."""
+    if isinstance(value, Mapping):
+        return {k: mask(str(k), v) for k, v in value.items()}
+    if is_secret(name) and value is not None:
+        return MASK
+    return value

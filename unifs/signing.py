@@ -26,7 +26,6 @@ place, passing the SHA-256 digests it computed as the data landed.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import hashlib
 import json
 import os
@@ -38,7 +37,9 @@ from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any
 
-from unifs.errors import MissingDependencyError, UnifsError
+from unifs.engine.hooks import register_hook
+from unifs.errors import MissingDependencyError
+from unifs.errors import ModelVerificationError as ModelVerificationError
 
 __all__ = [
     "DEFAULT_SIGNATURE_NAME",
@@ -56,18 +57,6 @@ DEFAULT_SIGNATURE_NAME = "model.sig"
 GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")
 _CHUNK = 8 * 2**20
 _THREADS = 8
-
-
-class ModelVerificationError(UnifsError, ValueError):
-    """A model does not match its signature, or the signature does not verify.
-
-    ``report`` (when files were compared) names the files that differ, are missing or are
-    extra.
-    """
-
-    def __init__(self, message: str, report: VerificationReport | None = None) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 @dataclass
@@ -289,22 +278,14 @@ def digest_files(
     Remote objects are read once, in parallel, and hashed as the bytes arrive; nothing is
     written to disk. ``ignore`` lists relative paths (files or directories) to leave out.
     """
+    from unifs.engine.listing import list_files, prefix_base
     from unifs.filesystem import url_to_fs
 
     ignore = tuple(ignore)
     fs, path = url_to_fs(_as_prefix(model), auth=auth, **storage_options)
-    base = fs._strip_protocol(path).rstrip("/")
-    with contextlib.suppress(AttributeError):
-        fs.invalidate_cache()
-    found = fs.find(base, detail=True)
-    names: dict[str, str] = {}
-    for name, info in sorted(found.items()):
-        if info.get("type") != "file":
-            continue
-        relative = name[len(base) :].lstrip("/") if name.startswith(base) else name
-        if relative and not _ignored(relative, ignore):
-            names[relative] = name
-    if not names and not fs.isdir(base):
+    listing = list_files(fs, path, keep=lambda relative: not _ignored(relative, ignore))
+    names = {f.relative: f.path for f in listing.files}
+    if not names and not fs.isdir(prefix_base(fs, path)):
         raise FileNotFoundError(f"no model at {_show(model)}: nothing under it")
 
     def one(remote: str) -> str:
@@ -459,7 +440,7 @@ def _digest_one(target: str | os.PathLike[str], auth: Any, options: dict[str, An
 def verify_files(
     files: Mapping[str, str | os.PathLike[str]],
     *,
-    signature: str | os.PathLike[str],
+    signature: str | os.PathLike[str] | bool,
     public_key: str | os.PathLike[str] | None = None,
     digests: Mapping[str, str] | None = None,
     model: str | None = None,
@@ -472,11 +453,18 @@ def verify_files(
     ``digests`` may give SHA-256 hex digests already computed (a transfer engine hashes as
     data lands), which are used instead of reading those files again. ``signature`` is a
     local path or URI of a model-signing bundle (with ``public_key``) or of a
-    ``model_signature.json`` (then ``files`` holds the one object). Raises
+    ``model_signature.json`` (then ``files`` holds the one object); True is the
+    ``model.sig`` inside ``model``, where model_signing's CLI keeps it. Raises
     :class:`ModelVerificationError` naming each file that differs, is missing or is extra.
     ``model`` is how the report and error name the model (default: the files' common
     directory); give the source URI rather than a staging path.
     """
+    if signature is True:
+        if model is None:
+            raise ValueError("signature=True means the model.sig inside model=: give model")
+        signature = model.rstrip("/") + "/" + DEFAULT_SIGNATURE_NAME
+    elif signature is False:
+        raise ValueError("signature=False checks nothing: give a signature path or URI")
     expected, _ = _read_expected(signature, public_key, auth, storage_options)
     given = dict(digests or {})
     actual: dict[str, str] = {}
@@ -500,3 +488,8 @@ def verify_files(
         model = os.path.commonpath([os.fspath(p) for p in files.values()]) if files else ""
     report = _compare(model, _show(signature), expected, actual)
     return report.raise_for_failure()
+
+
+# unifs.get(..., verify_signature=...) checks through this (the engine's hooks; the
+# ``unifs.hooks`` entry point names this module)
+register_hook("verify_files", verify_files)

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from unifs.errors import URIError
+from unifs.registry import get_provider, provider_for_host, provider_for_scheme, schemes
 
 if TYPE_CHECKING:
     from unifs.providers.base import Provider
 
-__all__ = ["StorageURI", "normalize", "parse"]
+__all__ = ["StorageURI", "join_key", "normalize", "parse"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 # "s3:/b/k", "3s://x", "my bucket://x": a scheme was meant (a path starting with "/", "."
@@ -53,8 +54,6 @@ class StorageURI:
 
     @property
     def _provider(self) -> Provider:
-        from unifs.registry import get_provider
-
         return get_provider(self.provider)
 
     @property
@@ -92,14 +91,18 @@ class StorageURI:
 
     def join(self, *parts: str) -> StorageURI:
         """Return the URI of ``parts`` below this prefix, joined with ``/``."""
-        key = self.key
-        for part in parts:
-            part = part.lstrip("/")
-            key = f"{key}/{part}" if key and not key.endswith("/") else key + part
-        return replace(self, key=key)
+        return replace(self, key=join_key(self.key, *parts))
 
     def __str__(self) -> str:
         return self.url
+
+
+def join_key(key: str, *parts: str) -> str:
+    """``parts`` below ``key``, joined with ``/`` (a leading ``/`` of a part is dropped)."""
+    for part in parts:
+        part = part.lstrip("/")
+        key = f"{key}/{part}" if key and not key.endswith("/") else key + part
+    return key
 
 
 def parse(uri: str | os.PathLike[str] | StorageURI, *, account: str | None = None) -> StorageURI:
@@ -116,8 +119,6 @@ def parse(uri: str | os.PathLike[str] | StorageURI, *, account: str | None = Non
     """
     if isinstance(uri, StorageURI):
         return uri
-    from unifs.registry import provider_for_host, provider_for_scheme, schemes
-
     if isinstance(uri, os.PathLike):
         # a path object names exactly its path: nothing around it is paste residue
         text = uri = os.fspath(uri)
@@ -138,8 +139,6 @@ def parse(uri: str | os.PathLike[str] | StorageURI, *, account: str | None = Non
                 "as in s3://bucket/key",
                 uri=uri,
             )
-        from unifs.registry import get_provider
-
         return _checked(get_provider("local").parse(text, account=account), text)
     scheme = match.group(1).lower()
     if scheme in ("http", "https"):

@@ -3,7 +3,7 @@
 Each module has ``register(subparsers)``, which adds its parser (with help and examples)
 and sets ``run``; :func:`register_all` is called by :mod:`unifs.cli`, whose ``main`` is the
 one place that turns exceptions into one-line messages and exit codes (through
-:mod:`unifs.commands.errors`). ``_shared`` holds what the verbs share. Modules import what
+:mod:`unifs.commands.errors`). ``shared`` holds what the verbs share. Modules import what
 they run lazily: registering costs only argparse.
 """
 
@@ -13,7 +13,7 @@ import argparse
 import importlib
 from typing import Any
 
-__all__ = ["VERBS", "register_all"]
+__all__ = ["ELSEWHERE", "VERBS", "register_all"]
 
 #: verb module names, in the order ``unifs --help`` lists them
 VERBS = (
@@ -40,10 +40,16 @@ VERBS = (
 )
 
 
+#: verbs whose module lives elsewhere: ``demo`` starts unifs's local test servers, so the
+#: testing package provides it (shipped code never imports unifs.testing)
+ELSEWHERE = {"demo": "unifs.testing.demo"}
+
+
 def register_all(subparsers: Any, with_options: Any) -> None:
     """Add every verb here to ``subparsers``; ``with_options`` adds ``-o``/``-a`` to a parser."""
     for verb in VERBS:
-        importlib.import_module(f"unifs.commands.{verb}").register(subparsers, with_options)
+        module = ELSEWHERE.get(verb, f"unifs.commands.{verb}")
+        importlib.import_module(module).register(subparsers, with_options)
 
 
 class ExamplesFormatter(argparse.RawDescriptionHelpFormatter):

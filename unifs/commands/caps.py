@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from unifs.commands._shared import auth, options, print_json
+from unifs.commands.shared import auth, options, print_json
 
 
 def register(subparsers: Any, with_options: Any) -> None:

@@ -15,12 +15,13 @@ def register(subparsers: Any, with_options: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unifs.commands._shared import auth, options
-    from unifs.filesystem import check_reachable
+    from unifs.commands.shared import auth, options
+    from unifs.endpoint import endpoint
     from unifs.filesystem import open as unifs_open
 
-    check_reachable(args.uri, auth=auth(args), **options(args.option))
-    with unifs_open(args.uri, "rb", auth=auth(args), **options(args.option)) as handle:
+    ep = endpoint(args.uri, auth=auth(args), **options(args.option))
+    ep.check_reachable()
+    with unifs_open(ep, "rb") as handle:
         while chunk := handle.read(4 * 2**20):
             sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()

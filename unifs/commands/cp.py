@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands._shared import add_transfer_flags, auth, options, run_transfer
+from unifs.commands.shared import add_transfer_flags, auth, options, run_transfer
 
 EXAMPLES = """\
 examples:
@@ -79,6 +79,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def transfer_kwargs_(args: argparse.Namespace) -> dict[str, Any]:
-    from unifs.commands._shared import transfer_kwargs
+    from unifs.commands.shared import transfer_kwargs
 
     return transfer_kwargs(args)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from unifs.commands._shared import Display, open_fs, print_json, size_text
+from unifs.commands.shared import Display, open_fs, print_json, size_text
+from unifs.engine.listing import list_files
 
 
 def register(subparsers: Any, with_options: Any) -> None:
@@ -26,19 +27,18 @@ def register(subparsers: Any, with_options: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     fs, path = open_fs(args, args.uri)
-    fs.invalidate_cache()
     base = path.rstrip("/")
-    found = fs.find(base, detail=True)
-    if not found:
+    listing = list_files(fs, path)
+    if not listing.found:
         raise FileNotFoundError(path)
     show = Display(args.uri, base)
     groups: dict[str, list[int]] = {}
     total = [0, 0]
-    for name, info in found.items():
-        size = int(info.get("size") or 0)
+    for entry in listing.files:
+        size = entry.size
         total[0] += size
         total[1] += 1
-        rest = name[len(base) :].lstrip("/")
+        rest = entry.relative
         top = rest.split("/", 1)[0] if "/" in rest else ""
         if top:
             group = groups.setdefault(top, [0, 0])

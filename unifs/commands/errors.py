@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 
-from unifs.errors import causes
+from unifs.errors import TransferError, UnifsError, causes
 from unifs.redact import mask_secrets
+from unifs.registry import providers
 
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 
@@ -32,13 +33,8 @@ def _where(args: argparse.Namespace, exc: BaseException) -> str:
 
 
 def _explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
-    from unifs.errors import UnifsError
-    from unifs.transfer.report import TransferError
-
     if isinstance(exc, UnifsError) and not isinstance(exc, TransferError):
         return _first_line(str(exc)), USAGE  # unifs's own messages say what to do
-    from unifs.registry import providers
-
     where = _where(args, exc)
     known = providers()
     for cause in causes(exc, hidden=False):
@@ -77,8 +73,6 @@ def _explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
         if isinstance(cause, ConnectionRefusedError):
             return f"could not connect: {_first_line(str(cause))}; check the endpoint", USAGE
     if isinstance(exc, UnifsError | ValueError):
-        from unifs.transfer import TransferError
-
         return _first_line(str(exc)), FAILED if isinstance(exc, TransferError) else USAGE
     text = _first_line(str(exc)) or type(exc).__name__
     return f"{type(exc).__name__}: {text} (run with --debug for the traceback)", FAILED

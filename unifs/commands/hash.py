@@ -7,7 +7,8 @@ import hashlib
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands._shared import Display, open_fs, print_json
+from unifs.commands.shared import Display, open_fs, print_json
+from unifs.errors import MissingDependencyError
 
 EXAMPLES = """\
 examples:
@@ -42,11 +43,21 @@ def register(subparsers: Any, with_options: Any) -> None:
 
 
 def _hasher(algorithm: str) -> Any:
-    if algorithm == "sha256":
-        return hashlib.sha256()
-    from unifs.transfer.checksums import _Expect
+    if algorithm != "crc32c":
+        return hashlib.new(algorithm, usedforsecurity=False)
+    try:
+        import google_crc32c  # shipped with gcsfs, the store that reports crc32c
+    except ImportError:
+        raise MissingDependencyError("crc32c hashing", "gcs", "google_crc32c") from None
+    return _CRC32C(google_crc32c.Checksum())
 
-    return _Expect(algorithm, "").hasher()
+
+class _CRC32C:
+    """google_crc32c's checksum with hashlib's ``hexdigest``."""
+
+    def __init__(self, checksum: Any) -> None:
+        self.update = checksum.update
+        self.hexdigest = lambda: checksum.digest().hex()
 
 
 def _compute(fs: Any, path: str, algorithm: str) -> str:

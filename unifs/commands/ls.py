@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands._shared import Display, open_fs, print_json, size_text
+from unifs.commands.shared import Display, open_fs, print_json, size_text
 
 EXAMPLES = """\
 examples:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from unifs.commands._shared import open_fs
+from unifs.commands.shared import open_fs
 
 
 def register(subparsers: Any, with_options: Any) -> None:

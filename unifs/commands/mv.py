@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from unifs.commands._shared import add_transfer_flags, open_fs, transfer_kwargs
+from unifs.commands.shared import add_transfer_flags, open_fs, transfer_kwargs
 
 
 def register(subparsers: Any, with_options: Any) -> None:
@@ -24,9 +24,10 @@ def register(subparsers: Any, with_options: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unifs.commands._shared import print_failures, print_json, progress, report_dict
     from unifs.commands.cp import check_recursive, copy_kwargs
-    from unifs.transfer import TransferError, copy
+    from unifs.commands.shared import print_failures, print_json, progress, report_dict
+    from unifs.errors import TransferError
+    from unifs.transfer import copy
 
     check_recursive(args, "mv")
     bar = progress("mv")

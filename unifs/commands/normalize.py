@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands._shared import print_json
+from unifs.commands.shared import print_json
 
 EXAMPLES = """\
 examples:

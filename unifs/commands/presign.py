@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands._shared import auth, options, print_json
+from unifs.commands.shared import auth, options, print_json
 from unifs.errors import UnifsError
 
 EXAMPLES = """\
@@ -53,14 +53,13 @@ def register(subparsers: Any, with_options: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import importlib
 
-    from unifs.filesystem import check_reachable
-    from unifs.uri import parse
+    from unifs.endpoint import endpoint
 
     presigning = importlib.import_module("unifs.presign")
-    opts = options(args.option)
-    check_reachable(args.uri, auth=auth(args), **opts)
+    ep = endpoint(args.uri, auth=auth(args), **options(args.option))
+    ep.check_reachable()
     if args.list:
-        for par in presigning.list_presigned(args.uri, auth=auth(args), **opts):
+        for par in presigning.list_presigned(ep):
             print_json(par)
         return 0
     if args.revoke:
@@ -68,22 +67,20 @@ def run(args: argparse.Namespace) -> int:
             url="",
             method="GET",
             expires_at=datetime.now(timezone.utc),
-            provider=parse(args.uri).provider,
+            provider=ep.provider.name,
             kind="par",
             uri=args.uri,
             par_id=args.revoke,
         )
-        presigning.revoke(signed, auth=auth(args), **opts)
+        presigning.revoke(signed, via=ep)
         print(f"revoked {args.revoke}")
         return 0
     signed = presigning.presign(
-        args.uri,
+        ep,
         method="PUT" if args.put else "GET",
         expires=duration(args.expires),
-        auth=auth(args),
         content_type=args.content_type,
         access=args.access,
-        **opts,
     )
     if args.json:
         print_json(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from unifs.commands._shared import add_transfer_flags, auth, options, run_transfer, transfer_kwargs
+from unifs.commands.shared import add_transfer_flags, auth, options, run_transfer, transfer_kwargs
 
 
 def register(subparsers: Any, with_options: Any) -> None:

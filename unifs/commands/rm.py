@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands._shared import Display, open_fs
+from unifs.commands.shared import Display, open_fs
 
 EXAMPLES = """\
 examples:

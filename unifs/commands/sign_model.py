@@ -51,10 +51,10 @@ def add_store_options(p: argparse.ArgumentParser) -> None:
 
 def store_options(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The auth block and storage options given on the command line."""
-    from unifs.cli import _options
+    from unifs.commands.shared import options
 
-    auth = _options(args.auth) if args.auth else None
-    return auth, _options(args.option)
+    auth = options(args.auth) if args.auth else None
+    return auth, options(args.option)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands._shared import add_transfer_flags, print_json, report_dict, run_transfer
+from unifs.commands.shared import add_transfer_flags, print_json, report_dict, run_transfer
 
 EXAMPLES = """\
 examples:
@@ -40,8 +40,8 @@ def register(subparsers: Any, with_options: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unifs.commands._shared import transfer_kwargs
     from unifs.commands.cp import copy_kwargs
+    from unifs.commands.shared import transfer_kwargs
     from unifs.transfer import sync
 
     def call(bar: Any) -> Any:

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     """Verify; 0 when the model matches, 1 when it does not."""
     from dataclasses import asdict
 
-    from unifs.signing import ModelVerificationError, verify_model
+    from unifs.errors import ModelVerificationError
+    from unifs.signing import verify_model
 
     if args.model is None and args.signature is None:
         print("unifs verify-model: give the model, --signature, or both", file=sys.stderr)

@@ -12,7 +12,7 @@ How a copy is spread:
 2. **One task per shard.** A worker runs unifs's own engine on its shard's files: the same
    parallel, retried, verified copy as :func:`unifs.copy`, limited to those files.
    **Large files are split by ranges** where the destination takes parts from any process
-   (S3 and OCI multipart uploads, Azure staged blocks; see :mod:`unifs.transfer.ranges`):
+   (S3 and OCI multipart uploads, Azure staged blocks; see :mod:`unifs.engine.ranges`):
    the client begins the upload, the ranges (whole parts) are dealt into shards like files,
    workers send their parts, and the client makes the object once every part is in and
    checks its multipart digest. Where the destination has no such uploads (GCS) a file is
@@ -55,18 +55,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from unifs.dask.progress import _Publisher, _Watch
+from unifs.dask.progress import Publisher, Watch
+from unifs.endpoint import Endpoint, endpoint
+from unifs.engine.config import TransferConfig, takes_config
+from unifs.engine.hooks import register_hook
+from unifs.engine.limits import MIN_PART_SIZE
+from unifs.engine.ranges import Range, Sent, Upload, plan_ranges
+from unifs.engine.report import SyncReport, TransferError, TransferReport
 from unifs.errors import MissingDependencyError, UnsupportedError
-from unifs.transfer.limits import MIN_PART_SIZE
-from unifs.transfer.ranges import Range, Sent, Upload, plan_ranges
-from unifs.transfer.report import TransferError, TransferReport
-from unifs.transfer.sync import SyncReport
+from unifs.transfer.sync import sync as local_sync  # a sync decides here, as unifs.sync does
 from unifs.uri import StorageURI, parse
 
 if TYPE_CHECKING:
     from distributed import Client
-
-    from unifs.transfer.retries import RetryPolicy
 
 __all__ = ["copy", "get_on_workers", "sync"]
 
@@ -113,7 +114,7 @@ class _Run:
     src: str
     dst: str
     sealed: _Sealed
-    options: dict[str, Any]
+    config: TransferConfig  # without a callback: each task makes its own
     queue: str
 
 
@@ -205,19 +206,22 @@ def _prepare(
     checksum; one the checksums say matches is skipped; one only hashing can decide is left
     to the engine like every other file (it hashes on a worker, and skips or copies whole).
     """
-    from unifs.transfer.backend import _open_backend
-    from unifs.transfer.copy import _full_item, _object, _same_content
-    from unifs.transfer.planning import _plan_remote
-    from unifs.transfer.ranges import part_size_for, start_uploads
-    from unifs.transfer.scheduling import _run_sync
+    from unifs.engine.backend import open_backend
+    from unifs.engine.compare import full_item, same_content, stored_item
+    from unifs.engine.planning import plan_remote
+    from unifs.engine.ranges import part_size_for, start_uploads
+    from unifs.engine.scheduling import run_sync
 
     keys = secrets.value
 
     async def plan() -> _Plan:
-        uri, sb, spath = await _open_backend(s, keys["auth"], keys["storage_options"], 4)
-        dst, db, dpath = await _open_backend(d, keys["dst_auth"], keys["dst_options"], 16)
+        src_end = endpoint(s, auth=keys["auth"], **keys["storage_options"])
+        dst_end = endpoint(d, auth=keys["dst_auth"], **keys["dst_options"])
+        uri, dst, spath, dpath = src_end.uri, dst_end.uri, src_end.path, dst_end.path
+        sb = await open_backend(src_end, 4)
+        db = await open_backend(dst_end, 16)
         try:
-            items, single = await _plan_remote(sb, spath, uri, include, exclude)
+            items, single = await plan_remote(sb, spath, uri, include, exclude)
             if only is not None and not single:
                 items = [item for item in items if item.relative in only]
             result = _Plan({item.relative: item.size for item in items}, single)
@@ -229,11 +233,9 @@ def _prepare(
                     target = dst.join(item.relative).path if dst.is_prefix else dpath
                 else:
                     target = f"{dst.path.rstrip('/')}/{item.relative}"
-                there = await _object(db, target)
+                there = await stored_item(db, target)
                 if there is not None:
-                    same = _same_content(
-                        _full_item(sb, item.remote, item.relative, item.info), there
-                    )
+                    same = same_content(full_item(sb, item.remote, item.relative, item.info), there)
                     if same:
                         result.skipped.append(item.relative)
                         del result.sizes[item.relative]
@@ -254,14 +256,14 @@ def _prepare(
             sb.close()
             db.close()
 
-    return _run_sync(plan())
+    return run_sync(plan())
 
 
 # -- what runs on a worker -------------------------------------------------------------------
 
 
 class _RangeProgress:
-    def __init__(self, publisher: _Publisher) -> None:
+    def __init__(self, publisher: Publisher) -> None:
         self.publisher = publisher
 
     def relative_update(self, inc: int) -> None:
@@ -273,25 +275,26 @@ def _copy_shard(
 ) -> tuple[TransferReport, list[tuple[str, Sent]]]:
     """Copy one shard: its files with unifs's engine (all of a single object for ``None``),
     its ranges of large files as parts; the report and what each part became."""
-    from unifs.transfer.copy import _copy
-    from unifs.transfer.scheduling import _run_sync
+    from unifs.engine.scheduling import run_sync
+    from unifs.engine.streaming import copy_remote
 
     secrets = run.sealed.value
-    progress = _Publisher(run.queue, shard)
+    progress = Publisher(run.queue, shard)
     progress.extra_size = sum(rng.nbytes for rng in ranges)
     try:
         # bytes, requests and retries of the parts sent; their files are reported once made
         sent_report = TransferReport(source=run.src, destination=run.dst)
-        sent = _run_sync(_send_ranges(run, ranges, progress, sent_report)) if ranges else []
+        sent = run_sync(_send_ranges(run, ranges, progress, sent_report)) if ranges else []
         if names is not None and not names:
             return sent_report, sent
         try:
-            report = _run_sync(
-                _copy(
-                    run.src, run.dst, auth=secrets["auth"], dst_auth=secrets["dst_auth"],
-                    only=None if names is None else set(names), callback=progress,
-                    storage_options=dict(secrets["storage_options"]),
-                    dst_options=secrets["dst_options"], **run.options,
+            s_options, d_options = dict(secrets["storage_options"]), secrets["dst_options"]
+            report = run_sync(
+                copy_remote(
+                    _end(run.src, secrets["auth"], s_options),
+                    _end(run.dst, secrets["dst_auth"], d_options),
+                    run.config.but(callback=progress),
+                    only=None if names is None else set(names),
                 )
             )  # fmt: skip
         except TransferError as err:
@@ -302,19 +305,17 @@ def _copy_shard(
 
 
 async def _send_ranges(
-    run: _Run, ranges: list[Range], progress: _Publisher, report: TransferReport
+    run: _Run, ranges: list[Range], progress: Publisher, report: TransferReport
 ) -> list[tuple[str, Sent]]:
-    from unifs.transfer.backend import _open_backend
-    from unifs.transfer.ranges import copy_ranges
-    from unifs.transfer.scheduling import _Engine, _options
+    from unifs.engine.backend import open_backend
+    from unifs.engine.ranges import copy_ranges
+    from unifs.engine.scheduling import Engine
 
     keys = run.sealed.value
-    conc, budget, policy = _options(
-        run.options["concurrency"], run.options["max_buffer"], run.options["retries"]
-    )
-    _, sb, _ = await _open_backend(run.src, keys["auth"], keys["storage_options"], conc)
-    _, db, _ = await _open_backend(run.dst, keys["dst_auth"], keys["dst_options"], conc)
-    engine = _Engine(sb, report, concurrency=conc, max_buffer=budget, policy=policy, callback=None)
+    conc = run.config.concurrency
+    sb = await open_backend(_end(run.src, keys["auth"], keys["storage_options"]), conc)
+    db = await open_backend(_end(run.dst, keys["dst_auth"], keys["dst_options"]), conc)
+    engine = Engine(sb, report, run.config)
     try:
         return await copy_ranges(engine, db, ranges, _RangeProgress(progress))
     finally:
@@ -324,14 +325,17 @@ async def _send_ranges(
 
 def _get_on_host(run: _Run, shard: int) -> TransferReport:
     """Download the model to this host's disk with :func:`unifs.get`."""
-    from unifs.transfer.download import get
+    from unifs.engine.download import download
+    from unifs.engine.scheduling import run_sync
 
     secrets = run.sealed.value
-    progress = _Publisher(run.queue, shard)
+    progress = Publisher(run.queue, shard)
     try:
-        return get(
-            run.src, run.dst, auth=secrets["auth"], callback=progress,
-            **run.options, **secrets["storage_options"],
+        return run_sync(
+            download(
+                _end(run.src, secrets["auth"], secrets["storage_options"]), run.dst,
+                run.config.but(callback=progress),
+            )
         )  # fmt: skip
     except TransferError as err:
         return err.report
@@ -369,7 +373,7 @@ def _run_tasks(
     callback: Any,
 ) -> list[Any]:
     """Submit ``(key, args, submit options)`` tasks; wait, feeding ``callback``; their results."""
-    watch = _Watch(client, run.queue, callback, planned)
+    watch = Watch(client, run.queue, callback, planned)
     futures = [
         client.submit(function, run, *args, key=key, pure=False, **options)
         for key, args, options in tasks
@@ -383,6 +387,19 @@ def _run_tasks(
         watch.close()
 
 
+def _end(url: str, auth: Any, options: Mapping[str, Any]) -> Endpoint:
+    """The endpoint of one end of a run, on the worker (endpoints do not travel: their
+    filesystems are this process's own)."""
+    return endpoint(
+        parse(url, account=options.get("account_name")), auth=auth, **dict(options)
+    )  # fmt: skip
+
+
+def _as_prefix(uri: StorageURI) -> StorageURI:
+    """``uri`` as a prefix (its key ending in ``/``)."""
+    return uri if uri.is_prefix else replace(uri, key=uri.key + "/")
+
+
 def _sealed(**values: Any) -> _Sealed:
     return _Sealed({k: (dict(v) if isinstance(v, Mapping) else v) for k, v in values.items()})
 
@@ -391,34 +408,26 @@ def _run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _raise_failed(report: TransferReport, what: str) -> None:
-    if report.failed:
-        first = next(iter(report.failed.items()))
-        raise TransferError(
-            f"{len(report.failed)} files failed {what} (first: {first[0]}: {first[1]})", report
-        )
-
-
 def _spread_copy(
     client: Client,
     s: StorageURI,
     d: StorageURI,
     *,
     secrets: _Sealed,
-    options: dict[str, Any],
+    config: TransferConfig,
     callback: Any,
     shards: int | None,
     into: TransferReport,
     only: set[str] | None = None,
 ) -> TransferReport:
-    from unifs.transfer.scheduling import _run_sync
+    from unifs.engine.scheduling import run_sync
 
     count = shards if shards is not None else 2 * _threads(client)
     if count < 1:
         raise ValueError(f"shards must be 1 or more, not {shards}")
     plan = _prepare(
-        s, d, secrets, include=options["include"], exclude=options["exclude"], only=only,
-        part_size=options["part_size"],
+        s, d, secrets, include=config.include, exclude=config.exclude, only=only,
+        part_size=config.part_size,
     )  # fmt: skip
     into.skipped.extend(plan.skipped)
     # the units of work: whole files (for the engine) and ranges of large files
@@ -431,7 +440,7 @@ def _spread_copy(
             ranges[f"r:{rng.first:06d}:{upload.relative}"] = rng
             units[f"r:{rng.first:06d}:{upload.relative}"] = rng.nbytes
     run_id = _run_id()
-    run = _Run(s.url, d.url, secrets, options, queue=f"unifs-progress-{run_id}")
+    run = _Run(s.url, d.url, secrets, config.but(callback=None), queue=f"unifs-progress-{run_id}")
     tasks: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
     planned = {}
     for i, shard in enumerate(_shards(units, count) if units else []):
@@ -449,11 +458,11 @@ def _spread_copy(
         for _, parts in results:
             for relative, part in parts:
                 sent.setdefault(relative, []).append(part)
-        _run_sync(_finish(d, secrets, plan.uploads, sent, into, verify=options["verify"]))
+        run_sync(_finish(d, secrets, plan.uploads, sent, into, verify=config.verify))
         finished = True
     finally:
         if not finished and plan.uploads:
-            _run_sync(_cancel(d, secrets, plan.uploads))
+            run_sync(_cancel(d, secrets, plan.uploads))
     return into
 
 
@@ -466,13 +475,13 @@ async def _finish(
     *,
     verify: bool,
 ) -> None:
-    from unifs.transfer.backend import _open_backend
-    from unifs.transfer.ranges import finish_uploads
+    from unifs.engine.backend import open_backend
+    from unifs.engine.ranges import finish_uploads
 
     if not uploads:
         return
     keys = secrets.value
-    _, db, _ = await _open_backend(d, keys["dst_auth"], keys["dst_options"], 16)
+    db = await open_backend(endpoint(d, auth=keys["dst_auth"], **keys["dst_options"]), 16)
     try:
         await finish_uploads(db, uploads, sent, into, verify=verify)
     finally:
@@ -481,32 +490,26 @@ async def _finish(
 
 
 async def _cancel(d: StorageURI, secrets: _Sealed, uploads: list[Upload]) -> None:
-    from unifs.transfer.backend import _open_backend
-    from unifs.transfer.ranges import cancel_uploads
+    from unifs.engine.backend import open_backend
+    from unifs.engine.ranges import cancel_uploads
 
     keys = secrets.value
-    _, db, _ = await _open_backend(d, keys["dst_auth"], keys["dst_options"], 16)
+    db = await open_backend(endpoint(d, auth=keys["dst_auth"], **keys["dst_options"]), 16)
     try:
         await cancel_uploads(db, uploads)
     finally:
         db.close()
 
 
+@takes_config()
 def copy(
     src: str | StorageURI | os.PathLike[str],
     dst: str | StorageURI | os.PathLike[str],
     client: Client,
     *,
+    transfer_config: TransferConfig,
     auth: Any = None,
     dst_auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
     dst_options: Mapping[str, Any] | None = None,
     shards: int | None = None,
     **storage_options: Any,
@@ -522,52 +525,41 @@ def copy(
     any file failed. ``callback=None`` shows one bar for all workers where someone is
     watching.
     """
-    from unifs.transfer.copy import _dst_settings, _fspath
-    from unifs.transfer.progress import auto_progress
+    from unifs.engine.ends import dst_settings, fspath
+    from unifs.engine.progress import auto_progress
 
     _check_client(client)
     started = time.perf_counter()
-    s = parse(_fspath(src), account=storage_options.get("account_name"))
+    s = parse(fspath(src), account=storage_options.get("account_name"))
     d_account = (dst_options or {}).get("account_name") or storage_options.get("account_name")
-    d = parse(_fspath(dst), account=d_account)
+    d = parse(fspath(dst), account=d_account)
     _cloud_ends(s, d, "copy")
-    d_auth, d_options = _dst_settings(s, d, auth, dst_auth, storage_options, dst_options)
+    d_auth, d_options = dst_settings(s, d, auth, dst_auth, storage_options, dst_options)
     secrets = _sealed(
         auth=auth, dst_auth=d_auth, storage_options=storage_options, dst_options=d_options
     )
-    options = {
-        "include": include, "exclude": exclude, "concurrency": concurrency,
-        "part_size": part_size, "max_buffer": max_buffer, "verify": verify,
-        "retries": retries,
-    }  # fmt: skip
     report = TransferReport(source=s.url, destination=d.url)
-    with auto_progress(callback, "copy") as bar:
+    with auto_progress(transfer_config.callback, "copy") as bar:
         _spread_copy(
-            client, s, d, secrets=secrets, options=options, callback=bar, shards=shards,
+            client, s, d, secrets=secrets, config=transfer_config, callback=bar, shards=shards,
             into=report,
         )  # fmt: skip
     report.seconds = time.perf_counter() - started
-    _raise_failed(report, "to copy")
+    report.raise_if_failed("files to copy")
     return report
 
 
+@takes_config()
 def sync(
     src: str | StorageURI | os.PathLike[str],
     dst: str | StorageURI | os.PathLike[str],
     client: Client,
     *,
+    transfer_config: TransferConfig,
     delete: bool = False,
     dry_run: bool = False,
     auth: Any = None,
     dst_auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
     dst_options: Mapping[str, Any] | None = None,
     shards: int | None = None,
     **storage_options: Any,
@@ -578,20 +570,20 @@ def sync(
     are copied as :func:`copy` copies them; with ``delete=True`` what ``src`` lacks is
     removed here once every copy succeeded. ``dry_run=True`` only decides.
     """
-    from unifs.transfer.copy import _as_prefix, _dst_settings, _fspath
-    from unifs.transfer.progress import auto_progress
-    from unifs.transfer.sync import sync as local_sync
+    from unifs.engine.ends import dst_settings, fspath
+    from unifs.engine.progress import auto_progress
 
     _check_client(client)
     started = time.perf_counter()
-    s = parse(_fspath(src), account=storage_options.get("account_name"))
-    d = parse(_fspath(dst), account=(dst_options or {}).get("account_name"))
+    s = parse(fspath(src), account=storage_options.get("account_name"))
+    d = parse(fspath(dst), account=(dst_options or {}).get("account_name"))
     _cloud_ends(s, d, "sync")
-    d_auth, d_options = _dst_settings(s, d, auth, dst_auth, storage_options, dst_options)
+    d_auth, d_options = dst_settings(s, d, auth, dst_auth, storage_options, dst_options)
+    how = transfer_config
     decided = local_sync(
-        s, d, delete=delete, dry_run=True, auth=auth, dst_auth=dst_auth, include=include,
-        exclude=exclude, concurrency=concurrency, retries=retries, callback=False,
-        max_buffer=max_buffer, dst_options=dst_options, **storage_options,
+        s, d, delete=delete, dry_run=True, auth=auth, dst_auth=dst_auth, include=how.include,
+        exclude=how.exclude, concurrency=how.concurrency, retries=how.retries, callback=False,
+        max_buffer=how.max_buffer, dst_options=dst_options, **storage_options,
     )  # fmt: skip
     if dry_run:
         decided.seconds = time.perf_counter() - started
@@ -602,18 +594,14 @@ def sync(
         secrets = _sealed(
             auth=auth, dst_auth=d_auth, storage_options=storage_options, dst_options=d_options
         )
-        options = {
-            "include": None, "exclude": None, "concurrency": concurrency,
-            "part_size": part_size, "max_buffer": max_buffer, "verify": verify,
-            "retries": retries,
-        }  # fmt: skip
-        with auto_progress(callback, "sync") as bar:
+        with auto_progress(transfer_config.callback, "sync") as bar:
             _spread_copy(
-                client, _as_prefix(s), _as_prefix(d), secrets=secrets, options=options,
+                client, _as_prefix(s), _as_prefix(d), secrets=secrets,
+                config=transfer_config.but(include=None, exclude=None),
                 callback=bar, shards=shards, into=report, only=set(decided.would_copy),
             )  # fmt: skip
         report.seconds = time.perf_counter() - started
-        _raise_failed(report, "to copy")
+        report.raise_if_failed("files to copy")
     if decided.would_delete:
         _delete(d, d_auth, d_options, decided.would_delete)
         report.deleted = list(decided.would_delete)
@@ -622,37 +610,30 @@ def sync(
 
 
 def _delete(d: StorageURI, auth: Any, options: dict[str, Any], names: list[str]) -> None:
-    from unifs.transfer.backend import _open_backend
-    from unifs.transfer.copy import _as_prefix
-    from unifs.transfer.scheduling import _run_sync
-    from unifs.transfer.sync import _delete as delete_paths
+    from unifs.engine.backend import open_backend
+    from unifs.engine.scheduling import run_sync
 
     async def remove() -> None:
-        _, backend, path = await _open_backend(_as_prefix(d), auth, options, 16)
+        end = endpoint(d, auth=auth, **options)
+        backend, path = await open_backend(end, 16), end.path
         try:
             base = backend.fs._strip_protocol(path).rstrip("/")
-            await delete_paths(backend, [f"{base}/{name}" for name in names])
+            await backend.remove_all([f"{base}/{name}" for name in names])
         finally:
             backend.fs.invalidate_cache()
             backend.close()
 
-    _run_sync(remove())
+    run_sync(remove())
 
 
+@takes_config()
 def get_on_workers(
     uri: str | StorageURI,
     local_dir: str | os.PathLike[str],
     client: Client,
     *,
+    transfer_config: TransferConfig,
     auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
     **storage_options: Any,
 ) -> dict[str, TransferReport]:
     """Put ``uri`` at ``local_dir`` on every worker host's disk, fetched once per host.
@@ -664,7 +645,7 @@ def get_on_workers(
     directory on every host. Raises :class:`TransferError` (with the hosts' reports
     merged, failed files named ``host:file``) if any host failed.
     """
-    from unifs.transfer.progress import auto_progress
+    from unifs.engine.progress import auto_progress
 
     _check_client(client)
     local = os.fspath(local_dir)
@@ -680,13 +661,9 @@ def get_on_workers(
         )
     s = parse(uri, account=storage_options.get("account_name"))
     run_id = _run_id()
-    options = {
-        "include": include, "exclude": exclude, "concurrency": concurrency,
-        "part_size": part_size, "max_buffer": max_buffer, "verify": verify,
-        "retries": retries,
-    }  # fmt: skip
     run = _Run(
-        s.url, local, _sealed(auth=auth, storage_options=storage_options), options,
+        s.url, local, _sealed(auth=auth, storage_options=storage_options),
+        transfer_config.but(callback=None),
         queue=f"unifs-progress-{run_id}",
     )  # fmt: skip
     names = list(hosts)
@@ -695,7 +672,7 @@ def get_on_workers(
         for i, host in enumerate(names)
     ]
     planned = dict.fromkeys(range(len(names)), 0)  # each host's task says its size
-    with auto_progress(callback, "get on workers") as bar:
+    with auto_progress(transfer_config.callback, "get on workers") as bar:
         reports = _run_tasks(client, _get_on_host, tasks, run, planned, bar)
     by_host = dict(zip(names, reports, strict=True))
     failed = sorted(host for host, r in by_host.items() if r.failed)
@@ -709,3 +686,9 @@ def get_on_workers(
             merged,
         )
     return by_host
+
+
+# ``unifs.copy(..., client=c)`` and ``unifs.sync(..., client=c)`` run here (the verbs ask
+# the engine's hooks; the ``unifs.hooks`` entry point names this module)
+register_hook("copy", copy)
+register_hook("sync", sync)

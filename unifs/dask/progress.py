@@ -1,8 +1,8 @@
 """Progress of a transfer spread over a Dask cluster: every task's bytes into one callback.
 
-Each task owns a :class:`_Publisher` (an fsspec ``Callback`` the engine updates) that sends
+Each task owns a :class:`Publisher` (an fsspec ``Callback`` the engine updates) that sends
 ``(shard, bytes done, bytes to do)`` to a :class:`distributed.Queue` a few times a second
-from a thread of its own; the client's :class:`_Watch` drains the queue while it waits for
+from a thread of its own; the client's :class:`Watch` drains the queue while it waits for
 the tasks and draws the sum of every shard's latest message. Messages carry totals, not
 increments, so a shard that runs again after its worker was lost replaces what it had
 reported instead of adding to it.
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 _PUBLISH_EVERY = 0.25
 
 
-class _Publisher(Callback):
+class Publisher(Callback):
     """A shard's byte progress, sent to the client's queue a few times a second."""
 
     def __init__(self, queue: str, shard: int) -> None:
@@ -74,7 +74,7 @@ class _Publisher(Callback):
         self._send()
 
 
-class _Watch:
+class Watch:
     """Feed one progress callback from every task's queue messages until the tasks end."""
 
     def __init__(self, client: Client, name: str, callback: Any, planned: dict[int, int]) -> None:

@@ -7,11 +7,11 @@ import re
 import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from unifs.auth import AuthError, AuthMode, Param
 from unifs.errors import (
     AmbiguousURIError,
+    AuthError,
     ObjectChangedError,
     UnsupportedError,
     URIError,
@@ -30,11 +30,8 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
+from unifs.types import AuthMode, Capabilities, Param, PresignedURL
 from unifs.uri import StorageURI
-
-if TYPE_CHECKING:
-    from unifs.capabilities import Capabilities
-    from unifs.presign import PresignedURL
 
 __all__ = ["AzureProvider"]
 
@@ -528,8 +525,6 @@ class AzureProvider(Provider):
     ) -> PresignedURL:
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
         from fsspec.asyn import sync
-
-        from unifs.presign import PresignedURL
 
         container, blob = path.split("/", 1)
         connection = getattr(fs, "connection_string", None) or ""

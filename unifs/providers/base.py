@@ -8,28 +8,26 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from unifs.errors import (
     MissingDependencyError,
+    PresignError,
     UnsupportedError,
     URIError,
     causes,
     http_status,
 )
-from unifs.redact import install_log_filters, mask_secrets
+from unifs.redact import install_log_filters
+from unifs.registry import get_provider
+from unifs.types import AuthMode, Capabilities, Param, PresignedURL, Resolved
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from fsspec import AbstractFileSystem
-
-    from unifs.auth import AuthMode, Param
-    from unifs.capabilities import Capabilities
-    from unifs.presign import PresignedURL
 
 __all__ = [
     "Provider",
@@ -56,29 +54,6 @@ def merge_options(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[
         else:
             merged[name] = value
     return merged
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """How to reach a URI: the fsspec protocol, its storage options, and the path in it."""
-
-    protocol: str
-    options: dict[str, Any]
-    path: str
-
-    @property
-    def url(self) -> str:
-        """The fsspec URL of ``path`` under ``protocol``."""
-        return f"{self.protocol}://{self.path}"
-
-    def __repr__(self) -> str:
-        from unifs.auth import mask
-
-        shown = {k: mask(k, v) for k, v in self.options.items()}
-        # by name (secret_access_key, ...), then by shape (a PAR token in an endpoint, ...)
-        return mask_secrets(
-            f"Resolved(protocol={self.protocol!r}, options={shown!r}, path={self.path!r})"
-        )
 
 
 class Provider(ABC):
@@ -332,7 +307,11 @@ class Provider(ABC):
         params: Mapping[str, Any],
         options: Mapping[str, Any],
     ) -> Resolved:
-        """Where ``uri`` is reached: URI-implied options, then auth, then the caller's win."""
+        """Where ``uri`` is reached: URI-implied options, then auth, then the caller's win.
+
+        The path ends with ``uri.key``: :meth:`unifs.Endpoint.child` makes the paths of
+        other keys in the same store from it, without resolving again.
+        """
         base = merge_options(self.uri_storage_options(uri), self.auth_options(uri, mode, params))
         return Resolved(self.fsspec_protocol, merge_options(base, options), self.fs_path(uri))
 
@@ -345,8 +324,6 @@ class Provider(ABC):
     def _capabilities(self, fs: AbstractFileSystem, **fields: Any) -> Capabilities:
         """``Capabilities`` for ``fs`` with ``fields``; what ``fs`` itself says is filled in:
         the provider, whether it is async, whether it was opened version-aware."""
-        from unifs.capabilities import Capabilities
-
         fields.setdefault("versioning", bool(getattr(fs, "version_aware", False)))
         return Capabilities(
             provider=self.name, async_impl=bool(getattr(fs, "async_impl", False)), **fields
@@ -370,8 +347,6 @@ class Provider(ABC):
         access: str | None,
     ) -> PresignedURL:
         """A URL granting ``method`` on ``path`` until ``expires_at`` (checked by the caller)."""
-        from unifs.presign import PresignError
-
         raise PresignError(f"{self.name} has no presigned URLs")
 
     def revoke(self, fs: AbstractFileSystem, signed: PresignedURL) -> bool:
@@ -380,8 +355,6 @@ class Provider(ABC):
 
     def list_presigned(self, fs: AbstractFileSystem, path: str) -> list[dict[str, Any]]:
         """The live presigned accesses under ``path``, where the store keeps them."""
-        from unifs.presign import PresignError
-
         raise PresignError(
             f"{self.name} keeps no record of presigned URLs: they live in the URL alone"
         )
@@ -456,6 +429,10 @@ class Provider(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # one provider object per name in every process: a pickled one is the registry's
+        return (get_provider, (self.name,))
 
 
 def error_detail(exc: BaseException, *, limit: int = 200) -> str:

@@ -8,10 +8,9 @@ import re
 import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from unifs.auth import AuthError, AuthMode, Param
-from unifs.errors import ObjectChangedError, URIError
+from unifs.errors import AuthError, ObjectChangedError, URIError
 from unifs.providers.base import (
     Provider,
     b64_to_hex,
@@ -25,11 +24,8 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
+from unifs.types import AuthMode, Capabilities, Param, PresignedURL, TiB, seconds_until
 from unifs.uri import StorageURI
-
-if TYPE_CHECKING:
-    from unifs.capabilities import Capabilities
-    from unifs.presign import PresignedURL
 
 __all__ = ["GCSProvider"]
 
@@ -217,8 +213,6 @@ class GCSProvider(Provider):
         return out
 
     def capabilities(self, fs: Any) -> Capabilities:
-        from unifs.capabilities import TiB
-
         reasons = {
             "presign_revocable": "a signed URL works until it expires (or its key is deleted)",
             "versioning": "open the filesystem with version_aware=True",
@@ -261,8 +255,6 @@ class GCSProvider(Provider):
         content_type: str | None,
         access: str | None,
     ) -> PresignedURL:
-        from unifs.presign import PresignedURL, seconds_until
-
         seconds = seconds_until(expires_at)
         options: dict[str, Any] = {"method": method, "version": "v4"}
         headers: dict[str, str] = {}

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from unifs.errors import ObjectChangedError, URIError
 from unifs.providers.base import Provider
+from unifs.types import Capabilities
 from unifs.uri import StorageURI
-
-if TYPE_CHECKING:
-    from unifs.capabilities import Capabilities
 
 __all__ = ["LocalProvider", "MemoryProvider"]
 

@@ -22,11 +22,9 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from unifs.auth import AuthError, AuthMode, Param
-from unifs.errors import AmbiguousURIError, UnsupportedError, URIError
+from unifs.errors import AmbiguousURIError, AuthError, PresignError, UnsupportedError, URIError
 from unifs.providers.base import (
     Provider,
-    Resolved,
     b64_to_hex,
     decode_key,
     encode_key,
@@ -37,13 +35,11 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
+from unifs.types import AuthMode, Capabilities, Param, PresignedURL, Resolved, TiB
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
     from datetime import datetime
-
-    from unifs.capabilities import Capabilities
-    from unifs.presign import PresignedURL
 
 __all__ = ["REGION", "OCIProvider"]
 
@@ -374,8 +370,6 @@ class OCIProvider(Provider):
     ) -> PresignedURL:
         import uuid
 
-        from unifs.presign import PresignedURL, PresignError
-
         bucket, namespace, key = fs.split_path(path)
         prefix = uri.is_prefix
         default = ("AnyObject" if prefix else "Object") + ("Read" if method == "GET" else "Write")
@@ -440,8 +434,6 @@ class OCIProvider(Provider):
     # -- capabilities -----------------------------------------------------------------------
 
     def capabilities(self, fs: Any) -> Capabilities:
-        from unifs.capabilities import TiB
-
         reasons = {
             "versioning": "unifs's OCI filesystem reads the current version of each object",
             "presign_max_lifetime": "a PAR may expire at any future time the caller sets",
@@ -471,9 +463,9 @@ class OCIProvider(Provider):
     def matrix_filesystems(self) -> list[tuple[str, Any]]:
         import fsspec
 
-        from unifs.testing.oci_server import OCITestIdentity
+        from unifs.providers.oci_identity import APIKeyIdentity
 
-        config = OCITestIdentity.generate().config()
+        config = APIKeyIdentity.generate().config()
         return [
             ("API key", fsspec.filesystem("oci", config=config, skip_instance_cache=True)),
             (

@@ -3,7 +3,7 @@
 fsspec finds this class through unifs's ``fsspec.specs`` entry point, so
 ``fsspec.open("oci://n/{ns}/b/{bucket}/o/{key}")`` works without importing unifs; the
 last lines of this module make sure it also wins when ocifs was imported first (see
-:mod:`unifs._oci_hook`). ``OCIPath`` is the matching universal-pathlib class.
+:mod:`unifs.providers.oci_hook`). ``OCIPath`` is the matching universal-pathlib class.
 
 Paths inside the filesystem are ocifs's ``{bucket}@{namespace}/{key}`` (or ``{bucket}/{key}``
 with the namespace looked up); ocifs's storage options (``config``, ``profile``, ``signer``,
@@ -38,6 +38,7 @@ from upath.implementations.cloud import CloudPath
 from unifs.providers.base import iter_body
 from unifs.providers.oci import OCIProvider
 from unifs.providers.oci_buckets import BucketsAndPARs
+from unifs.providers.oci_hook import watching
 from unifs.providers.oci_http import (
     AnonymousSigner,
     Reply,
@@ -56,11 +57,9 @@ __all__ = ["OCIFileSystem", "OCIPath"]
 def _let_ocifs_register_first() -> None:
     """ocifs registers its class for "oci" at import and refuses (ValueError) if another
     class holds the name. Where the start-up hook's watcher stands it steps unifs's class
-    aside for that moment (see :mod:`unifs._oci_hook`); otherwise, where ocifs is installed,
-    import it now, before this module takes the name."""
+    aside for that moment (see :mod:`unifs.providers.oci_hook`); otherwise, where ocifs is
+    installed, import it now, before this module takes the name."""
     from importlib.util import find_spec
-
-    from unifs._oci_hook import watching
 
     if "ocifs" in sys.modules or watching():
         return

@@ -26,6 +26,7 @@ from fsspec.asyn import sync
 
 from unifs.errors import ObjectChangedError
 from unifs.redact import install_log_filters
+from unifs.types import RetryPolicy
 
 __all__ = [
     "RETRYABLE_STATUS",
@@ -297,14 +298,12 @@ def error_for(
     return exc
 
 
-#: the policy type the OCI filesystem retries under (unifs's transfer RetryPolicy)
-RetrySettings = Any
+#: the policy type the OCI filesystem retries under (the transfer engine's too)
+RetrySettings = RetryPolicy
 
 
-def retry_settings(attempts: int | None, config_kwargs: Mapping[str, Any]) -> Any:
+def retry_settings(attempts: int | None, config_kwargs: Mapping[str, Any]) -> RetryPolicy:
     """unifs's RetryPolicy for ``attempts`` tries; the SDK's NoneRetryStrategy means one."""
-    from unifs.transfer import RetryPolicy
-
     if attempts is None:
         strategy = config_kwargs.get("retry_strategy")
         if strategy is not None and type(strategy).__name__ == "NoneRetryStrategy":

@@ -7,10 +7,9 @@ import re
 import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from unifs.auth import AuthError, AuthMode, Param
-from unifs.errors import ObjectChangedError, URIError
+from unifs.errors import AuthError, ObjectChangedError, URIError
 from unifs.providers.base import (
     Provider,
     decode_key,
@@ -25,11 +24,8 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
+from unifs.types import AuthMode, Capabilities, Param, PresignedURL, TiB, seconds_until
 from unifs.uri import StorageURI
-
-if TYPE_CHECKING:
-    from unifs.capabilities import Capabilities
-    from unifs.presign import PresignedURL
 
 __all__ = ["REGION", "S3Provider"]
 
@@ -505,8 +501,6 @@ class S3Provider(Provider):
         }
 
     def capabilities(self, fs: Any) -> Capabilities:
-        from unifs.capabilities import TiB
-
         reasons = {
             "presign_revocable": "a presigned URL works until it expires (or its key is revoked)",
             "versioning": "open the filesystem with version_aware=True",
@@ -540,8 +534,6 @@ class S3Provider(Provider):
         content_type: str | None,
         access: str | None,
     ) -> PresignedURL:
-        from unifs.presign import PresignedURL, seconds_until
-
         if fs.config_kwargs.get("signature_version") != "s3v4":
             # botocore presigns SigV2 unless told otherwise; v2 is deprecated and
             # refused by newer regions and by OCI's compatibility API

@@ -4,17 +4,24 @@ Starts the local OCI Object Storage server (signatures checked), uploads a small
 directory (configs, tokenizer, weight shards, and TensorRT-LLM-style engines for two GPU
 shapes) with ``unifs.put``, then downloads it with ``unifs.get`` -- parallel, atomic and
 verified -- through the OME-style URI a model spec would carry, and compares every byte.
+Without a destination the model lands in a new temporary directory, whose path and removal
+command are printed, so a first run leaves nothing in the working directory.
+
+The ``demo`` verb of the ``unifs`` command is this module's :func:`register` (listed in
+:data:`unifs.commands.ELSEWHERE`): it needs the test servers, which shipped code never
+imports.
 """
 
 from __future__ import annotations
 
+import argparse
 import filecmp
 import json
 import os
 import tempfile
 from typing import Any
 
-__all__ = ["make_demo_model", "run_demo"]
+__all__ = ["make_demo_model", "register", "run_demo"]
 
 SHARD_BYTES = 4 * 2**20
 
@@ -101,3 +108,29 @@ def _compare_trees(left: str, right: str) -> list[str]:
             ):
                 bad.append(relative)
     return bad
+
+
+def register(subparsers: Any, with_options: Any) -> None:
+    """Add ``demo`` to the ``unifs`` command."""
+    del with_options
+    p = subparsers.add_parser(
+        "demo", help="download a small model from a local OCI server (no cloud account)"
+    )
+    p.add_argument(
+        "dest",
+        nargs="?",
+        default=None,
+        help="directory to download into (default: a new temporary directory, printed at the end)",
+    )
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.dest is not None:
+        return run_demo(args.dest, keep_server=False)
+    # nothing lands in the working directory unasked: a fresh temporary directory, named
+    # at the end with the command that removes it
+    dest = tempfile.mkdtemp(prefix="unifs-demo-")
+    status = run_demo(dest, keep_server=False)
+    print(f"the model is in {dest}/ (a temporary directory); remove it with: rm -r {dest}")
+    return status

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -16,17 +15,12 @@ except ImportError as exc:  # pragma: no cover - the torch extra installs it
     raise MissingDependencyError("unifs.torch", "torch", "torch") from exc
 
 from unifs.auth import AuthConfig
+from unifs.engine.listing import list_files
 from unifs.filesystem import url_to_fs
 
 __all__ = ["ObjectDataset", "ShardedObjects"]
 
 Transform = Callable[[bytes], Any]
-
-
-def _matches(relative: str, include: Sequence[str] | None, exclude: Sequence[str] | None) -> bool:
-    if include and not any(fnmatch.fnmatchcase(relative, pat) for pat in include):
-        return False
-    return not (exclude and any(fnmatch.fnmatchcase(relative, pat) for pat in exclude))
 
 
 class _Objects:
@@ -43,16 +37,9 @@ class _Objects:
         include = [include] if isinstance(include, str) else include
         exclude = [exclude] if isinstance(exclude, str) else exclude
         self.fs, root = url_to_fs(uri, auth=auth, **storage_options)
-        base = root.rstrip("/")
-        found = self.fs.find(base, detail=True)
-        paths, keys = [], []
-        for name, info in sorted(found.items()):
-            if info.get("type") != "file":
-                continue
-            key = name[len(base) :].lstrip("/") if name.startswith(base) else name
-            if key and _matches(key, include, exclude):
-                paths.append(name)
-                keys.append(key)
+        listing = list_files(self.fs, root, include=include, exclude=exclude)
+        paths = [f.path for f in listing.files]
+        keys = [f.relative for f in listing.files]
         if not paths:
             what = " matching the filters" if include or exclude else ""
             raise FileNotFoundError(f"no objects{what} below {uri}")

@@ -17,7 +17,6 @@ import asyncio
 import bisect
 import collections
 import contextlib
-import fnmatch
 import json
 import posixpath
 import struct
@@ -26,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from unifs.errors import MissingDependencyError, ObjectChangedError, UnifsError
+from unifs.errors import MissingDependencyError, ObjectChangedError
+from unifs.errors import SafetensorsError as SafetensorsError
 
 try:
     import numpy  # noqa: F401 - torch's .numpy() (the tensors' memory as a buffer) needs it
@@ -35,13 +35,16 @@ except ImportError as exc:  # pragma: no cover - the torch extra installs them
     raise MissingDependencyError("unifs.torch", "torch", exc.name or "torch") from exc
 
 from unifs.auth import AuthConfig
-from unifs.transfer.backend import _Backend, _open_backend
-from unifs.transfer.checksums import _Expect, _expectation
-from unifs.transfer.limits import _MIN_SPLIT, _SPLIT_PAYBACK, _STREAM_RESERVE, MiB, _auto_part_size
-from unifs.transfer.planning import _identity, _Item, _item
-from unifs.transfer.report import TransferReport
-from unifs.transfer.retries import RetryPolicy, _Permanent, _ShortRead
-from unifs.transfer.scheduling import _Engine, _options, _run_sync
+from unifs.endpoint import endpoint
+from unifs.engine.backend import Backend, open_backend
+from unifs.engine.checksums import Expect, expectation
+from unifs.engine.config import TransferConfig
+from unifs.engine.limits import MIN_SPLIT, SPLIT_PAYBACK, STREAM_RESERVE, MiB, auto_part_size
+from unifs.engine.listing import alist_files, matches
+from unifs.engine.planning import Item, identity, make_item
+from unifs.engine.report import TransferReport
+from unifs.engine.retries import Permanent, RetryPolicy, ShortRead
+from unifs.engine.scheduling import Engine, run_sync
 
 __all__ = ["SafetensorsError", "load_safetensors"]
 
@@ -74,10 +77,6 @@ _INDEX_SUFFIX = ".index.json"
 _HASH_SLICE = 4 * MiB
 
 
-class SafetensorsError(UnifsError, ValueError):
-    """An object is not a valid safetensors file, or an index names what is not there."""
-
-
 @dataclass
 class _Tensor:
     name: str
@@ -92,11 +91,11 @@ class _Tensor:
 
 @dataclass
 class _File:
-    item: _Item
+    item: Item
     header: bytes  # the 8-byte length and the JSON header, as stored
     tensors: list[_Tensor]
     whole: bool  # every byte of the object is read (so it can be checksum-verified)
-    expect: _Expect | None
+    expect: Expect | None
     segments: list[_Tensor] = field(default_factory=list)  # non-empty tensors, by offset
     starts: list[int] = field(default_factory=list)  # where each segment starts
     left: int = 0  # bytes still to land
@@ -112,7 +111,7 @@ class _File:
             at = offset - tensor.start
             take = min(len(view), tensor.end - offset)
             if at < 0 or take <= 0:
-                raise _Permanent(f"{self.item.remote}: bytes at {offset} belong to no tensor")
+                raise Permanent(f"{self.item.remote}: bytes at {offset} belong to no tensor")
             assert tensor.memory is not None
             tensor.memory[at : at + take] = view[:take]
             tensor.left -= take
@@ -140,7 +139,7 @@ class _Part:
             self.position = self.start
 
 
-def _parse_header(item: _Item, raw: bytes) -> tuple[int, dict[str, Any]]:
+def _parse_header(item: Item, raw: bytes) -> tuple[int, dict[str, Any]]:
     (length,) = struct.unpack("<Q", raw[:8])
     if length > _MAX_HEADER or 8 + length > item.size:
         raise SafetensorsError(
@@ -156,7 +155,7 @@ def _parse_header(item: _Item, raw: bytes) -> tuple[int, dict[str, Any]]:
     return length, header
 
 
-def _tensors(item: _Item, length: int, header: dict[str, Any]) -> list[_Tensor]:
+def _tensors(item: Item, length: int, header: dict[str, Any]) -> list[_Tensor]:
     base = 8 + length
     tensors = []
     for name, meta in header.items():
@@ -208,14 +207,18 @@ def _spans(tensors: list[_Tensor]) -> list[tuple[int, int]]:
 
 
 def _wanted(name: str, include: Sequence[str] | None) -> bool:
-    return not include or any(fnmatch.fnmatchcase(name, pattern) for pattern in include)
+    return matches(name, include, None)
+
+
+def _is_safetensors(relative: str) -> bool:
+    return relative.endswith(".safetensors")
 
 
 class _Loader:
     def __init__(
         self,
-        engine: _Engine,
-        backend: _Backend,
+        engine: Engine,
+        backend: Backend,
         *,
         include: Sequence[str] | None,
         device: torch.device,
@@ -239,37 +242,31 @@ class _Loader:
         info: dict[str, Any] = await self.engine.retrying(lambda _: self.backend.call("info", path))
         return info
 
-    def read(self, path: str, start: int, end: int, item: _Item | None) -> Any:
+    def read(self, path: str, start: int, end: int, item: Item | None) -> Any:
         """The engine's read of ``[start, end)``, every request pinned to ``item``'s version
-        (``_Item.pin``, from ``Provider.version_pin``) where the store can pin reads."""
+        (``Item.pin``, from ``Provider.version_pin``) where the store can pin reads."""
         return self.backend.read(path, start, end, pin=item.pin if item is not None else None)
 
-    async def cat(self, path: str, start: int, end: int, item: _Item | None = None) -> bytes:
+    async def cat(self, path: str, start: int, end: int, item: Item | None = None) -> bytes:
         async def attempt(_: int) -> bytes:
             chunks = [c async for c in self.read(path, start, end, item)]
             data = b"".join(chunks)
             if len(data) != end - start:
-                raise _ShortRead(f"{path}: got {len(data)} bytes of {start}-{end - 1}")
+                raise ShortRead(f"{path}: got {len(data)} bytes of {start}-{end - 1}")
             return data
 
         return await self.engine.retrying(attempt)
 
-    async def objects(self, path: str, is_prefix: bool) -> list[tuple[_Item, set[str] | None]]:
+    async def objects(self, path: str, is_prefix: bool) -> list[tuple[Item, set[str] | None]]:
         """The safetensors objects to read, each with the tensor names an index assigns it."""
         provider = self.backend.provider
-        if not is_prefix:
-            with contextlib.suppress(FileNotFoundError):
-                info = await self.info(path)
-                if info.get("type") == "file":
-                    if path.endswith(".json"):
-                        return await self.from_index(path, info)
-                    return [(_item(provider, path, posixpath.basename(path), info), None)]
-        base = path.rstrip("/")
-        found = await self.engine.retrying(lambda _: self.backend.call("find", base, detail=True))
-        items: list[tuple[_Item, set[str] | None]] = [
-            (_item(provider, name, name[len(base) :].lstrip("/"), info), None)
-            for name, info in sorted(found.items())
-            if info.get("type") == "file" and name.endswith(".safetensors")
+        listing = await self.engine.retrying(
+            lambda _: alist_files(self.backend, path, keep=_is_safetensors, single=not is_prefix)
+        )
+        if listing.single and path.endswith(".json"):
+            return await self.from_index(path, listing.files[0].info)
+        items: list[tuple[Item, set[str] | None]] = [
+            (make_item(provider, f.path, f.relative, f.info), None) for f in listing.files
         ]
         if not items:
             raise FileNotFoundError(f"no .safetensors objects below {path}")
@@ -277,7 +274,7 @@ class _Loader:
 
     async def from_index(
         self, path: str, info: dict[str, Any]
-    ) -> list[tuple[_Item, set[str] | None]]:
+    ) -> list[tuple[Item, set[str] | None]]:
         raw = await self.cat(path, 0, int(info.get("size") or 0))
         try:
             weight_map = json.loads(raw)["weight_map"]
@@ -295,18 +292,18 @@ class _Loader:
                 shards[shard].add(name)
         folder = posixpath.dirname(path)
 
-        async def shard_item(shard: str) -> tuple[_Item, set[str] | None]:
+        async def shard_item(shard: str) -> tuple[Item, set[str] | None]:
             remote = f"{folder}/{shard}" if folder else shard
             try:
                 shard_info = await self.info(remote)
             except FileNotFoundError:
                 raise SafetensorsError(f"{path} names {shard}, which does not exist") from None
-            return _item(self.backend.provider, remote, shard, shard_info), shards[shard]
+            return make_item(self.backend.provider, remote, shard, shard_info), shards[shard]
 
         # every shard at once: a large model has hundreds, and each is a round trip
         return list(await asyncio.gather(*(shard_item(shard) for shard in sorted(shards))))
 
-    async def plan(self, item: _Item, names: set[str] | None) -> _File:
+    async def plan(self, item: Item, names: set[str] | None) -> _File:
         probe = await self.cat(item.remote, 0, min(item.size, _HEADER_PROBE), item)
         if len(probe) < 8:
             raise SafetensorsError(f"{item.remote} is too short to be a safetensors file")
@@ -327,7 +324,7 @@ class _Loader:
         expect = None
         if self.verify and whole and len(chosen) == len(every):
             # every byte is read: the object's own checksum can be recomputed
-            expect = _expectation(item, [])[0]
+            expect = expectation(item, [])[0]
         for tensor in chosen:
             size = tensor.end - tensor.start
             tensor.host = torch.empty(size, dtype=torch.uint8, pin_memory=self.pin)
@@ -347,7 +344,7 @@ class _Loader:
             size = max(total, 1)
         else:
             # a whole range is held in memory: the engine's size, 16 of which fit the budget
-            size = self.part_size or _auto_part_size(
+            size = self.part_size or auto_part_size(
                 total, self.engine.concurrency, self.engine.budget.limit, False
             )
         parts: list[_Part] = []
@@ -380,7 +377,7 @@ class _Loader:
 
     async def fetch(self, part: _Part) -> None:
         engine, file = self.engine, part.file
-        reserve = _STREAM_RESERVE if self.backend.streams else part.end - part.start
+        reserve = STREAM_RESERVE if self.backend.streams else part.end - part.start
         async with engine.budget.hold(min(reserve, part.end - part.start)):
 
             async def attempt(_: int) -> None:
@@ -396,7 +393,7 @@ class _Loader:
                         room = part.end - part.position
                         if len(chunk) > room:
                             if part.end == asked:
-                                raise _Permanent(
+                                raise Permanent(
                                     f"the store sent more than bytes {part.position}-"
                                     f"{asked - 1} of {file.item.remote}: it ignored the Range "
                                     "header"
@@ -411,7 +408,7 @@ class _Loader:
                         if part.position >= part.end:
                             break
                 if part.position != part.end:
-                    raise _ShortRead(
+                    raise ShortRead(
                         f"{file.item.remote}: response ended at byte {part.position}, "
                         f"expected {part.end}"
                     )
@@ -421,7 +418,7 @@ class _Loader:
     async def finish(self, file: _File) -> None:
         """Check a complete object: the same version as at the start, the store's checksum."""
         now = await self.info(file.item.remote)
-        if _identity(now) != file.item.identity:
+        if identity(now) != file.item.identity:
             raise ObjectChangedError(file.item.remote, file.item.identity or None)
         if file.expect is None:
             self.engine.report.size_only.append(file.item.relative)
@@ -433,7 +430,7 @@ class _Loader:
                 self.engine.report.unverified[file.item.relative] = "multipart layout unknown"
                 self.engine.report.size_only.append(file.item.relative)
                 return
-            raise _Permanent(
+            raise Permanent(
                 f"{file.item.remote}: {file.expect.kind} mismatch: read {digest}, the store "
                 f"reports {file.expect.digest}"
             )
@@ -465,10 +462,10 @@ class _Loader:
             per_stream = engine.gate.rate / max(len(running), 1)
             for part in sorted(running, key=lambda p: p.position - p.end):
                 left = part.end - part.position
-                if left < 2 * _MIN_SPLIT:
+                if left < 2 * MIN_SPLIT:
                     return None
                 tail_seconds = left / 2 / per_stream if per_stream else 0.0
-                if tail_seconds and tail_seconds < _SPLIT_PAYBACK * engine.latency:
+                if tail_seconds and tail_seconds < SPLIT_PAYBACK * engine.latency:
                     return None
                 middle = part.position + left // 2
                 tail = _Part(part.file, middle, part.end)
@@ -516,7 +513,7 @@ async def _gather_or_cancel(tasks: Sequence[asyncio.Future[None]]) -> None:
     await asyncio.gather(*tasks)
 
 
-def _digest(file: _File, expect: _Expect) -> str:
+def _digest(file: _File, expect: Expect) -> str:
     hasher = expect.hasher()
     hasher.update(file.header)
     for tensor in file.tensors:
@@ -529,38 +526,29 @@ def _digest(file: _File, expect: _Expect) -> str:
 
 async def _load(
     uri: str,
+    config: TransferConfig,
     *,
     device: torch.device,
     auth: Mapping[str, Any] | AuthConfig | None,
     include: Sequence[str] | None,
-    concurrency: int,
-    part_size: int | None,
-    max_buffer: int,
-    retries: RetryPolicy,
-    verify: bool,
-    callback: Any,
     storage_options: dict[str, Any],
 ) -> dict[str, torch.Tensor]:
-    parsed, backend, path = await _open_backend(uri, auth, storage_options, concurrency)
+    end = endpoint(uri, auth=auth, **storage_options)
+    parsed, path = end.uri, end.path
+    backend = await open_backend(end, config.concurrency)
     report = TransferReport(source=parsed.url, destination=str(device))
-    engine = _Engine(
-        backend,
-        report,
-        concurrency=concurrency,
-        max_buffer=max_buffer,
-        policy=retries,
-        callback=callback,
-    )
+    engine = Engine(backend, report, config, callback=config.callback)
     loader = _Loader(
-        engine, backend, include=include, device=device, verify=verify, part_size=part_size
-    )
+        engine, backend, include=include, device=device, verify=config.verify,
+        part_size=config.part_size,
+    )  # fmt: skip
     try:
         objects = await loader.objects(path, parsed.is_prefix)
         loader.files = list(
             await asyncio.gather(*(loader.plan(item, names) for item, names in objects))
         )
-        if callback is not None:
-            callback.set_size(sum(f.left for f in loader.files))
+        if config.callback is not None:
+            config.callback.set_size(sum(f.left for f in loader.files))
         await loader.run(loader.parts())
         if include and not loader.out:
             raise SafetensorsError(f"no tensor in {uri} matches include={list(include)}")
@@ -614,19 +602,13 @@ def load_safetensors(
             f"device={str(device)!r} but this machine has no CUDA device; use device='cpu'"
         )
     patterns = [include] if isinstance(include, str) else include
-    conc, budget, policy = _options(concurrency, max_buffer, retries)
-    return _run_sync(
+    config = TransferConfig.of(
+        concurrency=concurrency, part_size=part_size, max_buffer=max_buffer, retries=retries,
+        verify=verify, callback=callback,
+    )  # fmt: skip
+    return run_sync(
         _load(
-            str(uri),
-            device=target,
-            auth=auth,
-            include=patterns,
-            concurrency=conc,
-            part_size=part_size,
-            max_buffer=budget,
-            retries=policy,
-            verify=verify,
-            callback=callback,
+            str(uri), config, device=target, auth=auth, include=patterns,
             storage_options=storage_options,
         )
-    )
+    )  # fmt: skip

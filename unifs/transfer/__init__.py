@@ -42,32 +42,34 @@ reads and multipart layouts come from the provider object (``Provider.checksums`
 ``multipart_checksum``, ``part_sizes``, ``version_pin``, ``stream_range``, ``read_range``,
 ``abort_uploads``), async or sync from the filesystem's ``async_impl`` trait.
 
-The package holds one module per concern: ``planning`` (what to transfer, where it lands),
-``checksums`` (digests and what to expect), ``retries`` (error classes and backoff),
-``scheduling`` (request and byte budgets, the adaptive gate, the event loop), ``backend``
-(a filesystem as the engine sees it), ``state``, ``parts`` and ``download`` (a download's
-files, its ranges, ``get``), ``upload`` (``put``), ``copy`` (any URI to any URI, cloud to
-cloud streamed), ``sync`` (one-way, by size and checksum), ``ranges`` (one large object
-made from parts sent by several processes: ``Provider.start_parts``, ``put_part``,
-``finish_parts``, ``cancel_parts``; used by ``unifs.dask``), ``progress`` and ``report``.
+This package holds the verbs, one module each: ``download`` (``aget``, ``get``), ``upload``
+(``aput``, ``put``), ``copy`` (``acopy``, ``copy``: any URI to any URI) and ``sync``
+(``async_sync``, ``sync``: one-way, by size and checksum). Each verb is one async function
+over two :class:`unifs.Endpoint` ends and a :class:`unifs.engine.config.TransferConfig`;
+its blocking form is derived from it (:mod:`unifs.engine.verbs`). The machinery they run
+is :mod:`unifs.engine`: ``listing`` (the one prefix listing), ``compare`` (what copy and
+sync decide from), ``planning``, ``checksums``, ``retries``, ``scheduling``, ``backend``,
+``state``, ``parts``, ``download``, ``upload``, ``streaming`` (cloud to cloud), ``ranges``
+(one large object made from parts sent by several processes, used by ``unifs.dask``),
+``progress`` and ``report``. The names this package always exported stay here.
 """
 
 from __future__ import annotations
 
-# private helpers the tests exercise directly, re-exported where they always lived
-from unifs.transfer.checksums import _infer_part_size as _infer_part_size
-from unifs.transfer.checksums import _PartsMD5 as _PartsMD5
+# engine helpers the tests exercise directly, under the names they always had here
+from unifs.engine.checksums import PartsMD5 as _PartsMD5  # noqa: F401
+from unifs.engine.checksums import infer_part_size as _infer_part_size  # noqa: F401
+from unifs.engine.limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_BUFFER
+from unifs.engine.planning import UnsafeKeyError, safe_join
+from unifs.engine.progress import progress_bar
+from unifs.engine.report import SyncReport, TransferError, TransferReport
+from unifs.engine.retries import RetryPolicy
+from unifs.engine.retries import classify as _classify  # noqa: F401
+from unifs.engine.workdir import WORK_DIR, TransferBusyError
 from unifs.transfer.copy import acopy, copy
 from unifs.transfer.download import aget, get
-from unifs.transfer.limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_BUFFER
-from unifs.transfer.planning import UnsafeKeyError, safe_join
-from unifs.transfer.progress import progress_bar
-from unifs.transfer.report import TransferError, TransferReport
-from unifs.transfer.retries import RetryPolicy
-from unifs.transfer.retries import _classify as _classify
-from unifs.transfer.sync import SyncReport, async_sync, sync
+from unifs.transfer.sync import async_sync, sync
 from unifs.transfer.upload import aput, put
-from unifs.transfer.workdir import WORK_DIR, TransferBusyError
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

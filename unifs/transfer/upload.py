@@ -2,250 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-import time
-from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
-from unifs.transfer.backend import _open_backend
-from unifs.transfer.checksums import _MD5, _expectation, _hash_file, _hash_file_into, _Hasher
-from unifs.transfer.limits import _MIN_UPLOAD_PART, MAX_PART_SIZE, MIN_PART_SIZE
-from unifs.transfer.planning import _item, _plan_local
-from unifs.transfer.progress import _split_callback, attach_report, shows_progress
-from unifs.transfer.report import TransferError, TransferReport
-from unifs.transfer.retries import RetryPolicy, _describe, _Permanent
-from unifs.transfer.scheduling import _Engine, _options, _run_async, _run_sync
-from unifs.uri import StorageURI
+from unifs.endpoint import EndpointLike, endpoint
+from unifs.engine.config import TransferConfig
+from unifs.engine.report import TransferReport
+from unifs.engine.upload import upload
+from unifs.engine.verbs import asynchronous, blocking
 
-logger = logging.getLogger(__name__)
+__all__ = ["aput", "put"]
 
 
-def _read_and_hash(local: str, hasher: _Hasher) -> bytes:
-    with open(local, "rb") as handle:
-        data = handle.read()
-    hasher.update(data)
-    return data
-
-
-async def _put_one(
-    engine: _Engine,
-    local: str,
-    relative: str,
-    remote: str,
-    part_size: int,
-    verify: bool,
-) -> None:
-    """Upload one file with retries; verify it against what the store then reports."""
-    backend, report = engine.backend, engine.report
-    size = await engine.on_disk(os.path.getsize, local)
-    local_md5 = _MD5()
-    if size <= part_size:
-        async with engine.slots.hold(1), engine.budget.hold(size):
-            data = await engine.on_disk(_read_and_hash, local, local_md5)
-
-            async def upload(_: int) -> None:
-                report.requests += 1
-                await backend.call("pipe_file", remote, data)
-
-            await engine.retrying(upload)
-    else:
-        # The backend's own upload streams the file, multipart where the store has it; it is
-        # told the part size and how many parts may fly, and holds that many slots and bytes.
-        accepts = backend.put_file_parameters()
-        options: dict[str, Any] = {}
-        if "chunksize" in accepts:
-            options["chunksize"] = part_size
-        parallel = 1
-        if "max_concurrency" in accepts:
-            parallel = max(1, min(-(-size // part_size), engine.concurrency // 2))
-            parallel = max(1, min(parallel, engine.budget.limit // 2 // part_size))
-            options["max_concurrency"] = parallel
-        provider = backend.provider
-        md5: bytes | None = None
-        if provider.md5_before_put:  # the store keeps a whole-object MD5 only if told it
-            await engine.on_hash(_hash_file_into, local, local_md5)
-            md5 = bytes.fromhex(local_md5.hexdigest())
-            hashing = asyncio.ensure_future(asyncio.sleep(0))
-        else:
-            hashing = asyncio.ensure_future(engine.on_hash(_hash_file_into, local, local_md5))
-        options.update(provider.put_file_options(backend.fs, part_size=part_size, md5=md5))
-
-        async def upload_file(_: int) -> None:
-            report.requests += 1
-            await backend.call("put_file", local, remote, **options)
-
-        await _abort_unfinished(engine, remote)  # what a killed or failed put left
-        try:
-            async with engine.slots.hold(parallel), engine.budget.hold(parallel * part_size):
-                await engine.retrying(upload_file)
-        except BaseException:
-            # a failed or interrupted upload leaves no parts behind (the SDKs abort on some
-            # errors only, and never on cancellation)
-            await asyncio.shield(_abort_unfinished(engine, remote))
-            raise
-        finally:
-            await hashing
-    report.bytes_transferred += size
-    if engine.callback is not None:
-        engine.callback.relative_update(size)
-    verified, why = False, ""
-    if verify:
-        info = await engine.retrying(lambda _: backend.call("info", remote))
-        if int(info.get("size", -1)) != size:
-            raise _Permanent(f"uploaded {size} bytes but the store reports {info.get('size')}")
-        item = _item(backend.provider, remote, relative, info)
-        expect, why = _expectation(item, [part_size])
-        if expect is not None:
-            if expect.kind == "md5":
-                actual = local_md5.hexdigest()
-            else:
-                actual = await engine.on_hash(_hash_file, local, expect)
-            if actual != expect.digest and expect.known:
-                raise _Permanent(
-                    f"{expect.kind} mismatch after upload: local {actual}, store {expect.digest}"
-                )
-            verified = actual == expect.digest
-            if not verified:
-                why = f"multipart checksum not reproduced with {expect.part_size}-byte parts"
-    if why and not verified:
-        report.unverified[relative] = why
-    report.transferred.append(relative)
-    (report.checksum_verified if verified else report.size_only).append(relative)
-
-
-async def _abort_unfinished(engine: _Engine, remote: str) -> None:
-    """Abort the multipart uploads to ``remote`` begun before now, where the store has them."""
-    backend = engine.backend
-    now = datetime.now(timezone.utc)
-    try:
-        aborted = await backend.resolve(
-            backend.provider.abort_uploads(backend.fs, remote, before=now)
-        )
-    except Exception as exc:  # cleaning up must not fail the upload itself
-        logger.warning("could not list or abort unfinished uploads to %s: %s", remote, exc)
-        return
-    if aborted:
-        logger.info("aborted %d unfinished multipart upload(s) to %s", aborted, remote)
-
-
-async def _put(
-    src: str,
-    dst: str | StorageURI,
-    *,
-    auth: Any,
-    include: Sequence[str] | None,
-    exclude: Sequence[str] | None,
-    concurrency: int,
-    part_size: int | None,
-    max_buffer: int,
-    verify: bool,
-    retries: RetryPolicy,
-    callback: Any,
-    storage_options: dict[str, Any],
-) -> TransferReport:
-    started = time.perf_counter()
-    uri, backend, _ = await _open_backend(dst, auth, storage_options, concurrency)
-    report = TransferReport(source=src, destination=uri.url)
-    fs_callback, file_callback = _split_callback(callback)
-    engine = _Engine(
-        backend,
-        report,
-        concurrency=concurrency,
-        max_buffer=max_buffer,
-        policy=retries,
-        callback=fs_callback,
-    )
-    pairs = await engine.on_disk(_plan_local, src, include, exclude)
-    single = os.path.isfile(src)
-
-    def remote_for(relative: str) -> str:
-        if single and not uri.is_prefix:
-            return uri.path
-        return uri.join(relative).path
-
-    chosen = part_size or min(MAX_PART_SIZE, max(MIN_PART_SIZE, max_buffer // concurrency))
-    chosen = max(chosen, _MIN_UPLOAD_PART)
-    if fs_callback is not None:
-        sizes = await engine.on_disk(lambda: sum(os.path.getsize(p) for p, _ in pairs))
-        fs_callback.set_size(sizes)
-        attach_report(fs_callback, report, len(pairs))
-    queue = iter(pairs)
-
-    async def worker() -> None:
-        for local, relative in queue:
-            try:
-                await _put_one(engine, local, relative, remote_for(relative), chosen, verify)
-            except Exception as exc:
-                report.failed[relative] = _describe(exc)
-                continue
-            if file_callback is not None:
-                file_callback(relative, os.path.getsize(local))
-
-    try:
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(pairs)) or 1)))
-    finally:
-        backend.fs.invalidate_cache()
-        report.peak_buffer = engine.budget.peak
-        report.seconds = time.perf_counter() - started
-        await asyncio.get_running_loop().run_in_executor(None, engine.close)
-    if report.failed:
-        raise TransferError(f"{len(report.failed)} of {len(pairs)} uploads failed", report)
-    return report
-
-
-@shows_progress("put")
+@asynchronous("put")
 async def aput(
     src: str | os.PathLike[str],
-    dst: str | StorageURI,
+    dst: EndpointLike,
+    transfer_config: TransferConfig,
     *,
     auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
-    **storage_options: Any,
-) -> TransferReport:
-    """Await the upload of ``src`` to ``dst``; the async form of :func:`put`."""
-    conc, budget, policy = _options(concurrency, max_buffer, retries)
-    return await _run_async(
-        _put(
-            os.fspath(src),
-            dst,
-            auth=auth,
-            include=include,
-            exclude=exclude,
-            concurrency=conc,
-            part_size=part_size,
-            max_buffer=budget,
-            verify=verify,
-            retries=policy,
-            callback=callback,
-            storage_options=storage_options,
-        )
-    )
-
-
-@shows_progress("put")
-def put(
-    src: str | os.PathLike[str],
-    dst: str | StorageURI,
-    *,
-    auth: Any = None,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
     **storage_options: Any,
 ) -> TransferReport:
     """Upload the local file or directory ``src`` to the object or prefix ``dst``.
@@ -256,20 +31,9 @@ def put(
     size and checksum are compared with the local file afterwards. Object stores write each
     object atomically, so a failed upload leaves either the old object or none.
     """
-    conc, budget, policy = _options(concurrency, max_buffer, retries)
-    return _run_sync(
-        _put(
-            os.fspath(src),
-            dst,
-            auth=auth,
-            include=include,
-            exclude=exclude,
-            concurrency=conc,
-            part_size=part_size,
-            max_buffer=budget,
-            verify=verify,
-            retries=policy,
-            callback=callback,
-            storage_options=storage_options,
-        )
+    return await upload(
+        os.fspath(src), endpoint(dst, auth=auth, **storage_options), transfer_config
     )
+
+
+put = blocking(aput, "put")

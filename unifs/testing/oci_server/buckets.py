@@ -7,8 +7,9 @@ import re
 import uuid
 from typing import Any
 
+from unifs.providers.oci_identity import fake_ocid
 from unifs.testing.oci_server.http import _json_response, _OCIError, _Request, _Response
-from unifs.testing.oci_server.identity import _fake_ocid, _par_denied
+from unifs.testing.oci_server.identity import _par_denied
 from unifs.testing.oci_server.store import _Bucket, _Object, _rfc3339, _Store, _utcnow
 
 _MAX_LIST_LIMIT = 1000
@@ -100,7 +101,7 @@ class _BucketRoutes(_Store):
                 created_by=created_by,
                 time_created=_utcnow(),
                 etag=str(uuid.uuid4()),
-                id=_fake_ocid("bucket"),
+                id=fake_ocid("bucket"),
                 metadata=dict(metadata or {}),
                 storage_tier=storage_tier,
                 public_access_type=public_access_type,

@@ -6,9 +6,9 @@ import re
 import uuid
 from urllib.parse import quote
 
+from unifs.providers.oci_identity import fake_ocid
 from unifs.testing.oci_server.buckets import _BucketRoutes
 from unifs.testing.oci_server.http import _json_response, _OCIError, _Request, _Response
-from unifs.testing.oci_server.identity import _fake_ocid
 from unifs.testing.oci_server.store import (
     _b64md5,
     _Bucket,
@@ -272,7 +272,7 @@ class _ObjectRoutes(_BucketRoutes):
                 time_modified=now,
             )
             target_bucket.put(copy)
-            work_id = _fake_ocid("objectstorageworkrequest")
+            work_id = fake_ocid("objectstorageworkrequest")
             self._work_requests[work_id] = {
                 "operationType": "COPY_OBJECT",
                 "status": "COMPLETED",

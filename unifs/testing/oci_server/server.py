@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from unifs.providers.oci_identity import fake_ocid
 from unifs.testing.oci_server.http import (
     _R_ACTION,
     _R_BUCKET,
@@ -32,7 +33,7 @@ from unifs.testing.oci_server.http import (
     _Request,
     _Response,
 )
-from unifs.testing.oci_server.identity import OCITestIdentity, _fake_ocid, _SignatureCheck
+from unifs.testing.oci_server.identity import OCITestIdentity, _SignatureCheck
 from unifs.testing.oci_server.multipart import _MultipartRoutes
 from unifs.testing.oci_server.pars import _PARRoutes
 from unifs.testing.oci_server.store import _b64md5, _Bucket, _Object, _utcnow
@@ -72,7 +73,7 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
             self.add_identity(ident)
         # Buckets live in a compartment; the tenancy root is the natural default, as in OCI.
         self.compartment_id = compartment_id or (
-            identities[0].tenancy if identities else _fake_ocid("tenancy")
+            identities[0].tenancy if identities else fake_ocid("tenancy")
         )
         self._buckets: dict[str, _Bucket] = {}
         self._par_tokens: dict[str, tuple[str, str]] = {}  # token -> (bucket, par id)

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from unifs.transfer.limits import MiB
-from unifs.transfer.planning import _Item
-from unifs.transfer.retries import _Permanent
+from unifs.engine.limits import MiB
+from unifs.engine.planning import Item
+from unifs.engine.retries import Permanent
 
-_HASH_BLOCK = 4 * MiB
+HASH_BLOCK = 4 * MiB
 
 
 # Part sizes common tools write multipart objects with (unifs, boto3, s3fs, OCI CLI, ...):
@@ -20,7 +20,7 @@ _HASH_BLOCK = 4 * MiB
 _COMMON_PART_MIB = (8, 5, 16, 32, 64, 50, 128, 10, 15, 25, 100, 256, 512)
 
 
-class _Hasher:
+class Hasher:
     """Feeds bytes in order; ``hexdigest()`` in the form the expected value uses."""
 
     #: whether ``update`` reads a memoryview in place (else it copies it to bytes first)
@@ -33,7 +33,7 @@ class _Hasher:
         raise NotImplementedError
 
 
-class _MD5(_Hasher):
+class MD5(Hasher):
     def __init__(self) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
 
@@ -44,7 +44,7 @@ class _MD5(_Hasher):
         return self._md5.hexdigest()
 
 
-class _CRC32C(_Hasher):
+class CRC32C(Hasher):
     takes_views = False  # google_crc32c takes only bytes
 
     def __init__(self) -> None:
@@ -66,7 +66,7 @@ class _CRC32C(_Hasher):
         return str(self._hex())
 
 
-class _PartsMD5(_Hasher):
+class PartsMD5(Hasher):
     """MD5 of the concatenated binary MD5s of each part (S3 and OCI multipart digests).
 
     Parts are ``part_size`` bytes except the last, which takes whatever remains: shorter
@@ -102,7 +102,7 @@ class _PartsMD5(_Hasher):
 
 
 @dataclass(frozen=True)
-class _Expect:
+class Expect:
     """The digest a file must have, and how to compute it."""
 
     kind: str  # "md5" | "crc32c" | "md5-parts"
@@ -113,12 +113,12 @@ class _Expect:
     #: False when the part layout was guessed: a mismatch may mean another layout
     known: bool = True
 
-    def hasher(self) -> _Hasher:
+    def hasher(self) -> Hasher:
         if self.kind == "md5":
-            return _MD5()
+            return MD5()
         if self.kind == "crc32c":
-            return _CRC32C()
-        return _PartsMD5(self.part_size, self.parts, self.sizes)
+            return CRC32C()
+        return PartsMD5(self.part_size, self.parts, self.sizes)
 
     def to_json(self) -> dict[str, Any]:
         """A form :func:`json.dumps` takes, for a file's record (``from_json`` reads it)."""
@@ -131,7 +131,7 @@ class _Expect:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> _Expect:
+    def from_json(cls, data: dict[str, Any]) -> Expect:
         return cls(
             str(data["kind"]),
             str(data["digest"]),
@@ -141,7 +141,7 @@ class _Expect:
         )
 
 
-def _local_digest() -> _Expect:
+def local_digest() -> Expect:
     """How to hash a file the store gives no checksum for, to record it: the cheapest kind.
 
     CRC32C costs a twentieth of MD5's CPU and catches any corruption a record is for (the
@@ -153,8 +153,8 @@ def _local_digest() -> _Expect:
         try:
             import crc32c  # noqa: F401
         except ImportError:
-            return _Expect("md5", "", known=False)
-    return _Expect("crc32c", "", known=False)
+            return Expect("md5", "", known=False)
+    return Expect("crc32c", "", known=False)
 
 
 def _part_size_candidates(size: int, parts: int, preferred: Sequence[int]) -> list[int]:
@@ -177,7 +177,7 @@ def _part_size_candidates(size: int, parts: int, preferred: Sequence[int]) -> li
     return found
 
 
-def _infer_part_size(size: int, parts: int, preferred: Sequence[int]) -> int | None:
+def infer_part_size(size: int, parts: int, preferred: Sequence[int]) -> int | None:
     """The likeliest part size that splits ``size`` bytes into exactly ``parts`` parts."""
     candidates = _part_size_candidates(size, parts, preferred)
     return candidates[0] if candidates else None
@@ -186,7 +186,7 @@ def _infer_part_size(size: int, parts: int, preferred: Sequence[int]) -> int | N
 _MAX_OTHER_LAYOUTS = 4  # each costs a pass over the file (from the page cache)
 
 
-def _other_layout(path: str, expect: _Expect, size: int) -> _Expect | None:
+def other_layout(path: str, expect: Expect, size: int) -> Expect | None:
     """Another guessed part size under which the file at ``path`` reproduces ``expect``.
 
     Several common part sizes can give the same part count (24 MiB in 4 parts: 8 MiB with a
@@ -195,54 +195,52 @@ def _other_layout(path: str, expect: _Expect, size: int) -> _Expect | None:
     others = _part_size_candidates(size, expect.parts, ())
     for candidate in [c for c in others if c != expect.part_size][:_MAX_OTHER_LAYOUTS]:
         guess = replace(expect, part_size=candidate)
-        if _hash_file(path, guess) == expect.digest:
+        if hash_file(path, guess) == expect.digest:
             return guess
     return None
 
 
-def _expectation(item: _Item, preferred_parts: Sequence[int]) -> tuple[_Expect | None, str]:
+def expectation(item: Item, preferred_parts: Sequence[int]) -> tuple[Expect | None, str]:
     """What to check ``item`` against, or None and the reason only its size can be checked."""
     if item.checksum is not None:
         kind, digest = item.checksum
-        return _Expect(kind, digest), ""
+        return Expect(kind, digest), ""
     if item.multipart is not None:
         digest, parts = item.multipart
         sizes = item.part_sizes
         if sizes and len(sizes) == parts and sum(sizes) == item.size:
-            return _Expect("md5-parts", digest, sizes[0], parts, sizes), ""
-        part_size = _infer_part_size(item.size, parts, preferred_parts)
+            return Expect("md5-parts", digest, sizes[0], parts, sizes), ""
+        part_size = infer_part_size(item.size, parts, preferred_parts)
         if part_size is None:
             return None, (
                 f"multipart checksum of {parts} parts, and the store does not say their sizes"
             )
-        return _Expect("md5-parts", digest, part_size, parts, known=False), ""
+        return Expect("md5-parts", digest, part_size, parts, known=False), ""
     return None, "the store keeps no checksum for this object"
 
 
-def _hash_file(path: str, expect: _Expect) -> str:
+def hash_file(path: str, expect: Expect) -> str:
     hasher = expect.hasher()
     with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_BLOCK):
+        while chunk := handle.read(HASH_BLOCK):
             hasher.update(chunk)
     return hasher.hexdigest()
 
 
-def _hash_file_into(local: str, hasher: _Hasher) -> None:
+def hash_file_into(local: str, hasher: Hasher) -> None:
     with open(local, "rb") as handle:
-        while chunk := handle.read(_HASH_BLOCK):
+        while chunk := handle.read(HASH_BLOCK):
             hasher.update(chunk)
 
 
-def _same_size(local: str, size: int) -> bool:
+def same_size(local: str, size: int) -> bool:
     try:
         return os.path.getsize(local) == size
     except OSError:
         return False
 
 
-def _is_valid(
-    local: str, item: _Item, expect: _Expect | None, record: dict[str, Any] | None
-) -> bool:
+def is_valid(local: str, item: Item, expect: Expect | None, record: dict[str, Any] | None) -> bool:
     """True if ``local`` already holds ``item``: same size and the same digest.
 
     The digest is the store's where it has one. Where it has none (or only a multipart
@@ -250,29 +248,29 @@ def _is_valid(
     recorded with the file -- must name this very version, and the file must still hash to
     what was recorded: a size alone is never trusted.
     """
-    if not _same_size(local, item.size):
+    if not same_size(local, item.size):
         return False
-    if expect is not None and _hash_file(local, expect) == expect.digest:
+    if expect is not None and hash_file(local, expect) == expect.digest:
         return True
     if expect is not None and expect.known:
         return False
     if not record or record.get("identity") != item.identity or record.get("size") != item.size:
         return False
     try:
-        recorded = _Expect.from_json(record["digest"])
+        recorded = Expect.from_json(record["digest"])
     except (KeyError, TypeError, ValueError):
         return False
-    return _hash_file(local, recorded) == recorded.digest
+    return hash_file(local, recorded) == recorded.digest
 
 
-class _DigestMismatch(_Permanent):
+class DigestMismatch(Permanent):
     """The bytes fetched do not hash to the store's digest: fetched once more, then failed."""
 
 
-def _check_digest(expect: _Expect, actual: str, *, last_try: bool) -> tuple[bool, str]:
+def check_digest(expect: Expect, actual: str, *, last_try: bool) -> tuple[bool, str]:
     """(verified, why not) for a fetched file's digest; raise when the data is wrong.
 
-    A first mismatch raises :class:`_DigestMismatch` (the file is fetched again from
+    A first mismatch raises :class:`DigestMismatch` (the file is fetched again from
     scratch). On the last try a mismatch fails the file, unless the multipart layout was
     guessed: the data, read pinned to one version, may well be right and the guess wrong.
     """
@@ -280,10 +278,10 @@ def _check_digest(expect: _Expect, actual: str, *, last_try: bool) -> tuple[bool
         return True, ""
     message = f"{expect.kind} mismatch: got {actual}, the store reports {expect.digest}"
     if not last_try:
-        raise _DigestMismatch(message)
+        raise DigestMismatch(message)
     if not expect.known:
         return False, (
             f"multipart checksum not reproduced with {expect.part_size}-byte parts (the "
             "object was uploaded with another part size, which the store does not record)"
         )
-    raise _Permanent(message + " (after fetching it twice)")
+    raise Permanent(message + " (after fetching it twice)")

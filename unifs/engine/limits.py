@@ -20,28 +20,33 @@ MIN_PART_SIZE = 8 * MiB
 MAX_PART_SIZE = 64 * MiB
 
 
-_STREAM_CHUNK = MiB // 2  # a streamed range is written to disk in pieces of this size
+#: streamed copies write parts of this size unless told otherwise: small enough that several
+#: large files fit the byte budget at once (each file's parts upload one after the other)
+COPY_PART = 8 * MiB
 
 
-_STREAM_RESERVE = 2 * _STREAM_CHUNK  # budget one streamed range holds: a piece and the next
+STREAM_CHUNK = MiB // 2  # a streamed range is written to disk in pieces of this size
 
 
-_START_CONCURRENCY = 8  # bulk requests in flight before the gate has measured anything
+STREAM_RESERVE = 2 * STREAM_CHUNK  # budget one streamed range holds: a piece and the next
 
 
-_SMALL_REQUEST = 2 * MiB  # files up to this size are one request, held in memory
+START_CONCURRENCY = 8  # bulk requests in flight before the gate has measured anything
 
 
-_MIN_SPLIT = MIN_PART_SIZE  # a running range is cut only if both halves get at least this much
+SMALL_REQUEST = 2 * MiB  # files up to this size are one request, held in memory
 
 
-_SPLIT_PAYBACK = 4  # ... and only if its tail would take this many first-byte latencies
+MIN_SPLIT = MIN_PART_SIZE  # a running range is cut only if both halves get at least this much
 
 
-_MIN_UPLOAD_PART = 5 * MiB  # S3 refuses multipart parts below this (all but the last)
+SPLIT_PAYBACK = 4  # ... and only if its tail would take this many first-byte latencies
 
 
-def _auto_part_size(total: int, concurrency: int, max_buffer: int, streams: bool) -> int:
+MIN_UPLOAD_PART = 5 * MiB  # S3 refuses multipart parts below this (all but the last)
+
+
+def auto_part_size(total: int, concurrency: int, max_buffer: int, streams: bool) -> int:
     """The size files are cut into.
 
     Streamed ranges are not cut up front: each file starts as one request, and running

@@ -1,19 +1,11 @@
-"""What a transfer did (``TransferReport``) and the error that carries it."""
+"""What a transfer did (``TransferReport``, ``SyncReport``) and the error that carries it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from unifs.errors import UnifsError
-from unifs.transfer.limits import MiB
-
-
-class TransferError(UnifsError, OSError):
-    """One or more files failed to transfer; ``report`` says which and why."""
-
-    def __init__(self, message: str, report: TransferReport) -> None:
-        super().__init__(message)
-        self.report = report
+from unifs.engine.limits import MiB
+from unifs.errors import TransferError as TransferError
 
 
 @dataclass
@@ -62,6 +54,17 @@ class TransferReport:
         """Bytes per second over the whole transfer."""
         return self.bytes_transferred / self.seconds if self.seconds else 0.0
 
+    def raise_if_failed(self, how_many: str) -> None:
+        """Raise :class:`TransferError` with this report if any file failed.
+
+        ``how_many`` completes "N ... failed": ``"of 12 files"``, ``"files to copy"``.
+        """
+        if self.failed:
+            name, why = next(iter(self.failed.items()))
+            raise TransferError(
+                f"{len(self.failed)} {how_many} failed (first: {name}: {why})", self
+            )
+
     def summary(self) -> str:
         """One line for a log or a terminal."""
         mib = self.bytes_transferred / MiB
@@ -77,3 +80,26 @@ class TransferReport:
         if self.failed:
             line += f", {len(self.failed)} FAILED"
         return line
+
+
+@dataclass
+class SyncReport(TransferReport):
+    """A :class:`TransferReport` that also says what a sync deleted, or would do."""
+
+    #: destination files removed because the source lacks them (``delete=True``)
+    deleted: list[str] = field(default_factory=list)
+    #: with ``dry_run``: the files that would be copied (nothing was)
+    would_copy: list[str] = field(default_factory=list)
+    #: with ``dry_run``: the files that would be deleted (nothing was)
+    would_delete: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        """One line for a log or a terminal."""
+        if self.dry_run:
+            return (
+                f"dry run: would copy {len(self.would_copy)} files, delete "
+                f"{len(self.would_delete)}; {len(self.skipped)} already match"
+            )
+        line = super().summary()
+        return line + (f", {len(self.deleted)} deleted" if self.deleted else "")

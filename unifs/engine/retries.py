@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import random
-from dataclasses import dataclass
 from typing import Any
 
+from unifs.engine.planning import UnsafeKeyError
 from unifs.errors import ObjectChangedError, causes, http_status
-from unifs.transfer.planning import UnsafeKeyError
+from unifs.types import RetryPolicy as RetryPolicy  # the policy type lives below providers
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retry each request up to ``attempts`` times in all, backing off exponentially with jitter.
-
-    The n-th retry waits a random time up to ``min(max_delay, base_delay * 2**n)``, or what
-    the server's ``Retry-After`` asks (at most ``max_retry_after`` seconds).
-    """
-
-    attempts: int = 6
-    base_delay: float = 0.25
-    max_delay: float = 10.0
-    max_retry_after: float = 60.0
-
-    def delay(self, retry: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``retry`` (0-based)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        # full jitter: spreads clients that failed together (AWS architecture blog)
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**retry))
-
-
-class _ShortRead(OSError):
+class ShortRead(OSError):
     """The server ended a response before the range was complete (a truncated body)."""
 
 
-class _Permanent(OSError):
+class Permanent(OSError):
     """A failure no retry can fix."""
 
 
@@ -51,7 +29,7 @@ _PERMANENT_TYPES = (
     FileExistsError,
     UnsafeKeyError,
     ObjectChangedError,
-    _Permanent,
+    Permanent,
 )
 
 
@@ -103,10 +81,10 @@ def _retry_after(exc: BaseException) -> float | None:
         return None  # an HTTP date: fall back to our own backoff
 
 
-def _classify(exc: BaseException) -> tuple[bool, float | None]:
+def classify(exc: BaseException) -> tuple[bool, float | None]:
     """Whether ``exc`` is worth retrying, and how long the server asked us to wait."""
     for cause in causes(exc):
-        if isinstance(cause, _ShortRead):
+        if isinstance(cause, ShortRead):
             return True, None
         status = http_status(cause)
         if status is not None:
@@ -122,6 +100,6 @@ def _classify(exc: BaseException) -> tuple[bool, float | None]:
     return isinstance(exc, OSError), None
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     text = str(exc) or repr(exc)
     return f"{type(exc).__name__}: {text}"

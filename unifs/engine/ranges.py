@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from unifs.transfer.backend import _Backend
-from unifs.transfer.report import TransferReport
-from unifs.transfer.retries import _describe
-from unifs.transfer.scheduling import _Engine
+from unifs.engine.backend import Backend
+from unifs.engine.report import TransferReport
+from unifs.engine.retries import describe
+from unifs.engine.scheduling import Engine
 
 __all__ = ["Range", "Upload", "copy_ranges", "finish_uploads", "plan_ranges", "start_uploads"]
 
@@ -85,7 +85,7 @@ def plan_ranges(upload: Upload, piece: int) -> list[Range]:
     ]
 
 
-async def start_uploads(db: _Backend, uploads: Sequence[Upload]) -> list[Upload] | None:
+async def start_uploads(db: Backend, uploads: Sequence[Upload]) -> list[Upload] | None:
     """Begin each upload (None if the destination has no part uploads)."""
     begun: list[Upload] = []
     for upload in uploads:
@@ -98,7 +98,7 @@ async def start_uploads(db: _Backend, uploads: Sequence[Upload]) -> list[Upload]
     return begun
 
 
-async def cancel_uploads(db: _Backend, uploads: Sequence[Upload]) -> None:
+async def cancel_uploads(db: Backend, uploads: Sequence[Upload]) -> None:
     """Throw the uploads away; a failure to do so is not the caller's error."""
     for upload in uploads:
         try:
@@ -108,7 +108,7 @@ async def cancel_uploads(db: _Backend, uploads: Sequence[Upload]) -> None:
 
 
 async def copy_ranges(
-    engine: _Engine, db: _Backend, ranges: Sequence[Range], callback: Any = None
+    engine: Engine, db: Backend, ranges: Sequence[Range], callback: Any = None
 ) -> list[tuple[str, Sent]]:
     """Copy the parts of ``ranges``, many at once; ``(relative, what each part became)``.
 
@@ -150,7 +150,7 @@ async def copy_ranges(
             if not isinstance(result, Exception):
                 raise result  # cancelled, interrupted: not a failure of the file
             engine.report.failed.setdefault(
-                rng.upload.relative, f"part {number}: {_describe(result)}"
+                rng.upload.relative, f"part {number}: {describe(result)}"
             )
         else:
             done.append(result)
@@ -158,7 +158,7 @@ async def copy_ranges(
 
 
 async def finish_uploads(
-    db: _Backend,
+    db: Backend,
     uploads: Sequence[Upload],
     sent: dict[str, list[Sent]],
     report: TransferReport,
@@ -169,7 +169,7 @@ async def finish_uploads(
 
     Uploads of files already in ``report.failed`` are cancelled instead.
     """
-    from unifs.transfer.copy import _full_item
+    from unifs.engine.compare import full_item
 
     for upload in uploads:
         if upload.relative in report.failed:  # a part failed on a worker
@@ -184,12 +184,12 @@ async def finish_uploads(
             )
         except Exception as exc:
             await cancel_uploads(db, [upload])
-            report.failed[upload.relative] = _describe(exc)
+            report.failed[upload.relative] = describe(exc)
             continue
         report.requests += 1
         db.fs.invalidate_cache(upload.target)
         info = await db.call("info", upload.target)
-        stored = _full_item(db, upload.target, upload.relative, info)
+        stored = full_item(db, upload.target, upload.relative, info)
         combined = hashlib.md5(b"".join(bytes.fromhex(p[2]) for p in parts)).hexdigest()
         if stored.size != upload.size:
             report.failed[upload.relative] = (

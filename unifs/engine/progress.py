@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from fsspec.callbacks import Callback
 
 if TYPE_CHECKING:
-    from unifs.transfer.report import TransferReport
+    from unifs.engine.report import TransferReport
 
 _MiB = 2**20
 
@@ -193,7 +193,7 @@ def shows_progress(description: str) -> Callable[[_F], _F]:
     return wrap
 
 
-def _split_callback(callback: Any) -> tuple[Callback | None, Callable[[str, int], None] | None]:
+def split_callback(callback: Any) -> tuple[Callback | None, Callable[[str, int], None] | None]:
     """An fsspec Callback gets byte progress; a plain ``callback(name, nbytes)`` one per file."""
     if callback is None or callback is False:
         return None, None

@@ -11,19 +11,21 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from unifs.engine.limits import START_CONCURRENCY, MiB
+from unifs.engine.retries import classify
+
 if TYPE_CHECKING:
     from fsspec.callbacks import Callback
 
-from unifs.transfer.backend import _Backend
-from unifs.transfer.limits import _START_CONCURRENCY, DEFAULT_CONCURRENCY, DEFAULT_MAX_BUFFER, MiB
-from unifs.transfer.report import TransferReport
-from unifs.transfer.retries import RetryPolicy, _classify
+    from unifs.engine.backend import Backend
+    from unifs.engine.config import TransferConfig
+    from unifs.engine.report import TransferReport
 
 _T = TypeVar("_T")
 logger = logging.getLogger(__name__)
 
 
-class _Budget:
+class Budget:
     """Bytes that requests in flight may hold in memory at once; waiters queue in order."""
 
     def __init__(self, limit: int) -> None:
@@ -48,7 +50,7 @@ class _Budget:
                 self._changed.notify_all()
 
 
-class _Gate:
+class Gate:
     """How many requests may be in flight now: ramped up towards ``ceiling`` while it pays.
 
     More parallel requests only help while something per request is the limit (latency,
@@ -161,29 +163,30 @@ class _Gate:
             base_rate = await self._rate(progress, window())
 
 
-class _Engine:
+class Engine:
     """Shared by every file of one transfer: the limits, the pools, the retry loop, the report."""
 
     def __init__(
         self,
-        backend: _Backend,
+        backend: Backend,
         report: TransferReport,
+        config: TransferConfig,
         *,
-        concurrency: int,
-        max_buffer: int,
-        policy: RetryPolicy,
-        callback: Callback | None,
+        callback: Callback | None = None,
         adaptive: bool = True,
     ) -> None:
+        concurrency = config.concurrency
         self.backend = backend
         self.report = report
+        self.config = config
         self.concurrency = concurrency
-        self.budget = _Budget(max_buffer)
+        self.budget = Budget(config.max_buffer)
         #: requests in flight; downloads take one per worker, a multipart upload several
-        self.slots = _Budget(concurrency)
+        self.slots = Budget(concurrency)
         #: how many of those ``concurrency`` requests may fly now (ramped up as it pays)
-        self.gate = _Gate(_START_CONCURRENCY, concurrency, adaptive=adaptive)
-        self.policy = policy
+        self.gate = Gate(START_CONCURRENCY, concurrency, adaptive=adaptive)
+        self.policy = config.retries
+        #: byte progress (the fsspec ``Callback`` part of ``config.callback``), or None
         self.callback = callback
         # Disk writes and hashing leave the event loop free to receive; hashing gets its own
         # threads so a long MD5 never delays a write that a download is waiting on.
@@ -235,7 +238,7 @@ class _Engine:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                transient, retry_after = _classify(exc)
+                transient, retry_after = classify(exc)
                 if not transient or attempt + 1 >= self.policy.attempts:
                     raise
                 self.report.retries += 1
@@ -249,7 +252,7 @@ def _loop_for(storage_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.
     return storage_loop or get_loop()
 
 
-def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
+def run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run ``coro`` on fsspec's IO loop (where async backends keep their sessions) and wait.
 
     Ctrl-C cancels the transfer and waits for it to put its files in order before raising.
@@ -275,7 +278,7 @@ def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
         raise
 
 
-async def _run_async(coro: Coroutine[Any, Any, _T]) -> _T:
+async def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
     """Await ``coro`` on fsspec's IO loop from any other running loop."""
     loop = _loop_for()
     if asyncio.get_running_loop() is loop:
@@ -286,17 +289,3 @@ async def _run_async(coro: Coroutine[Any, Any, _T]) -> _T:
     except asyncio.CancelledError:
         future.cancel()
         raise
-
-
-def _options(
-    concurrency: int | None, max_buffer: int | None, retries: int | RetryPolicy | None
-) -> tuple[int, int, RetryPolicy]:
-    conc = max(1, concurrency or DEFAULT_CONCURRENCY)
-    budget = max(MiB, max_buffer or DEFAULT_MAX_BUFFER)
-    if retries is None:
-        policy = RetryPolicy()
-    elif isinstance(retries, RetryPolicy):
-        policy = retries
-    else:
-        policy = RetryPolicy(attempts=max(1, int(retries) + 1))
-    return conc, budget, policy

@@ -11,18 +11,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from unifs.transfer.checksums import _HASH_BLOCK, _Expect, _Hasher, _local_digest
-from unifs.transfer.limits import _MIN_SPLIT, _SMALL_REQUEST, MiB
-from unifs.transfer.planning import _Item
-from unifs.transfer.records import save_record
-from unifs.transfer.retries import _ShortRead
-from unifs.transfer.scheduling import _Engine
-from unifs.transfer.workdir import WorkDir
+from unifs.engine.checksums import HASH_BLOCK, Expect, Hasher, local_digest
+from unifs.engine.limits import MIN_SPLIT, SMALL_REQUEST, MiB
+from unifs.engine.planning import Item
+from unifs.engine.records import save_record
+from unifs.engine.retries import ShortRead
+from unifs.engine.scheduling import Engine
+from unifs.engine.workdir import WorkDir
 
 _STATE_VERSION = 3
 
 
-def _pwritev_all(fd: int, buffers: list[bytes], offset: int, hasher: _Hasher | None) -> None:
+def pwritev_all(fd: int, buffers: list[bytes], offset: int, hasher: Hasher | None) -> None:
     """Write ``buffers`` back to back at ``offset``; feed them to ``hasher`` if given."""
     views = [memoryview(b) for b in buffers if b]
     while views:
@@ -41,7 +41,7 @@ def _pwritev_all(fd: int, buffers: list[bytes], offset: int, hasher: _Hasher | N
 _buffers = threading.local()  # one read-back buffer per hashing thread
 
 
-def _hash_span(fd: int, hasher: _Hasher, start: int, end: int) -> None:
+def _hash_span(fd: int, hasher: Hasher, start: int, end: int) -> None:
     """Hash bytes ``[start, end)`` of ``fd`` (read back from the page cache).
 
     Read into one buffer per thread, reused: a fresh 4 MiB object per read costs an
@@ -49,31 +49,31 @@ def _hash_span(fd: int, hasher: _Hasher, start: int, end: int) -> None:
     """
     if not hasher.takes_views:
         while start < end:
-            block = os.pread(fd, min(_HASH_BLOCK, end - start), start)
+            block = os.pread(fd, min(HASH_BLOCK, end - start), start)
             if not block:
-                raise _ShortRead(f"temporary file ended at byte {start}, expected {end}")
+                raise ShortRead(f"temporary file ended at byte {start}, expected {end}")
             hasher.update(block)
             start += len(block)
         return
     buffer = getattr(_buffers, "view", None)
     if buffer is None:
-        buffer = _buffers.view = memoryview(bytearray(_HASH_BLOCK))
+        buffer = _buffers.view = memoryview(bytearray(HASH_BLOCK))
     while start < end:
-        got = os.preadv(fd, [buffer[: min(_HASH_BLOCK, end - start)]], start)
+        got = os.preadv(fd, [buffer[: min(HASH_BLOCK, end - start)]], start)
         if not got:
-            raise _ShortRead(f"temporary file ended at byte {start}, expected {end}")
+            raise ShortRead(f"temporary file ended at byte {start}, expected {end}")
         hasher.update(buffer[:got])
         start += got
 
 
 @contextlib.contextmanager
-def _suppress_missing() -> Iterator[None]:
+def suppress_missing() -> Iterator[None]:
     with contextlib.suppress(FileNotFoundError):
         yield
 
 
 @dataclass(eq=False)
-class _Range:
+class PartRange:
     """Bytes ``[start, end)`` of one download; ``end`` moves back when another worker takes
     the tail. ``position`` is where its bytes on disk end."""
 
@@ -83,15 +83,15 @@ class _Range:
     done: bool = False
 
 
-class _Download:
+class Download:
     """One object on its way to one local file: its ranges, its state file, its running hash."""
 
     def __init__(
         self,
-        engine: _Engine,
-        item: _Item,
+        engine: Engine,
+        item: Item,
         target: str,
-        expect: _Expect | None,
+        expect: Expect | None,
         part_size: int,
         resume: bool,
         work: WorkDir,
@@ -112,7 +112,7 @@ class _Download:
         self.last_try = last_try
         #: what the bytes are hashed as: the store's digest, else (``local_hash``) a CRC32C
         #: recorded with the file so that a later get can tell it is unchanged
-        self.hashing = expect or (_local_digest() if local_hash else None)
+        self.hashing = expect or (local_digest() if local_hash else None)
         #: set once verified: kept with the file as it is committed
         self.verified_record: dict[str, Any] | None = None
         self.tmp = work.tmp(target)
@@ -123,19 +123,19 @@ class _Download:
         spans = self._load_state()
         # every byte of the object is in exactly one range, in order: done ones (from an
         # earlier run) and the rest cut at part_size
-        self.ranges: list[_Range] = []
+        self.ranges: list[PartRange] = []
         cursor = 0
         for begin, stop in [*spans, (size, size)]:
             for piece in range(cursor, begin, self.part_size):
                 piece_end = min(piece + self.part_size, begin)
-                self.ranges.append(_Range(piece, piece_end, piece))
+                self.ranges.append(PartRange(piece, piece_end, piece))
             if stop > begin:
-                self.ranges.append(_Range(begin, stop, stop, done=True))
+                self.ranges.append(PartRange(begin, stop, stop, done=True))
             cursor = max(cursor, stop)
         self.pending = [r for r in self.ranges if not r.done]
         self.resumed_bytes = sum(r.end - r.start for r in self.ranges if r.done)
         #: small enough for one request held in memory: no temporary state, one disk trip
-        self.whole = len(self.ranges) <= 1 and size <= _SMALL_REQUEST and not self.resumed_bytes
+        self.whole = len(self.ranges) <= 1 and size <= SMALL_REQUEST and not self.resumed_bytes
         self.fd: int | None = None
         self.state_fd: int | None = None
         self.inflight = 0
@@ -214,14 +214,14 @@ class _Download:
                 )
                 os.write(self.state_fd, (json.dumps(self._header()) + "\n").encode())
             elif self.stale_state:
-                with _suppress_missing():
+                with suppress_missing():
                     os.remove(self.state_path)
 
-    def record(self, piece: _Range) -> None:
+    def record(self, piece: PartRange) -> None:
         """Note ``piece`` as complete (its bytes are on disk and in the state file)."""
         piece.done = True
 
-    def wrote(self, piece: _Range, start: int, upto: int) -> None:
+    def wrote(self, piece: PartRange, start: int, upto: int) -> None:
         """``piece`` has its bytes up to ``upto`` on disk (a stream writes in order).
 
         The span goes to the state file at once: a range can be a whole multi-GB file,
@@ -233,15 +233,15 @@ class _Download:
         if self._next < len(self.ranges) and self.ranges[self._next] is piece:
             self.advance()
 
-    def split(self, piece: _Range) -> _Range | None:
+    def split(self, piece: PartRange) -> PartRange | None:
         """Take the second half of a running range as a new one, if it is worth a request."""
         remaining = piece.end - piece.position
-        if remaining < 2 * _MIN_SPLIT or self.error is not None:
+        if remaining < 2 * MIN_SPLIT or self.error is not None:
             return None
-        # the cut stays _MIN_SPLIT ahead of what the running request holds in memory
+        # the cut stays MIN_SPLIT ahead of what the running request holds in memory
         middle = -(-(piece.position + remaining // 2) // MiB) * MiB
-        middle = max(piece.position + _MIN_SPLIT, min(middle, piece.end - _MIN_SPLIT))
-        tail = _Range(middle, piece.end, middle)
+        middle = max(piece.position + MIN_SPLIT, min(middle, piece.end - MIN_SPLIT))
+        tail = PartRange(middle, piece.end, middle)
         piece.end = middle
         self.ranges.insert(self.ranges.index(piece) + 1, tail)
         self.left += 1
@@ -306,7 +306,7 @@ class _Download:
         if not self.hold:
             os.replace(self.tmp, self.target)
         if had_state:
-            with _suppress_missing():
+            with suppress_missing():
                 os.remove(self.state_path)
 
     def publish(self) -> None:
@@ -317,5 +317,5 @@ class _Download:
         """Remove the temporary and state files; the final path is never touched."""
         self.close_files()
         for path in (self.tmp, self.state_path):
-            with _suppress_missing():
+            with suppress_missing():
                 os.remove(path)

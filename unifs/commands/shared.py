@@ -8,7 +8,8 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
-from unifs.errors import UnifsError
+from unifs.errors import TransferError, UnifsError
+from unifs.redact import mask_secrets
 
 
 def options(pairs: Any, flag: str = "-o") -> dict[str, Any]:
@@ -75,11 +76,11 @@ def with_options(
 
 def open_fs(args: argparse.Namespace, uri: str) -> tuple[Any, str]:
     """The filesystem and path for ``uri`` with the verb's ``-o``/``-a``."""
-    from unifs.filesystem import check_reachable, url_to_fs
+    from unifs.endpoint import endpoint
 
-    given, opts = auth(args), options(args.option)
-    check_reachable(uri, auth=given, **opts)
-    return url_to_fs(uri, auth=given, **opts)
+    ep = endpoint(uri, auth=auth(args), **options(args.option))
+    ep.check_reachable()
+    return ep.fs, ep.path
 
 
 def human(size: float) -> str:
@@ -170,8 +171,6 @@ def report_dict(report: Any) -> dict[str, Any]:
 
 def print_failures(verb: str, failed: dict[str, str]) -> None:
     """Each failed file on its own line (ten at most); one line when they failed alike."""
-    from unifs.redact import mask_secrets
-
     reasons = {reason for reason in failed.values()}
     if len(failed) > 1 and len(reasons) == 1:
         line = f"unifs {verb}: {len(failed)} files failed: {reasons.pop()}"
@@ -185,9 +184,6 @@ def print_failures(verb: str, failed: dict[str, str]) -> None:
 
 def run_transfer(args: argparse.Namespace, verb: str, call: Any) -> int:
     """Run ``call(callback)``; print the summary (or JSON); 1 when some files failed."""
-    from unifs.redact import mask_secrets
-    from unifs.transfer import TransferError
-
     bar = progress(verb)
     try:
         report = call(bar)

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
-import fnmatch
 import os
-import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from unifs.errors import UnifsError
-from unifs.transfer.workdir import WORK_DIR
+from unifs.engine.listing import alist_files, matches
+from unifs.engine.workdir import WORK_DIR
+from unifs.errors import UnsafeKeyError as UnsafeKeyError
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
+    from unifs.endpoint import Endpoint
+    from unifs.engine.backend import Backend
     from unifs.providers.base import Provider
-    from unifs.transfer.backend import _Backend
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-class UnsafeKeyError(UnifsError, ValueError):
-    """An object key would be written outside the destination directory."""
-
-
 @dataclass(frozen=True)
-class _Item:
+class Item:
     remote: str  # path inside the remote filesystem
     relative: str  # path below the source prefix, '/'-separated
     size: int
@@ -40,10 +35,10 @@ class _Item:
     info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-def _matches(relative: str, include: Sequence[str] | None, exclude: Sequence[str] | None) -> bool:
-    if include and not any(fnmatch.fnmatchcase(relative, pat) for pat in include):
-        return False
-    return not (exclude and any(fnmatch.fnmatchcase(relative, pat) for pat in exclude))
+def below(end: Endpoint, relative: str) -> str:
+    """The path of ``relative`` below the prefix ``end`` in its filesystem: per-file work
+    joins paths, it never parses a URI again."""
+    return f"{end.path.rstrip('/')}/{relative}"
 
 
 def safe_join(root: str, relative: str) -> str:
@@ -68,7 +63,7 @@ def safe_join(root: str, relative: str) -> str:
 _IDENTITY_KEYS = ("ETag", "etag", "generation", "md5Hash", "md5", "LastModified", "last_modified")
 
 
-def _identity(info: dict[str, Any]) -> str:
+def identity(info: dict[str, Any]) -> str:
     """What tells one version of an object from the next, for resuming its parts safely."""
     for key in _IDENTITY_KEYS:
         if info.get(key):
@@ -83,54 +78,46 @@ def _identity(info: dict[str, Any]) -> str:
 _CHECKSUM_COST = {"crc32c": 0, "md5": 1}
 
 
-def _item(provider: Provider, remote: str, relative: str, info: dict[str, Any]) -> _Item:
+def make_item(provider: Provider, remote: str, relative: str, info: dict[str, Any]) -> Item:
     known = [c for c in provider.checksums(info) if c[0] in _CHECKSUM_COST]
     known.sort(key=lambda c: _CHECKSUM_COST[c[0]])
-    return _Item(
+    return Item(
         remote=remote,
         relative=relative,
         size=int(info.get("size") or 0),
         checksum=known[0] if known else None,
         multipart=provider.multipart_checksum(info),
-        identity=_identity(info),
+        identity=identity(info),
         pin=provider.version_pin(info),
         info=info,
     )
 
 
-async def _plan_remote(
-    backend: _Backend,
+async def plan_remote(
+    backend: Backend,
     path: str,
     uri: StorageURI,
     include: Sequence[str] | None,
     exclude: Sequence[str] | None,
-) -> tuple[list[_Item], bool]:
-    """List what to fetch below ``path``; the flag says whether ``path`` is a single file."""
-    fs, provider = backend.fs, backend.provider
-    # a cached listing may describe an older version: resume and skip decisions need the
-    # object as it is now
-    fs.invalidate_cache()
-    if not uri.is_prefix:
-        with contextlib.suppress(FileNotFoundError):
-            info = await backend.call("info", path)
-            if info.get("type") == "file":
-                return [_item(provider, path, posixpath.basename(path), info)], True
-    base = fs._strip_protocol(path).rstrip("/")
-    found = await backend.call("find", base, detail=True)
-    if not found:
+    *,
+    prefix: bool = False,
+) -> tuple[list[Item], bool]:
+    """List what to fetch below ``path``; the flag says whether ``path`` is a single file.
+
+    ``path`` is taken as a prefix where ``uri`` is one, or with ``prefix``. A cached listing
+    may describe an older version, and resume and skip decisions need the object as it is
+    now: the listing is always fresh.
+    """
+    single = not (prefix or uri.is_prefix)
+    listing = await alist_files(backend, path, include=include, exclude=exclude, single=single)
+    if not listing.found:
         raise FileNotFoundError(f"nothing found at {uri.url}")
-    items = []
-    for name, info in sorted(found.items()):
-        if info.get("type") != "file":
-            continue
-        relative = name[len(base) :].lstrip("/") if name.startswith(base) else name
-        if not relative or not _matches(relative, include, exclude):
-            continue
-        items.append(_item(provider, name, relative, info))
-    return items, False
+    provider = backend.provider
+    items = [make_item(provider, f.path, f.relative, f.info) for f in listing.files]
+    return items, listing.single
 
 
-def _plan_local(
+def plan_local(
     src: str, include: Sequence[str] | None, exclude: Sequence[str] | None
 ) -> list[tuple[str, str]]:
     if os.path.isfile(src):
@@ -144,7 +131,7 @@ def _plan_local(
         for name in files:
             local = os.path.join(directory, name)
             relative = os.path.relpath(local, src).replace(os.sep, "/")
-            if _matches(relative, include, exclude):
+            if matches(relative, include, exclude):
                 pairs.append((local, relative))
     return sorted(pairs, key=lambda pair: pair[1])
 

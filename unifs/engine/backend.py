@@ -9,24 +9,29 @@ import inspect
 from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from unifs.filesystem import check_reachable, url_to_fs
-from unifs.registry import get_provider
-from unifs.uri import StorageURI, parse
-
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
+    from unifs.endpoint import Endpoint
     from unifs.providers.base import Provider
 
 _T = TypeVar("_T")
 
 
-class _Backend:
+class Backend:
     """One filesystem as the engine sees it: async or sync, streaming reads or whole ranges."""
 
-    def __init__(self, fs: AbstractFileSystem, provider: Provider, threads: int) -> None:
+    def __init__(
+        self,
+        fs: AbstractFileSystem,
+        provider: Provider,
+        threads: int,
+        endpoint: Endpoint | None = None,
+    ) -> None:
         self.fs = fs
         self.provider = provider
+        #: the store and path this backend was opened for (see :func:`open_backend`)
+        self.endpoint = endpoint
         self.is_async = bool(getattr(fs, "async_impl", False))
         # synchronous backends (ocifs, local, memory) block a thread per request
         self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="unifs-io")
@@ -73,6 +78,12 @@ class _Backend:
             return await self.run(value)
         return value
 
+    async def remove_all(self, paths: list[str]) -> None:
+        """Remove ``paths``, 16 requests at a time (ocifs takes one path per ``rm``)."""
+        for start in range(0, len(paths), 16):
+            batch = paths[start : start + 16]
+            await asyncio.gather(*(self.call("rm", path) for path in batch))
+
     async def read(
         self, path: str, start: int, end: int, pin: str | None = None
     ) -> AsyncGenerator[bytes, None]:
@@ -107,12 +118,13 @@ class _Backend:
             await self.run(stream.close)
 
 
-async def _open_backend(
-    src: str | StorageURI, auth: Any, storage_options: dict[str, Any], threads: int
-) -> tuple[StorageURI, _Backend, str]:
-    uri = parse(src, account=storage_options.get("account_name"))
-    check_reachable(uri, auth=auth, **storage_options)  # a metadata service off-cloud: fail now
-    fs, path = url_to_fs(uri, auth=auth, **storage_options)
-    backend = _Backend(fs, get_provider(uri.provider), threads)
+async def open_backend(end: Endpoint, threads: int) -> Backend:
+    """The engine's view of ``end``'s filesystem, ``threads`` wide for blocking calls.
+
+    Nothing is parsed or resolved here: the endpoint was, once. An auth mode whose metadata
+    service is not there (off the cloud) fails now, not after minutes of SDK retries.
+    """
+    end.check_reachable()
+    backend = Backend(end.fs, end.provider, threads, end)
     await backend.start()
-    return uri, backend, path
+    return backend

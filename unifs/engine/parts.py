@@ -9,25 +9,25 @@ import logging
 import os
 import time
 
-from unifs.transfer.checksums import _check_digest, _other_layout
-from unifs.transfer.limits import _SPLIT_PAYBACK, _STREAM_CHUNK, _STREAM_RESERVE, MiB
-from unifs.transfer.records import make_record, save_record
-from unifs.transfer.report import TransferReport
-from unifs.transfer.retries import _classify, _describe, _Permanent, _ShortRead
-from unifs.transfer.scheduling import _Engine
-from unifs.transfer.state import _Download, _pwritev_all, _Range, _suppress_missing
+from unifs.engine.checksums import check_digest, other_layout
+from unifs.engine.limits import SPLIT_PAYBACK, STREAM_CHUNK, STREAM_RESERVE, MiB
+from unifs.engine.records import make_record, save_record
+from unifs.engine.report import TransferReport
+from unifs.engine.retries import Permanent, ShortRead, classify, describe
+from unifs.engine.scheduling import Engine
+from unifs.engine.state import Download, PartRange, pwritev_all, suppress_missing
 
 logger = logging.getLogger(__name__)
 
 
-async def _fetch_part(engine: _Engine, dl: _Download, piece: _Range) -> None:
+async def _fetch_part(engine: Engine, dl: Download, piece: PartRange) -> None:
     """Fetch one range into the temporary file, resuming inside it after a failure.
 
-    Another worker may take the range's tail meanwhile (``_Download.split``): the request
+    Another worker may take the range's tail meanwhile (``Download.split``): the request
     then stops where the range now ends and drops the rest of the response.
     """
     backend = engine.backend
-    reserve = _STREAM_RESERVE if backend.streams else piece.end - piece.start
+    reserve = STREAM_RESERVE if backend.streams else piece.end - piece.start
     async with engine.budget.hold(min(reserve, piece.end - piece.start)):
 
         async def write(buffers: list[bytes], offset: int, nbytes: int) -> None:
@@ -39,9 +39,9 @@ async def _fetch_part(engine: _Engine, dl: _Download, piece: _Range) -> None:
             if dl.hasher is not None and frontier:
                 hasher, dl.hash_busy = dl.hasher, True
             try:
-                await engine.on_hash(_pwritev_all, dl.fd, buffers, offset, hasher)
+                await engine.on_hash(pwritev_all, dl.fd, buffers, offset, hasher)
             except OSError as exc:  # a full or failing disk: no retry will help
-                raise _Permanent(f"writing {dl.tmp}: {exc}") from exc
+                raise Permanent(f"writing {dl.tmp}: {exc}") from exc
             finally:
                 if hasher is not None:
                     dl.hash_busy = False
@@ -74,14 +74,14 @@ async def _fetch_part(engine: _Engine, dl: _Download, piece: _Range) -> None:
                         room = piece.end - position - pending_len
                         if len(chunk) > room:
                             if piece.end == asked:
-                                raise _Permanent(
+                                raise Permanent(
                                     f"the store sent more than bytes {position}-{asked - 1} "
                                     f"of {dl.item.remote}: it ignored the Range header"
                                 )
                             chunk = chunk[:room]  # the tail is another worker's now
                         pending.append(chunk)
                         pending_len += len(chunk)
-                        if pending_len >= _STREAM_CHUNK or position + pending_len >= piece.end:
+                        if pending_len >= STREAM_CHUNK or position + pending_len >= piece.end:
                             batch, size = pending, pending_len
                             pending, pending_len = [], 0
                             await write(batch, position, size)
@@ -94,14 +94,14 @@ async def _fetch_part(engine: _Engine, dl: _Download, piece: _Range) -> None:
                     await write(pending, position, pending_len)
                     position += pending_len
             if position != piece.end:
-                raise _ShortRead(
+                raise ShortRead(
                     f"{dl.item.remote}: response ended at byte {position}, expected {piece.end}"
                 )
 
         await engine.retrying(attempt)
 
 
-async def _finish(engine: _Engine, dl: _Download, report: TransferReport) -> None:
+async def _finish(engine: Engine, dl: Download, report: TransferReport) -> None:
     """Verify a fully fetched file and move it into place."""
     try:
         dl.advance()
@@ -109,11 +109,11 @@ async def _finish(engine: _Engine, dl: _Download, report: TransferReport) -> Non
         assert dl.fd is not None
         size = os.fstat(dl.fd).st_size
         if size != dl.item.size:
-            raise _Permanent(f"size mismatch: got {size} bytes, the store reports {dl.item.size}")
+            raise Permanent(f"size mismatch: got {size} bytes, the store reports {dl.item.size}")
         actual = dl.hasher.hexdigest() if dl.hasher is not None else ""
         expect = dl.expect
         if expect is not None and not expect.known and actual != expect.digest:
-            other = await engine.on_hash(_other_layout, dl.tmp, expect, dl.item.size)
+            other = await engine.on_hash(other_layout, dl.tmp, expect, dl.item.size)
             if other is not None:  # the guess was wrong, not the data
                 dl.expect = dl.hashing = other
                 actual = other.digest
@@ -122,7 +122,7 @@ async def _finish(engine: _Engine, dl: _Download, report: TransferReport) -> Non
     except Exception as exc:
         dl.error = exc
         dl.discard()
-        report.failed[dl.item.relative] = _describe(exc)
+        report.failed[dl.item.relative] = describe(exc)
         return
     finally:
         if dl.child is not None:
@@ -130,17 +130,17 @@ async def _finish(engine: _Engine, dl: _Download, report: TransferReport) -> Non
     _succeeded(report, dl, verified, note)
 
 
-def _verify(dl: _Download, actual: str) -> tuple[bool, str]:
+def _verify(dl: Download, actual: str) -> tuple[bool, str]:
     """Check ``actual`` (the digest of the bytes fetched) and note the record to keep."""
     verified, note = False, ""
     if dl.expect is not None:
-        verified, note = _check_digest(dl.expect, actual, last_try=dl.last_try)
+        verified, note = check_digest(dl.expect, actual, last_try=dl.last_try)
     if dl.hashing is not None:
         dl.verified_record = make_record(dl.item, dl.hashing, actual, verified)
     return verified, note
 
 
-def _succeeded(report: TransferReport, dl: _Download, verified: bool, note: str) -> None:
+def _succeeded(report: TransferReport, dl: Download, verified: bool, note: str) -> None:
     if note:
         report.unverified[dl.item.relative] = note
     dl.settled = True
@@ -151,14 +151,14 @@ def _succeeded(report: TransferReport, dl: _Download, verified: bool, note: str)
         report.bytes_resumed += dl.resumed_bytes
 
 
-def _fail(dl: _Download, exc: BaseException, report: TransferReport) -> None:
+def _fail(dl: Download, exc: BaseException, report: TransferReport) -> None:
     if dl.error is None:
         dl.error = exc
-        dl.transient = _classify(exc)[0] if isinstance(exc, Exception) else True
-        report.failed[dl.item.relative] = _describe(exc)
+        dl.transient = classify(exc)[0] if isinstance(exc, Exception) else True
+        report.failed[dl.item.relative] = describe(exc)
 
 
-def _settle_failed(dl: _Download) -> None:
+def _settle_failed(dl: Download) -> None:
     """Once nothing writes to a failed file: keep resumable parts, else remove everything."""
     if dl.settled or dl.inflight:
         return
@@ -172,7 +172,7 @@ def _settle_failed(dl: _Download) -> None:
         dl.discard()
 
 
-def _store_small(engine: _Engine, dl: _Download, chunks: list[bytes]) -> tuple[bool, str]:
+def _store_small(engine: Engine, dl: Download, chunks: list[bytes]) -> tuple[bool, str]:
     """Verify a small object held in memory, then write it beside its target and rename.
 
     One trip to a disk thread per file: for thousands of small files the file-system calls
@@ -190,7 +190,7 @@ def _store_small(engine: _Engine, dl: _Download, chunks: list[bytes]) -> tuple[b
     fd = os.open(dl.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         try:
-            _pwritev_all(fd, chunks, 0, None)
+            pwritev_all(fd, chunks, 0, None)
             if dl.verified_record is not None:
                 save_record(fd, dl.work, dl.target, dl.verified_record)
         finally:
@@ -198,16 +198,16 @@ def _store_small(engine: _Engine, dl: _Download, chunks: list[bytes]) -> tuple[b
         if not dl.hold:
             os.replace(dl.tmp, dl.target)
     except BaseException:
-        with _suppress_missing():
+        with suppress_missing():
             os.remove(dl.tmp)
         raise
     if dl.stale_state:  # left by an earlier run that cut this object into parts
-        with _suppress_missing():
+        with suppress_missing():
             os.remove(dl.state_path)
     return verified, note
 
 
-async def _get_small(engine: _Engine, dl: _Download) -> None:
+async def _get_small(engine: Engine, dl: Download) -> None:
     """Fetch an object that fits one request into memory, verify it, store it: no temp state."""
     size, report = dl.item.size, engine.report
     chunks: list[bytes] = []
@@ -225,7 +225,7 @@ async def _get_small(engine: _Engine, dl: _Download) -> None:
         async with contextlib.aclosing(reader) as it:
             async for chunk in it:
                 if got + len(chunk) > size:
-                    raise _Permanent(
+                    raise Permanent(
                         f"the store sent more than {size} bytes of {dl.item.remote}: "
                         "it ignored the Range header"
                     )
@@ -237,7 +237,7 @@ async def _get_small(engine: _Engine, dl: _Download) -> None:
                 if child is not None:
                     child.relative_update(len(chunk))
         if got != size:
-            raise _ShortRead(f"{dl.item.remote}: response ended at byte {got}, expected {size}")
+            raise ShortRead(f"{dl.item.remote}: response ended at byte {got}, expected {size}")
 
     try:
         async with engine.budget.hold(size):
@@ -254,7 +254,7 @@ async def _get_small(engine: _Engine, dl: _Download) -> None:
     _succeeded(report, dl, verified, note)
 
 
-async def _ensure_open(engine: _Engine, dl: _Download) -> bool:
+async def _ensure_open(engine: Engine, dl: Download) -> bool:
     """Open ``dl``'s files once, however many of its parts start at the same time."""
     if dl.opening is None:
 
@@ -262,7 +262,7 @@ async def _ensure_open(engine: _Engine, dl: _Download) -> bool:
             try:
                 await engine.on_disk(dl.open)
             except Exception as exc:
-                _fail(dl, _Permanent(_describe(exc)), engine.report)
+                _fail(dl, Permanent(describe(exc)), engine.report)
                 dl.discard()
                 return
             if engine.callback is not None:
@@ -277,23 +277,23 @@ async def _ensure_open(engine: _Engine, dl: _Download) -> bool:
     return dl.error is None and dl.fd is not None
 
 
-async def _download_all(engine: _Engine, downloads: list[_Download]) -> None:
+async def download_all(engine: Engine, downloads: list[Download]) -> None:
     """Run every part of every download through ``concurrency`` workers."""
     report = engine.report
 
     small = collections.deque(dl for dl in downloads if dl.whole)
-    bulk: collections.deque[tuple[_Download, _Range | None]] = collections.deque()
+    bulk: collections.deque[tuple[Download, PartRange | None]] = collections.deque()
     for dl in downloads:
         if dl.whole:
             continue
         bulk.extend((dl, piece) for piece in dl.pending)
         if not dl.pending:  # every range came from an earlier run: only verification is left
             bulk.append((dl, None))
-    running: dict[_Range, _Download] = {}
+    running: dict[PartRange, Download] = {}
     # Ranges can be cut while they stream; a read that returns a whole range at once cannot.
     can_split = engine.backend.streams
 
-    def steal() -> tuple[_Download, _Range] | None:
+    def steal() -> tuple[Download, PartRange] | None:
         """Split the running range with the most left, for an idle worker to fetch its tail.
 
         Only while the tail would take a few first-byte latencies at one stream's pace: a
@@ -305,7 +305,7 @@ async def _download_all(engine: _Engine, downloads: list[_Download]) -> None:
         per_stream = engine.gate.rate / max(len(running), 1)
         for piece, dl in sorted(running.items(), key=lambda kv: kv[0].position - kv[0].end):
             tail_seconds = (piece.end - piece.position) / 2 / per_stream if per_stream else 0.0
-            if tail_seconds and tail_seconds < _SPLIT_PAYBACK * engine.latency:
+            if tail_seconds and tail_seconds < SPLIT_PAYBACK * engine.latency:
                 return None  # the range with the most left is not worth it: none is
             tail = dl.split(piece)
             if tail is not None:
@@ -320,7 +320,7 @@ async def _download_all(engine: _Engine, downloads: list[_Download]) -> None:
                 return dl, tail
         return None
 
-    async def fetch(dl: _Download, piece: _Range | None) -> None:
+    async def fetch(dl: Download, piece: PartRange | None) -> None:
         try:
             if dl.error is not None or not await _ensure_open(engine, dl):
                 return

@@ -1,0 +1,186 @@
+"""Upload a local file or directory to an object or prefix, verified afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from unifs.engine.backend import open_backend
+from unifs.engine.checksums import MD5, Hasher, expectation, hash_file, hash_file_into
+from unifs.engine.config import TransferConfig
+from unifs.engine.limits import MAX_PART_SIZE, MIN_PART_SIZE, MIN_UPLOAD_PART
+from unifs.engine.planning import below, make_item, plan_local
+from unifs.engine.progress import attach_report, split_callback
+from unifs.engine.report import TransferError, TransferReport
+from unifs.engine.retries import Permanent, describe
+from unifs.engine.scheduling import Engine
+
+if TYPE_CHECKING:
+    from unifs.endpoint import Endpoint
+
+logger = logging.getLogger(__name__)
+
+
+def _read_and_hash(local: str, hasher: Hasher) -> bytes:
+    with open(local, "rb") as handle:
+        data = handle.read()
+    hasher.update(data)
+    return data
+
+
+async def _put_one(
+    engine: Engine,
+    local: str,
+    relative: str,
+    remote: str,
+    part_size: int,
+    verify: bool,
+) -> None:
+    """Upload one file with retries; verify it against what the store then reports."""
+    backend, report = engine.backend, engine.report
+    size = await engine.on_disk(os.path.getsize, local)
+    local_md5 = MD5()
+    if size <= part_size:
+        async with engine.slots.hold(1), engine.budget.hold(size):
+            data = await engine.on_disk(_read_and_hash, local, local_md5)
+
+            async def upload(_: int) -> None:
+                report.requests += 1
+                await backend.call("pipe_file", remote, data)
+
+            await engine.retrying(upload)
+    else:
+        # The backend's own upload streams the file, multipart where the store has it; it is
+        # told the part size and how many parts may fly, and holds that many slots and bytes.
+        accepts = backend.put_file_parameters()
+        options: dict[str, Any] = {}
+        if "chunksize" in accepts:
+            options["chunksize"] = part_size
+        parallel = 1
+        if "max_concurrency" in accepts:
+            parallel = max(1, min(-(-size // part_size), engine.concurrency // 2))
+            parallel = max(1, min(parallel, engine.budget.limit // 2 // part_size))
+            options["max_concurrency"] = parallel
+        provider = backend.provider
+        md5: bytes | None = None
+        if provider.md5_before_put:  # the store keeps a whole-object MD5 only if told it
+            await engine.on_hash(hash_file_into, local, local_md5)
+            md5 = bytes.fromhex(local_md5.hexdigest())
+            hashing = asyncio.ensure_future(asyncio.sleep(0))
+        else:
+            hashing = asyncio.ensure_future(engine.on_hash(hash_file_into, local, local_md5))
+        options.update(provider.put_file_options(backend.fs, part_size=part_size, md5=md5))
+
+        async def upload_file(_: int) -> None:
+            report.requests += 1
+            await backend.call("put_file", local, remote, **options)
+
+        await _abort_unfinished(engine, remote)  # what a killed or failed put left
+        try:
+            async with engine.slots.hold(parallel), engine.budget.hold(parallel * part_size):
+                await engine.retrying(upload_file)
+        except BaseException:
+            # a failed or interrupted upload leaves no parts behind (the SDKs abort on some
+            # errors only, and never on cancellation)
+            await asyncio.shield(_abort_unfinished(engine, remote))
+            raise
+        finally:
+            await hashing
+    report.bytes_transferred += size
+    if engine.callback is not None:
+        engine.callback.relative_update(size)
+    verified, why = False, ""
+    if verify:
+        info = await engine.retrying(lambda _: backend.call("info", remote))
+        if int(info.get("size", -1)) != size:
+            raise Permanent(f"uploaded {size} bytes but the store reports {info.get('size')}")
+        item = make_item(backend.provider, remote, relative, info)
+        expect, why = expectation(item, [part_size])
+        if expect is not None:
+            if expect.kind == "md5":
+                actual = local_md5.hexdigest()
+            else:
+                actual = await engine.on_hash(hash_file, local, expect)
+            if actual != expect.digest and expect.known:
+                raise Permanent(
+                    f"{expect.kind} mismatch after upload: local {actual}, store {expect.digest}"
+                )
+            verified = actual == expect.digest
+            if not verified:
+                why = f"multipart checksum not reproduced with {expect.part_size}-byte parts"
+    if why and not verified:
+        report.unverified[relative] = why
+    report.transferred.append(relative)
+    (report.checksum_verified if verified else report.size_only).append(relative)
+
+
+async def _abort_unfinished(engine: Engine, remote: str) -> None:
+    """Abort the multipart uploads to ``remote`` begun before now, where the store has them."""
+    backend = engine.backend
+    now = datetime.now(timezone.utc)
+    try:
+        aborted = await backend.resolve(
+            backend.provider.abort_uploads(backend.fs, remote, before=now)
+        )
+    except Exception as exc:  # cleaning up must not fail the upload itself
+        logger.warning("could not list or abort unfinished uploads to %s: %s", remote, exc)
+        return
+    if aborted:
+        logger.info("aborted %d unfinished multipart upload(s) to %s", aborted, remote)
+
+
+async def upload(
+    src: str, dst: Endpoint, config: TransferConfig, *, prefix: bool = False
+) -> TransferReport:
+    """Upload the local ``src`` to ``dst`` as ``config`` says (see :func:`unifs.put`).
+
+    ``prefix`` takes ``dst`` as a prefix even where its key does not end in ``/``.
+    """
+    started = time.perf_counter()
+    uri = dst.uri
+    backend = await open_backend(dst, config.concurrency)
+    report = TransferReport(source=src, destination=uri.url)
+    fs_callback, file_callback = split_callback(config.callback)
+    engine = Engine(backend, report, config, callback=fs_callback)
+    pairs = await engine.on_disk(plan_local, src, config.include, config.exclude)
+    single = os.path.isfile(src)
+
+    def remote_for(relative: str) -> str:
+        if single and not (prefix or uri.is_prefix):
+            return dst.path
+        return below(dst, relative)
+
+    chosen = config.part_size or min(
+        MAX_PART_SIZE, max(MIN_PART_SIZE, config.max_buffer // config.concurrency)
+    )
+    chosen = max(chosen, MIN_UPLOAD_PART)
+    if fs_callback is not None:
+        sizes = await engine.on_disk(lambda: sum(os.path.getsize(p) for p, _ in pairs))
+        fs_callback.set_size(sizes)
+        attach_report(fs_callback, report, len(pairs))
+    queue = iter(pairs)
+
+    async def worker() -> None:
+        for local, relative in queue:
+            try:
+                await _put_one(engine, local, relative, remote_for(relative), chosen, config.verify)
+            except Exception as exc:
+                report.failed[relative] = describe(exc)
+                continue
+            if file_callback is not None:
+                file_callback(relative, os.path.getsize(local))
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(min(config.concurrency, len(pairs)) or 1)))
+    finally:
+        backend.fs.invalidate_cache()
+        report.peak_buffer = engine.budget.peak
+        report.seconds = time.perf_counter() - started
+        await asyncio.get_running_loop().run_in_executor(None, engine.close)
+    if report.failed:
+        raise TransferError(f"{len(report.failed)} of {len(pairs)} uploads failed", report)
+    return report
