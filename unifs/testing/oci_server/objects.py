@@ -99,7 +99,13 @@ class _ObjectRoutes(_BucketRoutes):
         if_match = req.header("if-match")
         if if_match is not None and if_match not in ("*", obj.etag):
             raise _OCIError(412, "IfMatchFailed", "The If-Match header does not match the ETag.")
-        if req.header("if-none-match") in ("*", obj.etag):
+        if_none_match = req.header("if-none-match")
+        if if_none_match == "*":
+            # OCI's GetObject/HeadObject take an ETag here; the wildcard is for writes only
+            raise _OCIError(
+                400, "InvalidParameter", "If-None-Match '*' is not supported on GET or HEAD."
+            )
+        if if_none_match == obj.etag:
             return _Response(304, [("ETag", obj.etag)])
         headers = self._object_headers(obj)
         for param, header in _RESPONSE_OVERRIDES.items():
@@ -149,8 +155,9 @@ class _ObjectRoutes(_BucketRoutes):
             if if_none_match != "*":
                 raise _OCIError(400, "InvalidParameter", "If-None-Match only supports '*'.")
             if existing is not None:
+                # real OCI: 412, not 409 (which is what a conflict on a bucket gets)
                 raise _OCIError(
-                    409, "IfNoneMatchFailed", "The object already exists and If-None-Match is '*'."
+                    412, "IfNoneMatchFailed", "The object already exists and If-None-Match is '*'."
                 )
 
     def _store_put(self, req: _Request, bucket: _Bucket, key: str) -> _Response:
@@ -248,7 +255,7 @@ class _ObjectRoutes(_BucketRoutes):
             ):
                 raise _OCIError(412, "IfMatchFailed", "destinationObjectIfMatchETag mismatch.")
             if details.get("destinationObjectIfNoneMatchETag") == "*" and existing is not None:
-                raise _OCIError(409, "IfNoneMatchFailed", "The destination object exists.")
+                raise _OCIError(412, "IfNoneMatchFailed", "The destination object exists.")
             metadata = dict(source.metadata)
             content_type = source.content_type
             if isinstance(meta_in, dict):
@@ -321,7 +328,7 @@ class _ObjectRoutes(_BucketRoutes):
             ):
                 raise _OCIError(412, "IfMatchFailed", "newObjIfMatchETag does not match.")
             if details.get("newObjIfNoneMatchETag") == "*" and existing is not None:
-                raise _OCIError(409, "IfNoneMatchFailed", "An object named newName exists.")
+                raise _OCIError(412, "IfNoneMatchFailed", "An object named newName exists.")
             now = _utcnow()
             renamed = _Object(
                 name=new_name,
