@@ -96,3 +96,14 @@ def test_exclusive_create_through_unifs_is_file_exists(fs, bucket):
     assert caught.value.status == 412  # type: ignore[attr-defined]
     assert fs.cat_file(f"{bucket}@{NS}/k") == b"one"
 
+
+# -- 7. the test options are plain data: pickling round-trips equal -------------------------------
+
+
+def test_fixture_options_are_plain_data_and_pickle_equal(oci_server):
+    options = oci_server.storage_options
+    assert "retry_strategy" not in options.get("config_kwargs", {})
+    assert pickle.loads(pickle.dumps(options)) == options
+    path = unifs.upath(f"oci://n/{oci_server.namespace}/b/data/o/x", **options)
+    assert pickle.loads(pickle.dumps(path)) == path
+

@@ -436,7 +436,7 @@ def start_azure(*, timeout: float = DEFAULT_TIMEOUT) -> AzureLocalServer:
 
 def start_oci(*, namespace: str = "unifs") -> OCILocalServer:
     """Start unifs's OCI Object Storage server on a free port with a fresh test identity."""
-    oci = _require("oci", provider="OCI test server", extra="oci")
+    _require("oci", provider="OCI test server", extra="oci")
     from unifs.testing.oci_server import OCIServer, OCITestIdentity
 
     identity = OCITestIdentity.generate()
@@ -448,11 +448,9 @@ def start_oci(*, namespace: str = "unifs") -> OCILocalServer:
         endpoint=server.endpoint,
         storage_options={
             "config": identity.config(),
-            "config_kwargs": {
-                "service_endpoint": server.endpoint,
-                # a failing test should fail now, not after the SDK's minutes of back-off
-                "retry_strategy": oci.retry.NoneRetryStrategy(),
-            },
+            # plain data only, so that the options compare equal after pickling (UPath,
+            # Dask); a test that wants one try per request adds max_attempts=1 itself
+            "config_kwargs": {"service_endpoint": server.endpoint},
             "namespace": namespace,
         },
         namespace=namespace,
