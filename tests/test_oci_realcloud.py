@@ -107,3 +107,23 @@ def test_fixture_options_are_plain_data_and_pickle_equal(oci_server):
     path = unifs.upath(f"oci://n/{oci_server.namespace}/b/data/o/x", **options)
     assert pickle.loads(pickle.dumps(path)) == path
 
+
+# -- 8. an unknown storage option is refused by name --------------------------------------------
+
+
+def test_unknown_storage_option_is_refused_by_name(options):
+    with pytest.raises(TypeError, match=r"storage option 'namepsace' \(did you mean 'namespace'"):
+        fsspec.filesystem("oci", skip_instance_cache=True, namepsace="x", **options)
+
+
+def test_keyword_falling_through_to_storage_options_is_refused(options, bucket, tmp_path):
+    with pytest.raises(TypeError, match="storage option 'concurency'"):
+        unifs.get(f"oci://{bucket}@{NS}/", str(tmp_path), concurency=4, **options)
+
+
+def test_fsspec_own_options_are_still_accepted(options):
+    fs = fsspec.filesystem(
+        "oci", skip_instance_cache=True, use_listings_cache=False, max_paths=10, **options
+    )
+    assert re.match(r"<OCIFileSystem", repr(fs))
+

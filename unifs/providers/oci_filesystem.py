@@ -92,6 +92,44 @@ def _dir(name: str) -> dict[str, Any]:
     return {"name": name, "type": "directory", "size": 0}
 
 
+#: what fsspec's own base classes read from the storage options (listings cache, docs,
+#: batch size); ``skip_instance_cache`` is fsspec's too (its metaclass takes it out first)
+_FSSPEC_OPTIONS = frozenset(
+    {
+        "use_listings_cache",
+        "listings_expiry_time",
+        "max_paths",
+        "add_docs",
+        "add_aliases",
+        "batch_size",
+        "skip_instance_cache",
+    }
+)
+
+
+def _refuse_unknown_options(extra: Mapping[str, Any]) -> None:
+    """A storage option nobody reads is a mistake (``namepsace=``, or a keyword of another
+    function that fell through to ``**storage_options``): say so, naming it."""
+    import difflib
+    import inspect
+
+    unknown = sorted(set(extra) - _FSSPEC_OPTIONS)
+    if not unknown:
+        return
+    known = {
+        name
+        for name, param in inspect.signature(OCIFileSystem.__init__).parameters.items()
+        if param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL) and name != "self"
+    } | _FSSPEC_OPTIONS
+    name = unknown[0]
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"its options: {', '.join(sorted(known))}"
+    raise TypeError(
+        f"unifs's OCI filesystem takes no storage option {name!r} ({hint}): "
+        f"OCIFileSystem() got an unexpected keyword argument {name!r}"
+    )
+
+
 class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
     """OCI Object Storage as an fsspec async filesystem, every unifs ``oci://`` dialect.
 
@@ -146,6 +184,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
                 "version only; drop the option"
             )
         self.version_aware = False
+        _refuse_unknown_options(kwargs)
         super().__init__(asynchronous=asynchronous, loop=loop, **kwargs)
         self.config_kwargs = dict(config_kwargs or {})
         self.oci_additional_kwargs = dict(oci_additional_kwargs or {})
