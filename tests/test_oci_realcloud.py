@@ -127,3 +127,82 @@ def test_fsspec_own_options_are_still_accepted(options):
     )
     assert re.match(r"<OCIFileSystem", repr(fs))
 
+
+# -- 2. realms: a PAR or regional URL keeps its realm's host -------------------------------------
+
+
+def _realm_regions() -> list[tuple[str, str]]:
+    """(region, realm domain) for every region Oracle's SDK lists."""
+    from oci.regions import REALMS, REGION_REALMS
+
+    return sorted((region, REALMS[realm]) for region, realm in REGION_REALMS.items())
+
+
+def _one_region_per_realm() -> list[tuple[str, str]]:
+    seen: dict[str, str] = {}
+    for region, domain in _realm_regions():
+        seen.setdefault(domain, region)
+    return sorted((region, domain) for domain, region in seen.items())
+
+
+TOKEN = "Zm9vYmFyYmF6cXV4" * 3
+
+
+@pytest.mark.parametrize(("region", "domain"), _realm_regions())
+def test_par_url_keeps_its_realm(region, domain):
+    host = f"https://objectstorage.{region}.{domain}"
+    url = f"{host}/p/{TOKEN}/n/acme/b/models/o/llama/config.json"
+    u = unifs.parse(url)
+    assert (u.region, u.namespace, u.bucket, u.key) == (
+        region,
+        "acme",
+        "models",
+        "llama/config.json",
+    )
+    assert u.format("https") == url
+    fs, path = unifs.url_to_fs(url)
+    assert fs.endpoint == f"{host}/p/{TOKEN}"
+    assert path == "models@acme/llama/config.json"
+
+
+@pytest.mark.parametrize(("region", "domain"), _realm_regions())
+def test_regional_uri_formats_in_its_realm(region, domain):
+    u = unifs.parse(f"oci://acme@{region}/models/llama/config.json")
+    host = f"https://objectstorage.{region}.{domain}"
+    assert u.format("https") == f"{host}/n/acme/b/models/o/llama/config.json"
+    assert unifs.parse(u.format("https")).endpoint is None  # the host follows from the region
+    s3 = unifs.storage_options(
+        u,
+        {
+            "auth": "customer_secret_key",
+            "access_key_id": "AKID",
+            "secret_access_key": "not-a-real-secret",
+        },
+    )
+    assert s3["endpoint_url"] == f"https://acme.compat.objectstorage.{region}.{domain}"
+
+
+def test_every_sdk_realm_host_is_read_as_oci():
+    from oci.regions import REALMS
+
+    for domain in sorted(set(REALMS.values())):
+        url = f"https://objectstorage.us-ashburn-1.{domain}/n/acme/b/m/o/k"
+        assert unifs.parse(url).provider == "oci", domain
+
+
+@pytest.mark.parametrize(("region", "domain"), _one_region_per_realm())
+def test_presigned_par_keeps_its_realm(server, options, bucket, region, domain):
+    """The PAR's fullPath (as OCI answers it, on the realm's host) survives parse,
+    ``url_to_fs`` and ``format("https")``."""
+    server.public_region = region
+    try:
+        signed = unifs.presign(f"oci://{bucket}@{NS}/k.bin", **options)
+    finally:
+        server.public_region = None
+    host = f"https://objectstorage.{region}.{domain}"
+    assert signed.url.startswith(f"{host}/p/")
+    u = unifs.parse(signed.url)
+    assert u.region == region
+    assert u.format("https") == signed.url
+    fs, _ = unifs.url_to_fs(signed.url)
+    assert fs.endpoint.startswith(f"{host}/p/")

@@ -86,9 +86,23 @@ class _PARRoutes(_ObjectRoutes):
             access_uri += quote(object_name or "", safe="/")
         payload = self._par_summary(par) | {
             "accessUri": access_uri,
-            "fullPath": f"{self.endpoint}{access_uri}",
+            "fullPath": f"{self._public_endpoint()}{access_uri}",
         }
         return _json_response(200, payload)
+
+    def _public_endpoint(self) -> str:
+        region = self.public_region
+        if region is None:
+            return self.endpoint
+        from oci.regions import endpoint_for
+
+        return str(
+            endpoint_for(
+                "object_storage",
+                region=region,
+                service_endpoint_template="https://objectstorage.{region}.{secondLevelDomain}",
+            )
+        )
 
     def _list_pars(self, req: _Request, ns: str, bucket: str) -> _Response:
         limit = _parse_limit(req.query)

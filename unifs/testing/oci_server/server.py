@@ -58,6 +58,7 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
         *,
         compartment_id: str | None = None,
         max_clock_skew: timedelta = timedelta(minutes=5),
+        public_region: str | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"OCIServer binds loopback only, not {host!r}")
@@ -77,6 +78,9 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
         self._buckets: dict[str, _Bucket] = {}
         self._par_tokens: dict[str, tuple[str, str]] = {}  # token -> (bucket, par id)
         self._work_requests: dict[str, dict[str, Any]] = {}
+        #: the region whose public host a PAR's ``fullPath`` names, as OCI answers (the realm
+        #: from the oci SDK's table); None: this server's own endpoint, so PARs work locally
+        self.public_region = public_region
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 

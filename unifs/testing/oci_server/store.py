@@ -134,6 +134,7 @@ class _Store:
     _buckets: dict[str, _Bucket]
     _par_tokens: dict[str, tuple[str, str]]  # token -> (bucket, par id)
     _work_requests: dict[str, dict[str, Any]]
+    public_region: str | None
 
     if TYPE_CHECKING:
 
