@@ -8,6 +8,7 @@ The server's behaviour is also checked with Oracle's own SDK in
 
 from __future__ import annotations
 
+import errno
 import pickle
 import re
 import uuid
@@ -206,3 +207,62 @@ def test_presigned_par_keeps_its_realm(server, options, bucket, region, domain):
     assert u.format("https") == signed.url
     fs, _ = unifs.url_to_fs(signed.url)
     assert fs.endpoint.startswith(f"{host}/p/")
+
+
+# -- 1. server-side copy: an asynchronous work request that needs a service policy ----------------
+
+
+def test_copy_waits_for_the_work_request_and_backs_off(server, fs, bucket):
+    server.put_object(bucket, "src.bin", b"payload")
+    server.copy_delay = 1.0
+    try:
+        fs.cp_file(f"{bucket}@{NS}/src.bin", f"{bucket}@{NS}/dst.bin")
+    finally:
+        server.copy_delay = 0.05
+    assert fs.cat_file(f"{bucket}@{NS}/dst.bin") == b"payload"
+    # a second's wait in at most a handful of reads: the interval grows
+    assert sum(server.work_request_reads.values()) <= 8
+
+
+def test_copy_refused_by_missing_service_policy_names_the_policy(server, fs, bucket):
+    from unifs.providers.oci_copy import CopyRefused
+
+    server.put_object(bucket, "src.bin", b"payload")
+    server.deny_copy_service(bucket)
+    with pytest.raises(CopyRefused) as caught:
+        fs.cp_file(f"{bucket}@{NS}/src.bin", f"{bucket}@{NS}/dst.bin")
+    message = str(caught.value)
+    assert "InsufficientServicePermissions" in message
+    assert "Allow service objectstorage-" in message
+    assert isinstance(caught.value, PermissionError)
+    assert not fs.exists(f"{bucket}@{NS}/dst.bin")
+
+
+def test_copy_has_a_deadline_and_cancels_the_work_request(server, ident, bucket):
+    fs = fsspec.filesystem(
+        "oci", skip_instance_cache=True, copy_timeout=0.5, **_options(server, ident)
+    )
+    server.put_object(bucket, "src.bin", b"payload")
+    server.copy_delay = 60.0
+    try:
+        with pytest.raises(OSError, match="copy_timeout") as caught:
+            fs.cp_file(f"{bucket}@{NS}/src.bin", f"{bucket}@{NS}/dst.bin")
+    finally:
+        server.copy_delay = 0.05
+    assert caught.value.errno == errno.ETIMEDOUT
+    canceled = [w for w in server._work_requests.values() if w["status"] == "CANCELED"]
+    assert canceled, "the timed-out work request was left running"
+    assert not fs.exists(f"{bucket}@{NS}/dst.bin")
+
+
+def test_unifs_copy_streams_when_server_side_copy_is_refused(server, options, bucket):
+    for name in ("a.bin", "b/c.bin"):
+        server.put_object(bucket, f"src/{name}", name.encode() * 1000)
+    server.deny_copy_service(bucket)
+    report = unifs.copy(f"oci://{bucket}@{NS}/src/", f"oci://{bucket}@{NS}/dst/", **options)
+    assert report.ok, report.failed
+    assert sorted(report.transferred) == ["a.bin", "b/c.bin"]
+    assert any("server-side copy refused, streamed instead" in n for n in report.notes)
+    assert "streamed instead" in report.summary()
+    fs = fsspec.filesystem("oci", skip_instance_cache=True, **options)
+    assert fs.cat_file(f"{bucket}@{NS}/dst/b/c.bin") == b"b/c.bin" * 1000

@@ -417,6 +417,15 @@ def test_ocifs_write_read_copy_rename(fs, client, bucket):
     assert fs.info(f"{root}/dir")["type"] == "directory"
 
     fs.copy(f"{root}/dir/small.txt", f"{root}/copied.txt")
+    # OCI copies asynchronously (a work request) and ocifs does not wait for it
+    oci.wait_until(
+        client,
+        client.list_objects(NS, bucket, prefix="copied.txt"),
+        evaluate_response=lambda r: bool(r.data.objects),
+        max_wait_seconds=30,
+        max_interval_seconds=1,
+        succeed_on_not_found=False,
+    )
     assert fs.cat(f"{root}/copied.txt") == b"small"
     fs.rename(f"{root}/copied.txt", f"{root}/renamed.txt")
     assert fs.cat(f"{root}/renamed.txt") == b"small"
@@ -435,9 +444,22 @@ def test_copy_object_reports_completed_work_request(client, server, bucket):
         destination_bucket=bucket,
         destination_object_name="dst",
     )
-    resp = client.copy_object(NS, bucket, details)
-    assert resp.status == 202
-    work = client.get_work_request(resp.headers["opc-work-request-id"]).data
+    server.copy_delay = 1.0  # as in OCI, the copy is accepted now and made later
+    try:
+        resp = client.copy_object(NS, bucket, details)
+        assert resp.status == 202
+        work_id = resp.headers["opc-work-request-id"]
+        assert client.get_work_request(work_id).data.status == "ACCEPTED"
+    finally:
+        server.copy_delay = 0.05
+    work = oci.wait_until(
+        client,
+        client.get_work_request(work_id),
+        "status",
+        "COMPLETED",
+        max_wait_seconds=30,
+        max_interval_seconds=1,
+    ).data
     assert work.status == "COMPLETED" and work.operation_type == "COPY_OBJECT"
     got = client.get_object(NS, bucket, "dst")
     assert got.data.content == b"payload" and got.headers["opc-meta-k"] == "v"

@@ -483,6 +483,9 @@ class OCIProvider(Provider):
         reasons = {
             "versioning": "unifs's OCI filesystem reads the current version of each object",
             "presign_max_lifetime": "a PAR may expire at any future time the caller sets",
+            "server_side_copy": "CopyObject, an asynchronous work request that needs an IAM "
+            "policy for the Object Storage service (Allow service objectstorage-<region> to "
+            "manage object-family ...); refused, unifs.copy streams the bytes instead",
         }
         signer = getattr(fs, "_signer", None)
         signs = not getattr(signer, "unsigned", False)

@@ -22,7 +22,6 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import json
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -140,9 +139,10 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
     ``config_kwargs["retry_strategy"]`` set to the SDK's ``NoneRetryStrategy`` means 1;
     ``retries`` is accepted as an alias, but it is also ``unifs.get``'s own keyword),
     ``connect_timeout``/``read_timeout`` (seconds),
-    ``max_connections`` and ``multipart_threshold`` (bytes above which a write is a
-    multipart upload). ``oci_additional_kwargs`` (ocifs's per-call SDK arguments) is
-    accepted and unused: no SDK call is made.
+    ``max_connections``, ``multipart_threshold`` (bytes above which a write is a
+    multipart upload) and ``copy_timeout`` (seconds a server-side copy's work request may
+    take before it is canceled and the copy fails). ``oci_additional_kwargs`` (ocifs's
+    per-call SDK arguments) is accepted and unused: no SDK call is made.
     """
 
     protocol = ("oci", "ocios")
@@ -174,6 +174,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         read_timeout: float | None = None,
         max_connections: int = 64,
         multipart_threshold: int = 64 * 2**20,
+        copy_timeout: float = 3600.0,
         asynchronous: bool = False,
         loop: Any = None,
         **kwargs: Any,
@@ -212,6 +213,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         self.read_timeout = read_timeout or self.read_timeout
         self.max_connections = max_connections
         self.multipart_threshold = multipart_threshold
+        self.copy_timeout = copy_timeout
         self._transport = Transport(
             self._auth,
             self.retry,
@@ -675,37 +677,14 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
             callback.relative_update(size)
 
     async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
-        """Server-side CopyObject, waited for (OCI copies asynchronously)."""
-        sb, sns, skey, slabel = await self._resolve(path1)
-        db, dns, dkey, _ = await self._resolve(path2)
-        if not skey or not dkey:
-            raise IsADirectoryError(f"copy needs two objects, not buckets: {path1} -> {path2}")
-        details = {
-            "sourceObjectName": skey,
-            "destinationRegion": self.region or "",
-            "destinationNamespace": dns,
-            "destinationBucket": db,
-            "destinationObjectName": dkey,
-        }
-        reply = await self._call(
-            "POST",
-            self._rest(sns, sb, "/actions/copyObject"),
-            headers={"Content-Type": "application/json"},
-            body=json.dumps(details).encode(),
-            what=f"copy {slabel}/{skey}",
-        )
-        work = reply.headers.get("opc-work-request-id")
-        delay = 0.05
-        while work:
-            state = (await self._call("GET", f"/workRequests/{part(work)}", what="copy")).json()
-            status = state.get("status")
-            if status == "COMPLETED":
-                break
-            if status in ("FAILED", "CANCELED"):
-                raise OSError(f"copy {path1} -> {path2} {status.lower()} (work request {work})")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-        self.invalidate_cache(path2)
+        """Server-side CopyObject, its work request waited for (under ``copy_timeout``).
+
+        Raises :class:`unifs.providers.oci_copy.CopyRefused` when OCI's service may not
+        copy (no service IAM policy): ``unifs.copy`` then streams the bytes instead.
+        """
+        from unifs.providers.oci_copy import copy_object
+
+        await copy_object(self, path1, path2, timeout=self.copy_timeout)
 
     async def _rm_file(self, path: str, **kwargs: Any) -> None:
         bucket, namespace, key, label = await self._resolve(path)

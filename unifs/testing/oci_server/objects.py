@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from urllib.parse import quote
 
 from unifs.testing.oci_server.buckets import _BucketRoutes
-from unifs.testing.oci_server.http import _json_response, _OCIError, _Request, _Response
-from unifs.testing.oci_server.identity import _fake_ocid
+from unifs.testing.oci_server.http import _OCIError, _Request, _Response
 from unifs.testing.oci_server.store import (
     _b64md5,
     _Bucket,
     _http_date,
     _Object,
-    _rfc3339,
     _utcnow,
 )
 
@@ -56,7 +53,7 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
 
 
 class _ObjectRoutes(_BucketRoutes):
-    """The object calls, and the work requests a copy leaves behind."""
+    """The object calls (CopyObject's work requests: ``work_requests``)."""
 
     # ---- objects --------------------------------------------------------------------------
 
@@ -213,7 +210,10 @@ class _ObjectRoutes(_BucketRoutes):
             b.remove(key)
         return _Response(204, [("last-modified", _http_date(_utcnow()))])
 
-    # ---- copy / rename / work requests ----------------------------------------------------
+    # ---- copy (see work_requests) / rename ------------------------------------------------
+
+    def _copy_object(self, req: _Request, ns: str, bucket: str) -> _Response:
+        raise NotImplementedError  # the work-request routes answer it
 
     def _action(self, req: _Request, ns: str, bucket: str, action: str) -> _Response:
         if action == "copyObject":
@@ -221,93 +221,6 @@ class _ObjectRoutes(_BucketRoutes):
         if action == "renameObject":
             return self._rename_object(req, bucket)
         raise _OCIError(404, "NotFound", f"Unsupported action {action!r}.")
-
-    def _copy_object(self, req: _Request, ns: str, bucket: str) -> _Response:
-        details = req.json()
-        source_name = details.get("sourceObjectName")
-        dest_name = details.get("destinationObjectName")
-        dest_bucket = details.get("destinationBucket")
-        dest_ns = details.get("destinationNamespace")
-        if not (source_name and dest_name and dest_bucket and dest_ns):
-            raise _OCIError(
-                400,
-                "MissingParameter",
-                "sourceObjectName, destinationRegion, "
-                "destinationNamespace, destinationBucket and destinationObjectName are required.",
-            )
-        if not details.get("destinationRegion"):
-            raise _OCIError(400, "MissingParameter", "destinationRegion is required.")
-        if dest_ns != self._namespace:
-            raise _OCIError(404, "NamespaceNotFound", f"Unknown namespace '{dest_ns}'.")
-        self._check_name(dest_name)
-        meta_in = details.get("destinationObjectMetadata")
-        now = _utcnow()
-        with self._lock:
-            src_bucket = self._bucket(bucket)
-            source = self._object(src_bucket, source_name)
-            if details.get("sourceObjectIfMatchETag") not in (None, source.etag):
-                raise _OCIError(412, "IfMatchFailed", "sourceObjectIfMatchETag does not match.")
-            target_bucket = self._bucket(dest_bucket)
-            existing = target_bucket.objects.get(dest_name)
-            if details.get("destinationObjectIfMatchETag") not in (
-                None,
-                existing.etag if existing else object(),
-            ):
-                raise _OCIError(412, "IfMatchFailed", "destinationObjectIfMatchETag mismatch.")
-            if details.get("destinationObjectIfNoneMatchETag") == "*" and existing is not None:
-                raise _OCIError(412, "IfNoneMatchFailed", "The destination object exists.")
-            metadata = dict(source.metadata)
-            content_type = source.content_type
-            if isinstance(meta_in, dict):
-                metadata = {
-                    k[len("opc-meta-") :]: str(v)
-                    for k, v in meta_in.items()
-                    if k.lower().startswith("opc-meta-")
-                }
-                content_type = meta_in.get("Content-Type", content_type)
-            copy = _Object(
-                name=dest_name,
-                data=source.data,  # immutable buffer: sharing it is a free copy
-                etag=str(uuid.uuid4()),
-                md5=source.md5,
-                multipart=source.multipart,
-                content_type=content_type,
-                headers=dict(source.headers),
-                metadata=metadata,
-                storage_tier=details.get("destinationObjectStorageTier") or source.storage_tier,
-                time_created=now,
-                time_modified=now,
-            )
-            target_bucket.put(copy)
-            work_id = _fake_ocid("objectstorageworkrequest")
-            self._work_requests[work_id] = {
-                "operationType": "COPY_OBJECT",
-                "status": "COMPLETED",
-                "id": work_id,
-                "compartmentId": src_bucket.compartment_id,
-                "resources": [
-                    {
-                        "actionType": "WRITTEN",
-                        "entityType": "object",
-                        "identifier": dest_name,
-                        "entityUri": f"/n/{dest_ns}/b/{dest_bucket}/o/{quote(dest_name)}",
-                        "metadata": {},
-                    }
-                ],
-                "percentComplete": 100.0,
-                "timeAccepted": _rfc3339(now),
-                "timeStarted": _rfc3339(now),
-                "timeFinished": _rfc3339(now),
-            }
-        # OCI copies asynchronously and answers 202 with a work request; this one is done.
-        return _Response(202, [("opc-work-request-id", work_id)])
-
-    def _get_work_request(self, req: _Request, work_id: str) -> _Response:
-        with self._lock:
-            work = self._work_requests.get(work_id)
-        if work is None:
-            raise _OCIError(404, "NotAuthorizedOrNotFound", f"Work request {work_id} not found.")
-        return _json_response(200, work)
 
     def _rename_object(self, req: _Request, bucket: str) -> _Response:
         details = req.json()

@@ -27,6 +27,9 @@ from unifs.testing.oci_server.http import (
     _R_UPLOAD,
     _R_UPLOADS,
     _R_WORK_REQUEST,
+    _R_WORK_REQUEST_ERRORS,
+    _R_WORK_REQUEST_LOGS,
+    _R_WORK_REQUESTS,
     _HTTPServer,
     _OCIError,
     _Request,
@@ -36,17 +39,21 @@ from unifs.testing.oci_server.identity import OCITestIdentity, _fake_ocid, _Sign
 from unifs.testing.oci_server.multipart import _MultipartRoutes
 from unifs.testing.oci_server.pars import _PARRoutes
 from unifs.testing.oci_server.store import _b64md5, _Bucket, _Object, _utcnow
+from unifs.testing.oci_server.work_requests import _WorkRequestRoutes
 
 # one logger for the whole server, under the name it had as a single module
 logger = logging.getLogger("unifs.testing.oci_server")
 
 
-class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
+class OCIServer(_SignatureCheck, _WorkRequestRoutes, _PARRoutes, _MultipartRoutes):
     """Serve OCI Object Storage's REST API from memory on a loopback port, checking signatures.
 
     Every request outside ``/p/`` (pre-authenticated requests) must carry a valid OCI HTTP
     signature from one of the trusted :class:`OCITestIdentity` keys, with a ``Date`` within
     ``max_clock_skew`` of now; anything else gets 401 ``NotAuthenticated``.
+
+    CopyObject answers 202 and copies ``copy_delay`` seconds later, as a work request
+    (see :mod:`unifs.testing.oci_server.work_requests`).
     """
 
     def __init__(
@@ -59,6 +66,7 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
         compartment_id: str | None = None,
         max_clock_skew: timedelta = timedelta(minutes=5),
         public_region: str | None = None,
+        copy_delay: float = 0.05,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"OCIServer binds loopback only, not {host!r}")
@@ -81,6 +89,11 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
         #: the region whose public host a PAR's ``fullPath`` names, as OCI answers (the realm
         #: from the oci SDK's table); None: this server's own endpoint, so PARs work locally
         self.public_region = public_region
+        self.copy_delay = copy_delay
+        self.work_request_reads: dict[str, int] = {}
+        self._copy_denied: set[str] = set()
+        self._work_errors: dict[str, list[dict[str, Any]]] = {}
+        self._timers: dict[str, threading.Timer] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -195,6 +208,11 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
             self._buckets.clear()
             self._par_tokens.clear()
             self._work_requests.clear()
+            self._work_errors.clear()
+            self._copy_denied.clear()
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
 
     # ---- request handling -----------------------------------------------------------------
 
@@ -236,7 +254,13 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
             (_R_PARS, {"GET": self._list_pars, "POST": self._create_par}),
             (_R_PAR_ITEM, {"GET": self._get_par, "DELETE": self._delete_par}),
             (_R_ACTION, {"POST": self._action}),
-            (_R_WORK_REQUEST, {"GET": self._get_work_request}),
+            (_R_WORK_REQUESTS, {"GET": self._list_work_requests}),
+            (
+                _R_WORK_REQUEST,
+                {"GET": self._get_work_request, "DELETE": self._cancel_work_request},
+            ),
+            (_R_WORK_REQUEST_ERRORS, {"GET": self._list_work_request_errors}),
+            (_R_WORK_REQUEST_LOGS, {"GET": self._list_work_request_logs}),
         ]
         for pattern, handlers in routes:
             m = pattern.match(req.path)
