@@ -266,3 +266,55 @@ def test_unifs_copy_streams_when_server_side_copy_is_refused(server, options, bu
     assert "streamed instead" in report.summary()
     fs = fsspec.filesystem("oci", skip_instance_cache=True, **options)
     assert fs.cat_file(f"{bucket}@{NS}/dst/b/c.bin") == b"b/c.bin" * 1000
+
+
+# -- 5. Archive and Infrequent Access tiers: 409 NotRestored until restored --------------------
+
+
+def test_archived_object_is_not_served_until_restored(server, ident, bucket):
+    server.put_object(bucket, "cold.bin", b"frozen", storage_tier="Archive")
+    path = f"/n/{NS}/b/{bucket}/o/cold.bin"
+    got = _raw(server, ident, "GET", path)
+    assert (got.status_code, got.json()["code"]) == (409, "NotRestored")
+    head = _raw(server, ident, "HEAD", path)
+    assert head.status_code == 200 and head.headers["archival-state"] == "Archived"
+    assert head.headers["storage-tier"] == "Archive"
+
+
+def test_reading_an_archived_object_says_so_in_one_line(server, fs, options, bucket, tmp_path):
+    from unifs.providers.oci_http import NotRestoredError
+
+    server.put_object(bucket, "cold/a.bin", b"frozen", storage_tier="Archive")
+    with pytest.raises(NotRestoredError) as caught:
+        fs.cat_file(f"{bucket}@{NS}/cold/a.bin")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "Archive tier and not restored" in message and "restore" in message
+    with pytest.raises(unifs.TransferError) as failed:
+        unifs.get(f"oci://{bucket}@{NS}/cold/", str(tmp_path / "out"), **options)
+    assert "Archive tier and not restored" in failed.value.report.failed["a.bin"]
+    assert not (tmp_path / "out" / "a.bin").exists()
+
+
+def test_restore_then_read(server, fs, bucket):
+    server.put_object(bucket, "cold/a.bin", b"frozen-a", storage_tier="Archive")
+    server.put_object(bucket, "cold/b.bin", b"frozen-b", storage_tier="Archive")
+    server.put_object(bucket, "cold/warm.bin", b"warm", storage_tier="InfrequentAccess")
+    assert fs.cat_file(f"{bucket}@{NS}/cold/warm.bin") == b"warm"  # no restore needed
+    asked = fs.restore(f"{bucket}@{NS}/cold", wait=True, max_wait=60)
+    assert sorted(asked) == [f"{bucket}@{NS}/cold/a.bin", f"{bucket}@{NS}/cold/b.bin"]
+    assert fs.info(f"{bucket}@{NS}/cold/a.bin")["archivalState"] == "Restored"
+    assert fs.cat_file(f"{bucket}@{NS}/cold/b.bin") == b"frozen-b"
+
+
+def test_restore_wait_has_a_deadline(server, fs, bucket):
+    from unifs.providers.oci_restore import RestoreTimedOut
+
+    server.put_object(bucket, "cold.bin", b"frozen", storage_tier="Archive")
+    server.restore_delay = 60.0
+    try:
+        with pytest.raises(RestoreTimedOut, match="still restoring"):
+            fs.restore(f"{bucket}@{NS}/cold.bin", wait=True, max_wait=0.3)
+    finally:
+        server.restore_delay = 0.5
+    assert fs.info(f"{bucket}@{NS}/cold.bin")["archivalState"] == "Restoring"

@@ -71,7 +71,7 @@ def _let_ocifs_register_first() -> None:
 _let_ocifs_register_first()
 
 _PROVIDER = OCIProvider()
-_LIST_FIELDS = "name,size,etag,md5,timeCreated,timeModified,storageTier"
+_LIST_FIELDS = "name,size,etag,md5,timeCreated,timeModified,storageTier,archivalState"
 
 
 def _entry(label: str, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,6 +84,7 @@ def _entry(label: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         "timeCreated": obj.get("timeCreated"),
         "timeModified": obj.get("timeModified"),
         "storageTier": obj.get("storageTier"),
+        "archivalState": obj.get("archivalState"),
     }
 
 
@@ -441,6 +442,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
             ),
             "ContentType": headers.get("content-type"),
             "storageTier": headers.get("storage-tier"),
+            "archivalState": headers.get("archival-state"),
             "metadata": {
                 name[len("opc-meta-") :]: value
                 for name, value in headers.items()
@@ -685,6 +687,17 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         from unifs.providers.oci_copy import copy_object
 
         await copy_object(self, path1, path2, timeout=self.copy_timeout)
+
+    async def _restore(
+        self, path: str, hours: int = 24, wait: bool = False, max_wait: float = 3 * 3600.0
+    ) -> list[str]:
+        """Restore the Archive-tier object ``path`` (or those under a prefix) for ``hours``;
+        ``wait=True`` returns once they are readable. See :mod:`unifs.providers.oci_restore`."""
+        from unifs.providers.oci_restore import restore
+
+        return await restore(self, path, hours=hours, wait=wait, max_wait=max_wait)
+
+    restore = sync_wrapper(_restore)
 
     async def _rm_file(self, path: str, **kwargs: Any) -> None:
         bucket, namespace, key, label = await self._resolve(path)

@@ -30,6 +30,7 @@ from unifs.redact import install_log_filters
 __all__ = [
     "RETRYABLE_STATUS",
     "AnonymousSigner",
+    "NotRestoredError",
     "OCIAuth",
     "Reply",
     "RetrySettings",
@@ -256,6 +257,10 @@ def _message(payload: Any, status: int) -> tuple[str, str]:
     return phrase, ""
 
 
+class NotRestoredError(PermissionError):
+    """GET of an object in the Archive tier that has not been restored (409 NotRestored)."""
+
+
 def error_for(
     status: int,
     path: str,
@@ -277,6 +282,13 @@ def error_for(
         exc = FileNotFoundError(errno.ENOENT, text)
     elif status in (401, 403):
         exc = PermissionError(errno.EACCES, text)
+    elif status == 409 and code == "NotRestored":
+        exc = NotRestoredError(
+            errno.EACCES,
+            f"{path} is in OCI's Archive tier and not restored: restore it first "
+            "(fs.restore(path, wait=True), or `oci os object restore`), then read it "
+            f"(a restore takes up to an hour){rid}",
+        )
     elif status == 409 and code == "BucketNotEmpty":
         exc = OSError(errno.ENOTEMPTY, text)
     elif status in (409, 412) and code in (

@@ -9,7 +9,14 @@ from typing import Any
 
 from unifs.testing.oci_server.http import _json_response, _OCIError, _Request, _Response
 from unifs.testing.oci_server.identity import _fake_ocid, _par_denied
-from unifs.testing.oci_server.store import _Bucket, _Object, _rfc3339, _Store, _utcnow
+from unifs.testing.oci_server.store import (
+    _Bucket,
+    _Object,
+    _rfc3339,
+    _Store,
+    _utcnow,
+    archival_state,
+)
 
 _MAX_LIST_LIMIT = 1000
 _BUCKET_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
@@ -269,8 +276,9 @@ class _BucketRoutes(_Store):
             "timeCreated": _rfc3339(obj.time_created),
             "timeModified": _rfc3339(obj.time_modified),
             "storageTier": obj.storage_tier,
+            "archivalState": archival_state(obj),
         }
-        return {k: v for k, v in full.items() if k in fields}
+        return {k: v for k, v in full.items() if k in fields and v is not None}
 
     def _list_objects_api(self, req: _Request, ns: str, bucket: str) -> _Response:
         with self._lock:

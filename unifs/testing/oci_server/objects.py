@@ -8,11 +8,13 @@ import uuid
 from unifs.testing.oci_server.buckets import _BucketRoutes
 from unifs.testing.oci_server.http import _OCIError, _Request, _Response
 from unifs.testing.oci_server.store import (
+    STORAGE_TIERS,
     _b64md5,
     _Bucket,
     _http_date,
     _Object,
     _utcnow,
+    archival_state,
 )
 
 _MAX_OBJECT_NAME_BYTES = 1024
@@ -52,6 +54,17 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
+def _tier(value: str | None) -> str:
+    """The storage tier a write asked for (``storage-tier``), Standard by default."""
+    if value is None or value == "":
+        return "Standard"
+    if value not in STORAGE_TIERS:
+        raise _OCIError(
+            400, "InvalidParameter", f"storage-tier must be one of {', '.join(STORAGE_TIERS)}."
+        )
+    return value
+
+
 class _ObjectRoutes(_BucketRoutes):
     """The object calls (CopyObject's work requests: ``work_requests``)."""
 
@@ -82,6 +95,12 @@ class _ObjectRoutes(_BucketRoutes):
             ("storage-tier", obj.storage_tier),
             ("time-created", _http_date(obj.time_created)),
         ]
+        state = archival_state(obj)
+        if state is not None:
+            headers.append(("archival-state", state))
+            if state == "Restored" and obj.restored_until is not None:
+                # when the restored copy goes back to the archive
+                headers.append(("time-of-archival", _http_date(obj.restored_until)))
         headers += [(k, v) for k, v in obj.headers.items()]
         headers += [(f"opc-meta-{k}", v) for k, v in obj.metadata.items()]
         return headers
@@ -96,6 +115,13 @@ class _ObjectRoutes(_BucketRoutes):
         if_match = req.header("if-match")
         if if_match is not None and if_match not in ("*", obj.etag):
             raise _OCIError(412, "IfMatchFailed", "The If-Match header does not match the ETag.")
+        if archival_state(obj) in ("Archived", "Restoring") and req.method == "GET":
+            raise _OCIError(
+                409,
+                "NotRestored",
+                f"The object '{obj.name}' is archived and has not been restored. "
+                "Restore it with RestoreObjects first.",
+            )
         if_none_match = req.header("if-none-match")
         if if_none_match == "*":
             # OCI's GetObject/HeadObject take an ETag here; the wildcard is for writes only
@@ -180,7 +206,7 @@ class _ObjectRoutes(_BucketRoutes):
                 content_type=req.header("Content-Type") or "application/octet-stream",
                 headers=stored,
                 metadata=metadata,
-                storage_tier=req.header("storage-tier") or "Standard",
+                storage_tier=_tier(req.header("storage-tier")),
                 time_created=now,
                 time_modified=now,
             )
@@ -212,12 +238,9 @@ class _ObjectRoutes(_BucketRoutes):
 
     # ---- copy (see work_requests) / rename ------------------------------------------------
 
-    def _copy_object(self, req: _Request, ns: str, bucket: str) -> _Response:
-        raise NotImplementedError  # the work-request routes answer it
-
     def _action(self, req: _Request, ns: str, bucket: str, action: str) -> _Response:
-        if action == "copyObject":
-            return self._copy_object(req, ns, bucket)
+        """POST .../actions/{action}; copyObject, restoreObjects and updateObjectStorageTier
+        are answered by the work-request and tier mixins, which come first."""
         if action == "renameObject":
             return self._rename_object(req, bucket)
         raise _OCIError(404, "NotFound", f"Unsupported action {action!r}.")

@@ -38,14 +38,15 @@ from unifs.testing.oci_server.http import (
 from unifs.testing.oci_server.identity import OCITestIdentity, _fake_ocid, _SignatureCheck
 from unifs.testing.oci_server.multipart import _MultipartRoutes
 from unifs.testing.oci_server.pars import _PARRoutes
-from unifs.testing.oci_server.store import _b64md5, _Bucket, _Object, _utcnow
+from unifs.testing.oci_server.store import STORAGE_TIERS, _b64md5, _Bucket, _Object, _utcnow
+from unifs.testing.oci_server.tiers import _TierRoutes
 from unifs.testing.oci_server.work_requests import _WorkRequestRoutes
 
 # one logger for the whole server, under the name it had as a single module
 logger = logging.getLogger("unifs.testing.oci_server")
 
 
-class OCIServer(_SignatureCheck, _WorkRequestRoutes, _PARRoutes, _MultipartRoutes):
+class OCIServer(_SignatureCheck, _WorkRequestRoutes, _TierRoutes, _PARRoutes, _MultipartRoutes):
     """Serve OCI Object Storage's REST API from memory on a loopback port, checking signatures.
 
     Every request outside ``/p/`` (pre-authenticated requests) must carry a valid OCI HTTP
@@ -53,7 +54,9 @@ class OCIServer(_SignatureCheck, _WorkRequestRoutes, _PARRoutes, _MultipartRoute
     ``max_clock_skew`` of now; anything else gets 401 ``NotAuthenticated``.
 
     CopyObject answers 202 and copies ``copy_delay`` seconds later, as a work request
-    (see :mod:`unifs.testing.oci_server.work_requests`).
+    (see :mod:`unifs.testing.oci_server.work_requests`). Objects in the Archive tier
+    answer GET with 409 ``NotRestored`` until restored; a restore takes ``restore_delay``
+    seconds (see :mod:`unifs.testing.oci_server.tiers`).
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class OCIServer(_SignatureCheck, _WorkRequestRoutes, _PARRoutes, _MultipartRoute
         max_clock_skew: timedelta = timedelta(minutes=5),
         public_region: str | None = None,
         copy_delay: float = 0.05,
+        restore_delay: float = 0.5,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"OCIServer binds loopback only, not {host!r}")
@@ -90,6 +94,7 @@ class OCIServer(_SignatureCheck, _WorkRequestRoutes, _PARRoutes, _MultipartRoute
         #: from the oci SDK's table); None: this server's own endpoint, so PARs work locally
         self.public_region = public_region
         self.copy_delay = copy_delay
+        self.restore_delay = restore_delay
         self.work_request_reads: dict[str, int] = {}
         self._copy_denied: set[str] = set()
         self._work_errors: dict[str, list[dict[str, Any]]] = {}
@@ -180,8 +185,14 @@ class OCIServer(_SignatureCheck, _WorkRequestRoutes, _PARRoutes, _MultipartRoute
         data: bytes,
         content_type: str = "application/octet-stream",
         metadata: dict[str, str] | None = None,
+        storage_tier: str = "Standard",
     ) -> None:
-        """Store an object directly, e.g. to seed a benchmark; ValueError if no such bucket."""
+        """Store an object directly, e.g. to seed a benchmark; ValueError if no such bucket.
+
+        ``storage_tier`` is Standard, InfrequentAccess or Archive (an Archive object must
+        be restored before it can be read)."""
+        if storage_tier not in STORAGE_TIERS:
+            raise ValueError(f"storage_tier must be one of {', '.join(STORAGE_TIERS)}")
         now = _utcnow()
         obj = _Object(
             name=name,
@@ -192,7 +203,7 @@ class OCIServer(_SignatureCheck, _WorkRequestRoutes, _PARRoutes, _MultipartRoute
             content_type=content_type,
             headers={},
             metadata=dict(metadata or {}),
-            storage_tier="Standard",
+            storage_tier=storage_tier,
             time_created=now,
             time_modified=now,
         )

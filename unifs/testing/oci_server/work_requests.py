@@ -50,6 +50,12 @@ class _WorkRequestRoutes(_ObjectRoutes):
 
     # ---- CopyObject -----------------------------------------------------------------------
 
+    def _action(self, req: _Request, ns: str, bucket: str, action: str) -> _Response:
+        if action == "copyObject":
+            return self._copy_object(req, ns, bucket)
+        response: _Response = super()._action(req, ns, bucket, action)
+        return response
+
     def _copy_object(self, req: _Request, ns: str, bucket: str) -> _Response:
         details = req.json()
         source_name = details.get("sourceObjectName")
