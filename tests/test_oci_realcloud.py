@@ -318,3 +318,52 @@ def test_restore_wait_has_a_deadline(server, fs, bucket):
     finally:
         server.restore_delay = 0.5
     assert fs.info(f"{bucket}@{NS}/cold.bin")["archivalState"] == "Restoring"
+
+
+# -- 6. Retry-After dates, prefixes repeated across pages, unknown-upload errors -----------------
+
+
+def test_retry_after_as_an_http_date():
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    from unifs.providers.oci_http import retry_after_seconds
+
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    later = format_datetime(now + timedelta(seconds=7), usegmt=True)
+    assert retry_after_seconds(later, now) == 7.0
+    assert retry_after_seconds(format_datetime(now - timedelta(seconds=9), usegmt=True), now) == 0
+    assert retry_after_seconds("3", now) == 3.0
+    assert retry_after_seconds("soon", now) is None
+    assert retry_after_seconds(None, now) is None
+
+
+def test_a_prefix_straddling_pages_is_on_each_page_and_listed_once(server, ident, fs, bucket):
+    for name in ("d/1", "d/2", "d/3", "e"):
+        server.put_object(bucket, name, b"x")
+    path = f"/n/{NS}/b/{bucket}/o"
+    first = _raw(server, ident, "GET", path, params={"delimiter": "/", "limit": "2"}).json()
+    assert first["prefixes"] == ["d/"] and first["nextStartWith"] == "d/3"
+    second = _raw(
+        server, ident, "GET", path, params={"delimiter": "/", "limit": "2", "start": "d/3"}
+    ).json()
+    assert second["prefixes"] == ["d/"] and [o["name"] for o in second["objects"]] == ["e"]
+    # unifs's listing pages by 1000: a prefix with more objects than that straddles two
+    for i in range(1000):
+        server.put_object(bucket, f"d/more/{i:04d}", b"x")
+    assert fs.ls(f"{bucket}@{NS}", detail=False) == [f"{bucket}@{NS}/d", f"{bucket}@{NS}/e"]
+
+
+def test_unknown_upload_is_404_not_authorized_or_not_found(server, ident, fs, bucket):
+    path = f"/n/{NS}/b/{bucket}/u/k"
+    answer = _raw(server, ident, "DELETE", path, params={"uploadId": "no-such-upload"})
+    assert (answer.status_code, answer.json()["code"]) == (404, "NotAuthorizedOrNotFound")
+    # unifs goes by the status: aborting an upload that is gone is not an error
+    from fsspec.asyn import sync
+
+    from unifs.providers.oci_io import Multipart
+
+    upload = sync(fs.loop, Multipart.attach, fs, f"{bucket}@{NS}/k", "no-such-upload")
+    sync(fs.loop, upload.abort)
+    with pytest.raises(FileNotFoundError):
+        sync(fs.loop, upload.part, 1, b"data")

@@ -344,13 +344,16 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         bucket, namespace, key, label = await self._resolve(path)
         prefix = f"{key}/" if key else ""
         entries: list[dict[str, Any]] = []
+        seen: set[str] = set()
         async for page in self._list_pages(bucket, namespace, prefix=prefix, what=path):
             for obj in page.get("objects") or []:
                 if obj["name"] == prefix:
                     continue  # a "folder" marker object equal to the prefix itself
                 entries.append(_entry(label, obj))
             for common in page.get("prefixes") or []:
-                entries.append(_dir(f"{label}/{common[:-1]}"))
+                if common not in seen:  # OCI repeats a prefix on each page its objects reach
+                    seen.add(common)
+                    entries.append(_dir(f"{label}/{common[:-1]}"))
         entries.sort(key=lambda e: e["name"])
         return entries
 

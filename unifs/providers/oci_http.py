@@ -18,6 +18,8 @@ import os
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -39,6 +41,7 @@ __all__ = [
     "chunks",
     "error_for",
     "part",
+    "retry_after_seconds",
     "retry_settings",
     "sign",
 ]
@@ -324,6 +327,24 @@ def retry_settings(attempts: int | None, config_kwargs: Mapping[str, Any]) -> An
     return RetryPolicy(attempts=max(1, attempts)) if attempts is not None else RetryPolicy()
 
 
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait: delta-seconds or an HTTP date
+    (RFC 9110); None when absent or unreadable (the policy's own back-off then)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
 @dataclass
 class Reply:
     """A whole answer: status, headers and body."""
@@ -507,11 +528,7 @@ class Transport:
             finally:
                 response.release()
             if response.status in RETRYABLE_STATUS and attempt + 1 < self.retry.attempts:
-                retry_after = response.headers.get("retry-after")
-                try:
-                    wait = float(retry_after) if retry_after else None
-                except ValueError:
-                    wait = None
+                wait = retry_after_seconds(response.headers.get("retry-after"))
                 await asyncio.sleep(self.retry.delay(attempt, wait))
                 attempt += 1
                 continue

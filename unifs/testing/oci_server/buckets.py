@@ -46,11 +46,6 @@ def _page(keys: list[str], page: str | None, limit: int) -> tuple[list[str], str
     return chunk, nxt
 
 
-def _prefix_upper_bound(prefix: str) -> str:
-    """Return the smallest string greater than every string that starts with ``prefix``."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
 class _BucketRoutes(_Store):
     """GetNamespace, the bucket calls, ListObjects."""
 
@@ -245,19 +240,23 @@ class _BucketRoutes(_Store):
             objects: list[dict[str, Any]] = []
             prefixes: list[str] = []
             next_start: str | None = None
+            scanned = 0
             while i < len(names):
                 name = names[i]
                 if not name.startswith(prefix) or (end is not None and name >= end):
                     break
-                if len(objects) + len(prefixes) >= limit:
+                if scanned >= limit:
                     next_start = name
                     break
+                scanned += 1
                 cut = name.find("/", len(prefix)) if delimiter else -1
                 if cut >= 0:
+                    # As OCI does, every object folded into a prefix counts toward the
+                    # page's limit, so a prefix whose objects straddle pages is on each.
                     common = name[: cut + 1]
-                    prefixes.append(common)
-                    # Everything under this common prefix is covered by it; skip past it all.
-                    i = bisect.bisect_left(names, _prefix_upper_bound(common), i)
+                    if not prefixes or prefixes[-1] != common:
+                        prefixes.append(common)
+                    i += 1
                     continue
                 objects.append(self._summary(bucket.objects[name], fields))
                 i += 1

@@ -32,8 +32,13 @@ class _MultipartRoutes(_ObjectRoutes):
     def _upload(self, bucket: _Bucket, upload_id: str | None, key: str) -> _Upload:
         upload = bucket.uploads.get(upload_id or "")
         if upload is None or upload.object_name != key:
+            # OCI's generic code for a resource in the URI that is not there (not S3's
+            # NoSuchUpload): clients must go by the 404
             raise _OCIError(
-                404, "NoSuchUpload", f"The upload '{upload_id}' for object '{key}' does not exist."
+                404,
+                "NotAuthorizedOrNotFound",
+                f"The upload '{upload_id}' for object '{key}' does not exist, or you are not "
+                "authorized to access it.",
             )
         return upload
 
@@ -125,11 +130,12 @@ class _MultipartRoutes(_ObjectRoutes):
             for entry in to_commit:
                 num = entry.get("partNum")
                 part = upload.parts.get(num) if isinstance(num, int) else None
-                if part is None:
-                    raise _OCIError(400, "InvalidParameter", f"Part {num} was never uploaded.")
-                if entry.get("etag") != part.etag:
+                if part is None or entry.get("etag") != part.etag:
                     raise _OCIError(
-                        400, "InvalidParameter", f"The ETag given for part {num} does not match."
+                        400,
+                        "InvalidUploadPart",
+                        "There were some invalid part (partNum/etag) combination for the "
+                        f"upload (part {num}).",
                     )
                 chosen[num] = part
             self._check_put_conditions(req, b.objects.get(key))
