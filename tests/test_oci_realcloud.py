@@ -367,3 +367,46 @@ def test_unknown_upload_is_404_not_authorized_or_not_found(server, ident, fs, bu
     sync(fs.loop, upload.abort)
     with pytest.raises(FileNotFoundError):
         sync(fs.loop, upload.part, 1, b"data")
+
+
+# -- 9. instance principal off the cloud, a proxy answering the metadata address with 403 ---------
+
+
+@pytest.fixture
+def forbidding_metadata(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An HTTP server on loopback that answers everything 403, as a corporate proxy does for
+    169.254.169.254; the SDK is pointed at it through its documented override."""
+    import http.server
+    import threading
+
+    class Forbid(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>Forbidden by proxy policy</html>"
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forbid)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/opc/v2"
+    monkeypatch.setenv("OCI_METADATA_BASE_URL", base)
+    try:
+        yield base
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_instance_principal_behind_a_403_proxy_is_one_unifs_line(forbidding_metadata):
+    auth = {"auth": "instance_principal", "region": "us-ashburn-1"}
+    with pytest.raises(unifs.AuthError) as caught:
+        unifs.url_to_fs("oci://models@acme/k", auth=auth)
+    message = str(caught.value)
+    assert "\n" not in message and "{" not in message  # not the SDK's error dict
+    assert "auth 'instance_principal'" in message
+    assert f"metadata service at {forbidding_metadata}" in message and "HTTP 403" in message

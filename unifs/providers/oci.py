@@ -582,11 +582,9 @@ class OCIProvider(Provider):
             options.update(self._session_token(params, mode, region))
         elif name == "instance_principal" and params.get("federation_endpoint"):
             # ocifs builds its signer with no arguments; with an endpoint, build it here
-            from oci.auth.signers import InstancePrincipalsSecurityTokenSigner
+            from unifs.providers.oci_http import instance_principal_signer
 
-            options["signer"] = InstancePrincipalsSecurityTokenSigner(
-                federation_endpoint=params["federation_endpoint"]
-            )
+            options["signer"] = instance_principal_signer(params["federation_endpoint"])
             options["config"] = {"region": options.get("region") or options["signer"].region}
         elif name in ("instance_principal", "resource_principal"):
             options["iam_type"] = name

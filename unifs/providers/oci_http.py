@@ -40,6 +40,7 @@ __all__ = [
     "build_auth",
     "chunks",
     "error_for",
+    "instance_principal_signer",
     "part",
     "retry_after_seconds",
     "retry_settings",
@@ -137,6 +138,28 @@ def _config_signer(config: dict[str, Any]) -> Any:
     )
 
 
+def instance_principal_signer(federation_endpoint: str | None = None) -> Any:
+    """The SDK's instance-principal signer; a metadata service that answers with an HTTP
+    error (a proxy answering 169.254.169.254 off the cloud, say) is one unifs line naming
+    the mode and the service, not the SDK's raw error dict."""
+    import oci
+
+    from unifs.auth import AuthError
+
+    kwargs = {"federation_endpoint": federation_endpoint} if federation_endpoint else {}
+    try:
+        return oci.auth.signers.InstancePrincipalsSecurityTokenSigner(**kwargs)
+    except oci.exceptions.ServiceError as exc:
+        base = os.environ.get("OCI_METADATA_BASE_URL") or "http://169.254.169.254/opc/v2"
+        raise AuthError(
+            f"auth 'instance_principal' needs the OCI instance metadata service at {base}, "
+            f"which answered HTTP {exc.status}: this machine does not look like an OCI "
+            "compute instance (off the cloud, a proxy may be answering that address: "
+            "exempt it with NO_PROXY=169.254.169.254). Run on an instance, or choose "
+            "another auth mode (see docs/auth.md)"
+        ) from None
+
+
 def build_auth(
     *,
     config: Any,
@@ -170,8 +193,7 @@ def build_auth(
             loaded = _load_config(config, profile)
             signer = _config_signer(loaded)
         elif iam_type == "instance_principal":
-            kwargs = {"federation_endpoint": federation_endpoint} if federation_endpoint else {}
-            signer = oci.auth.signers.InstancePrincipalsSecurityTokenSigner(**kwargs)
+            signer = instance_principal_signer(federation_endpoint)
         elif iam_type == "resource_principal":
             try:
                 signer = oci.auth.signers.get_resource_principals_signer()
