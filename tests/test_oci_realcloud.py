@@ -410,3 +410,46 @@ def test_instance_principal_behind_a_403_proxy_is_one_unifs_line(forbidding_meta
     assert "\n" not in message and "{" not in message  # not the SDK's error dict
     assert "auth 'instance_principal'" in message
     assert f"metadata service at {forbidding_metadata}" in message and "HTTP 403" in message
+
+
+# -- 4. writes through a PAR over the multipart threshold: OCI's PAR multipart protocol ------------
+
+MIB = 1 << 20
+
+
+def test_par_multipart_protocol_on_the_server(server, options, bucket):
+    import base64
+    import hashlib
+
+    import requests
+
+    signed = unifs.presign(f"oci://{bucket}@{NS}/big.bin", method="PUT", **options)
+    started = requests.put(signed.url, headers={"opc-multipart": "true"}, timeout=10)
+    assert started.status_code == 200, started.text
+    answer = started.json()
+    assert answer["accessUri"].startswith("/p/") and answer["accessUri"].endswith("/")
+    base = server.endpoint + answer["accessUri"]
+    parts = [b"a" * MIB, b"b" * 100]
+    for number, data in enumerate(parts, 1):
+        put = requests.put(f"{base}{number}", data=data, timeout=10)
+        assert put.status_code == 200, put.text
+    assert requests.post(base, timeout=10).status_code == 200
+    digest = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).digest()
+    fs = fsspec.filesystem("oci", skip_instance_cache=True, **options)
+    info = fs.info(f"{bucket}@{NS}/big.bin")
+    assert info["md5"] == f"{base64.b64encode(digest).decode()}-2"
+    assert fs.cat_file(f"{bucket}@{NS}/big.bin") == b"".join(parts)
+    # the upload is gone once committed, and its PAR paths with it
+    assert requests.put(f"{base}3", data=b"x", timeout=10).status_code == 404
+
+
+def test_unifs_writes_through_a_par_over_the_multipart_threshold(server, options, bucket):
+    signed = unifs.presign(f"oci://{bucket}@{NS}/dir/", method="PUT", **options)
+    par_fs, root = unifs.url_to_fs(signed.url, multipart_threshold=5 * MIB)
+    root = root.rstrip("/")
+    data = bytes(range(256)) * (12 * MIB // 256)  # three 5 MiB parts, the last shorter
+    par_fs.pipe_file(f"{root}/model.bin", data)
+    fs = fsspec.filesystem("oci", skip_instance_cache=True, **options)
+    assert fs.cat_file(f"{bucket}@{NS}/dir/model.bin") == data
+    assert fs.info(f"{bucket}@{NS}/dir/model.bin")["md5"].endswith("-3")
+    assert not server._buckets[bucket].uploads  # nothing left behind

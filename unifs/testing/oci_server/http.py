@@ -274,6 +274,11 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
 # --------------------------------------------------------------------------------------------
 
 _R_PAR = re.compile(r"^/p/(?P<token>[^/]+)/n/(?P<ns>[^/]+)/b/(?P<bucket>[^/]+)/o(?:/(?P<key>.*))?$")
+# a multipart upload begun through a PAR: /p/{token}/n/{ns}/b/{bucket}/u/{object}/id/{id}/[{part}]
+_R_PAR_UPLOAD = re.compile(
+    r"^/p/(?P<token>[^/]+)/n/(?P<ns>[^/]+)/b/(?P<bucket>[^/]+)/u/(?P<key>.+)"
+    r"/id/(?P<upload>[^/]+)/(?P<part>\d*)$"
+)
 _R_NS = re.compile(r"^/n/?$")
 _R_NS_META = re.compile(r"^/n/(?P<ns>[^/]+)/?$")
 _R_BUCKETS = re.compile(r"^/n/(?P<ns>[^/]+)/b/?$")

@@ -138,27 +138,32 @@ class _MultipartRoutes(_ObjectRoutes):
                         f"upload (part {num}).",
                     )
                 chosen[num] = part
-            self._check_put_conditions(req, b.objects.get(key))
-            ordered = [chosen[n] for n in sorted(chosen)]
-            # OCI's multipart checksum: MD5 over the concatenated binary part MD5s, then -count.
-            digest = hashlib.md5(b"".join(base64.b64decode(p.md5) for p in ordered)).digest()
-            multipart_md5 = f"{base64.b64encode(digest).decode('ascii')}-{len(ordered)}"
-            now = _utcnow()
-            obj = _Object(
-                name=key,
-                data=b"".join(p.data for p in ordered),
-                etag=str(uuid.uuid4()),
-                md5=multipart_md5,
-                multipart=True,
-                content_type=upload.content_type or "application/octet-stream",
-                headers=upload.headers,
-                metadata=upload.metadata,
-                storage_tier=upload.storage_tier,
-                time_created=now,
-                time_modified=now,
-            )
-            b.put(obj)
-            del b.uploads[upload.upload_id]
+            return self._assemble(req, b, upload, [chosen[n] for n in sorted(chosen)])
+
+    def _assemble(
+        self, req: _Request, b: _Bucket, upload: _Upload, ordered: list[_Part]
+    ) -> _Response:
+        """Make the object of ``upload`` from ``ordered`` parts (the caller holds the lock)."""
+        self._check_put_conditions(req, b.objects.get(upload.object_name))
+        # OCI's multipart checksum: MD5 over the concatenated binary part MD5s, then -count.
+        digest = hashlib.md5(b"".join(base64.b64decode(p.md5) for p in ordered)).digest()
+        multipart_md5 = f"{base64.b64encode(digest).decode('ascii')}-{len(ordered)}"
+        now = _utcnow()
+        obj = _Object(
+            name=upload.object_name,
+            data=b"".join(p.data for p in ordered),
+            etag=str(uuid.uuid4()),
+            md5=multipart_md5,
+            multipart=True,
+            content_type=upload.content_type or "application/octet-stream",
+            headers=upload.headers,
+            metadata=upload.metadata,
+            storage_tier=upload.storage_tier,
+            time_created=now,
+            time_modified=now,
+        )
+        b.put(obj)
+        del b.uploads[upload.upload_id]
         return _Response(
             200,
             [

@@ -23,6 +23,7 @@ from unifs.testing.oci_server.http import (
     _R_OBJECTS,
     _R_PAR,
     _R_PAR_ITEM,
+    _R_PAR_UPLOAD,
     _R_PARS,
     _R_UPLOAD,
     _R_UPLOADS,
@@ -229,6 +230,9 @@ class OCIServer(_SignatureCheck, _WorkRequestRoutes, _TierRoutes, _PARRoutes, _M
 
     def _handle(self, req: _Request) -> _Response:
         """Route one request; raise _OCIError for answers that are errors."""
+        match = _R_PAR_UPLOAD.match(req.path)
+        if match:
+            return self._serve_par_upload(req, match)
         match = _R_PAR.match(req.path)
         if match:
             return self._serve_par(req, match)
