@@ -12,14 +12,12 @@ instead) when the service was not allowed to copy.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
-from unifs.providers.oci_http import part
+from unifs.providers.oci_http import part, poll
 
 if TYPE_CHECKING:
     from unifs.providers.oci_filesystem import OCIFileSystem
@@ -85,25 +83,25 @@ async def wait_work_request(
     Returns the finished work request (status COMPLETED, FAILED or CANCELED). On timeout,
     cancels it (best effort) and raises :class:`CopyTimedOut` naming it.
     """
-    deadline = time.monotonic() + timeout
-    delay = _FIRST_POLL
-    while True:
-        state = (await fs._call("GET", f"/workRequests/{part(work)}", what=what)).json() or {}
-        status = str(state.get("status") or "")
-        if status in ("COMPLETED", "FAILED", "CANCELED"):
-            return dict(state)
-        left = deadline - time.monotonic()
-        if left <= 0:
-            with contextlib.suppress(OSError):
-                await fs._call("DELETE", f"/workRequests/{part(work)}", what=what)
-            raise CopyTimedOut(
-                errno.ETIMEDOUT,
-                f"{what}: OCI's work request {work} was still {status or 'pending'} after "
-                f"{timeout:g}s, so it was canceled; give the filesystem a longer "
-                "copy_timeout= (seconds) for large or cross-region copies",
-            )
-        await asyncio.sleep(min(delay, left))
-        delay = min(delay * 2, _LONGEST_POLL)
+    last: dict[str, Any] = {}
+
+    async def finished() -> dict[str, Any] | None:
+        reply = await fs._call("GET", f"/workRequests/{part(work)}", what=what)
+        last.clear()
+        last.update(reply.json() or {})
+        return dict(last) if last.get("status") in ("COMPLETED", "FAILED", "CANCELED") else None
+
+    state = await poll(finished, max_wait=timeout, first=_FIRST_POLL, longest=_LONGEST_POLL)
+    if state is not None:
+        return state
+    with contextlib.suppress(OSError):
+        await fs._call("DELETE", f"/workRequests/{part(work)}", what=what)
+    raise CopyTimedOut(
+        errno.ETIMEDOUT,
+        f"{what}: OCI's work request {work} was still {last.get('status') or 'pending'} "
+        f"after {timeout:g}s, so it was canceled; give the filesystem a longer "
+        "copy_timeout= (seconds) for large or cross-region copies",
+    )
 
 
 async def copy_object(fs: OCIFileSystem, path1: str, path2: str, *, timeout: float) -> None:

@@ -15,13 +15,14 @@ import errno
 import json
 import logging
 import os
+import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from fsspec.asyn import sync
@@ -42,6 +43,7 @@ __all__ = [
     "error_for",
     "instance_principal_signer",
     "part",
+    "poll",
     "retry_after_seconds",
     "retry_settings",
     "sign",
@@ -57,6 +59,7 @@ _IAM_TYPES = ("api_key", "instance_principal", "resource_principal", "oke_princi
 # DEBUG, private key content and passphrase included: mask those values in its records.
 install_log_filters(("ocifs",), later=False)
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class AnonymousSigner:
@@ -365,6 +368,24 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+async def poll(
+    probe: Callable[[], Awaitable[_T | None]], *, max_wait: float, first: float, longest: float
+) -> _T | None:
+    """Await ``probe()`` until it returns something other than None, pausing ``first``
+    seconds, then twice that, ... at most ``longest``; None once ``max_wait`` is up."""
+    deadline = time.monotonic() + max_wait
+    delay = first
+    while True:
+        found = await probe()
+        if found is not None:
+            return found
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        await asyncio.sleep(min(delay, left))
+        delay = min(delay * 2, longest)
 
 
 @dataclass

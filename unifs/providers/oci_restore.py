@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-import time
 from typing import TYPE_CHECKING, Any
+
+from unifs.providers.oci_http import poll
 
 if TYPE_CHECKING:
     from unifs.providers.oci_filesystem import OCIFileSystem
@@ -75,22 +76,22 @@ async def restore(
 
 
 async def _wait_restored(fs: OCIFileSystem, names: list[str], max_wait: float) -> None:
-    deadline = time.monotonic() + max_wait
-    delay = _FIRST_POLL
     pending = list(names)
-    while pending:
+
+    async def all_restored() -> bool | None:
+        nonlocal pending
         states: list[Any] = await asyncio.gather(*(fs._info_object(n) for n in pending))
         done = [s.get("archivalState") == "Restored" for s in states]
         pending = [n for n, ready in zip(pending, done, strict=True) if not ready]
-        if not pending:
-            return
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise RestoreTimedOut(
-                errno.ETIMEDOUT,
-                f"{len(pending)} archived object(s) still restoring after {max_wait:g}s "
-                f"(first: {pending[0]}); OCI keeps restoring them: read them later, or "
-                "wait longer (max_wait=)",
-            )
-        await asyncio.sleep(min(delay, left))
-        delay = min(delay * 2, _LONGEST_POLL)
+        return True if not pending else None
+
+    if not pending:
+        return
+    if await poll(all_restored, max_wait=max_wait, first=_FIRST_POLL, longest=_LONGEST_POLL):
+        return
+    raise RestoreTimedOut(
+        errno.ETIMEDOUT,
+        f"{len(pending)} archived object(s) still restoring after {max_wait:g}s "
+        f"(first: {pending[0]}); OCI keeps restoring them: read them later, or "
+        "wait longer (max_wait=)",
+    )
