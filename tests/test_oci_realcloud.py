@@ -453,3 +453,19 @@ def test_unifs_writes_through_a_par_over_the_multipart_threshold(server, options
     assert fs.cat_file(f"{bucket}@{NS}/dir/model.bin") == data
     assert fs.info(f"{bucket}@{NS}/dir/model.bin")["md5"].endswith("-3")
     assert not server._buckets[bucket].uploads  # nothing left behind
+
+
+def test_cli_restore(server, options, bucket, capsys):
+    import json as _json
+
+    from unifs.cli import main
+
+    server.put_object(bucket, "cold/a.bin", b"frozen", storage_tier="Archive")
+    opts = []
+    for name, value in options.items():
+        opts += ["-o", f"{name}={_json.dumps(value)}"]
+    uri = f"oci://{bucket}@{NS}/cold/"
+    assert main(["restore", uri, "--wait", "--max-wait", "60", *opts]) == 0
+    assert f"restored: {bucket}@{NS}/cold/a.bin" in capsys.readouterr().out
+    assert main(["cat", f"{uri}a.bin", *opts]) == 0
+    assert capsys.readouterr().out == "frozen"
