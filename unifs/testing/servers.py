@@ -448,9 +448,10 @@ def start_oci(*, namespace: str = "unifs") -> OCILocalServer:
         endpoint=server.endpoint,
         storage_options={
             "config": identity.config(),
-            # plain data only, so that the options compare equal after pickling (UPath,
-            # Dask); a test that wants one try per request adds max_attempts=1 itself
             "config_kwargs": {"service_endpoint": server.endpoint},
+            # a failing test should fail now, not after retries; plain data (no oci SDK
+            # retry object), so that the options compare equal after pickling (UPath, Dask)
+            "max_attempts": 1,
             "namespace": namespace,
         },
         namespace=namespace,
