@@ -385,7 +385,7 @@ def test_a_failing_listing_page_is_retried_then_raised_never_short(oci_server):
     second_page = Fault("status", status=500, method="GET", path=r"/o\?.*start=", times=None)
     with FaultProxy(oci_server.endpoint, faults=[second_page]) as proxy:
         options = route_through(oci_server.storage_options, oci_server.endpoint, proxy.endpoint)
-        fs = OCIFileSystem(**options, max_attempts=3, skip_instance_cache=True)
+        fs = OCIFileSystem(**{**options, "max_attempts": 3}, skip_instance_cache=True)
         with pytest.raises(OSError) as err:
             fs.find(root)
         assert err.value.status == 500
@@ -466,6 +466,7 @@ def test_a_body_cut_short_is_retried_then_a_connection_error(fresh, oci_server):
     fs.pipe(f"{root}/cut.bin", data)
     with FaultProxy(oci_server.endpoint, faults=[Fault("reset", method="GET", cut=0.5)]) as proxy:
         options = route_through(oci_server.storage_options, oci_server.endpoint, proxy.endpoint)
+        options.pop("max_attempts")  # the fixture's; retries= is its alias
         flaky = OCIFileSystem(**options, retries=3, skip_instance_cache=True)
         assert flaky.cat_file(f"{root}/cut.bin") == data  # one reset, then the whole body
         proxy.faults[:] = [Fault("reset", method="GET", cut=0.5, times=None)]
@@ -476,8 +477,7 @@ def test_a_body_cut_short_is_retried_then_a_connection_error(fresh, oci_server):
 def test_max_attempts_does_not_clash_with_unifs_get_retries(fresh, oci_server, tmp_path):
     fs, root = fresh
     fs.pipe(f"{root}/g/one.txt", b"1")
-    report = unifs.get(
-        f"oci://{root}/g/", tmp_path, retries=1, max_attempts=2, **oci_server.storage_options
-    )
+    options = {**oci_server.storage_options, "max_attempts": 2}
+    report = unifs.get(f"oci://{root}/g/", tmp_path, retries=1, **options)
     assert report.transferred == ["one.txt"] and (tmp_path / "one.txt").read_bytes() == b"1"
-    assert OCIFileSystem(**oci_server.storage_options, max_attempts=2).retry.attempts == 2
+    assert OCIFileSystem(**options).retry.attempts == 2

@@ -12,6 +12,10 @@ working::
     ├── UnsupportedError (ValueError)            a style/operation a provider does not have
     │   └── PresignError                         a URL that cannot be presigned as asked
     ├── ObjectChangedError (OSError)             an object was replaced while it was being read
+    ├── NotRestoredError (PermissionError)       an archived object not restored yet (OCI)
+    ├── CopyRefused (PermissionError, NotImplementedError)  a server-side copy the store refused
+    ├── CopyTimedOut (OSError)                   a server-side copy outlived its deadline
+    ├── RestoreTimedOut (OSError)                restores not finished within max_wait
     ├── MissingDependencyError (ImportError)     a provider's extra is not installed
     ├── TransferError (OSError)                  files failed to transfer (``.report``)
     ├── TransferBusyError (BlockingIOError)      another transfer holds the destination
@@ -43,10 +47,14 @@ __all__ = [
     "AmbiguousURIError",
     "ArtifactNotCachedError",
     "AuthError",
+    "CopyRefused",
+    "CopyTimedOut",
     "MissingDependencyError",
     "ModelVerificationError",
+    "NotRestoredError",
     "ObjectChangedError",
     "PresignError",
+    "RestoreTimedOut",
     "SafetensorsError",
     "TransferBusyError",
     "TransferError",
@@ -110,6 +118,34 @@ class ObjectChangedError(UnifsError, OSError):
         self.path = path
         self.expected = expected
         self.request_id = request_id
+
+
+class NotRestoredError(UnifsError, PermissionError):
+    """GET of an object in an archive tier that has not been restored (OCI: 409 NotRestored).
+
+    The message names the object and how to restore it (``unifs restore``).
+    """
+
+
+class CopyRefused(UnifsError, PermissionError, NotImplementedError):
+    """The store refused a server-side copy (OCI: the Object Storage service may not act on
+    a bucket without an IAM policy).
+
+    A ``PermissionError`` (it is a policy), and a ``NotImplementedError``, so the copy engine
+    then streams the bytes through the client instead, and says so in its report.
+    """
+
+
+class CopyTimedOut(UnifsError, OSError):
+    """A server-side copy's work request outlived ``copy_timeout`` (and was canceled).
+
+    Not a ``TimeoutError``: fsspec's ``sync()`` replaces those with a bare
+    ``FSTimeoutError``, losing the message.
+    """
+
+
+class RestoreTimedOut(UnifsError, OSError):
+    """The restores asked for were not finished within ``max_wait`` (they go on in the store)."""
 
 
 class MissingDependencyError(UnifsError, ImportError):

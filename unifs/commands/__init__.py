@@ -27,6 +27,7 @@ VERBS = (
     "rm",
     "sync",
     "mkdir",
+    "restore",
     "get",
     "put",
     "normalize",

@@ -38,6 +38,8 @@ class TransferReport:
     peak_buffer: int = 0
     #: most requests allowed in flight at once (the engine ramps up to ``concurrency``)
     peak_requests: int = 0
+    #: what the run did differently from what was asked, and why (each said once)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def files(self) -> int:
@@ -79,6 +81,8 @@ class TransferReport:
             line += f", {self.retries} retries"
         if self.failed:
             line += f", {len(self.failed)} FAILED"
+        for note in self.notes:
+            line += f"; {note}"
         return line
 
 

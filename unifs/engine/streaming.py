@@ -61,8 +61,11 @@ class Copier:
         if self.server_side:
             try:
                 await engine.retrying(lambda _: self.dst.call("cp_file", item.remote, target))
-            except (NotImplementedError, AttributeError):
+            except (NotImplementedError, AttributeError) as exc:
                 self.server_side = False  # the filesystem has no server-side copy after all
+                said = any(n.startswith("server-side copy refused") for n in report.notes)
+                if isinstance(exc, NotImplementedError) and str(exc) and not said:
+                    report.notes.append(f"server-side copy refused, streamed instead: {exc}")
             else:
                 report.requests += 1
                 await self._check_server_copy(item, target)

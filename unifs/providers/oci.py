@@ -8,10 +8,12 @@ Dialects read:
 - region-qualified: ``oci://{namespace}@{region}/{bucket}/{key}`` -- told apart from the
   ocifs form because what follows ``@`` is a region identifier (``us-ashburn-1``), which
   a namespace never is
-- https: ``https://objectstorage.{region}.oraclecloud.com/n/{ns}/b/{bucket}/o/{key}``,
+- https: ``https://objectstorage.{region}.{realm}/n/{ns}/b/{bucket}/o/{key}`` (``{realm}``
+  is ``oraclecloud.com``, ``oraclegovcloud.com``, ``oraclecloud.eu``, ...: the oci SDK's
+  realm table says which region is in which),
   the per-tenancy ``{ns}.objectstorage.{region}.oci.customer-oci.com`` host, PAR URLs
   ``.../p/{token}/n/{ns}/b/{bucket}/o/{key}``, and the Amazon S3 compatibility host
-  ``https://{ns}.compat.objectstorage.{region}.oraclecloud.com/{bucket}/{key}``
+  ``https://{ns}.compat.objectstorage.{region}.{realm}/{bucket}/{key}``
 """
 
 from __future__ import annotations
@@ -91,6 +93,29 @@ def _parse_time(text: Any) -> Any:
     value = re.sub(r"\.(\d+)", lambda m: "." + (m.group(1) + "000000")[:6], value, count=1)
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def service_endpoint(region: str) -> str:
+    """Object Storage's endpoint in ``region``, in the region's realm (``oraclecloud.com``,
+    ``oraclegovcloud.com``, ``oraclecloud.eu``, ...), from the oci SDK's realm table and its
+    region sources (``~/.oci/regions-config.json``, ``OCI_REGION_METADATA``). Without the
+    SDK, or for a region it does not know, the commercial realm (as the SDK falls back)."""
+    try:
+        from oci.regions import endpoint_for
+    except ImportError:
+        return f"https://objectstorage.{region}.oraclecloud.com"
+    return str(
+        endpoint_for(
+            "object_storage",
+            region=region,
+            service_endpoint_template="https://objectstorage.{region}.{secondLevelDomain}",
+        )
+    ).rstrip("/")
+
+
+def _realm_domain(region: str) -> str:
+    """The realm's domain of ``region``: what follows ``objectstorage.{region}.``."""
+    return service_endpoint(region).split(f"objectstorage.{region}.", 1)[-1]
 
 
 def _anonymous_signer() -> Any:
@@ -228,6 +253,14 @@ class OCIProvider(Provider):
                 region=compat.group("region"),
             )
         service = _SERVICE_HOST.match(host) or _TENANCY_HOST.match(host)
+        # the regional host follows from the region (in its realm); any other host does not
+        regional = (
+            service is not None
+            and service.re is _SERVICE_HOST
+            and parts.scheme == "https"
+            and parts.port is None
+            and service_endpoint(service.group("region")) == f"https://{host}"
+        )
         par = None
         par_match = _PAR_PATH.match(path)
         if par_match is not None:
@@ -246,10 +279,7 @@ class OCIProvider(Provider):
             decode_key(match.group("key") or ""),
             namespace=match.group("ns"),
             region=service.group("region") if service else None,
-            # the regional host follows from the region; any other host does not
-            endpoint=None
-            if service is not None and service.re is _SERVICE_HOST
-            else f"{parts.scheme}://{parts.netloc}",
+            endpoint=None if regional else f"{parts.scheme}://{parts.netloc}",
             par=par,
         )
 
@@ -320,7 +350,7 @@ class OCIProvider(Provider):
         if uri.endpoint:
             base = uri.endpoint.rstrip("/")
         elif uri.region:
-            base = f"https://objectstorage.{uri.region}.oraclecloud.com"
+            base = service_endpoint(uri.region)
         else:
             raise UnsupportedError(
                 f"{uri.url} has no region, which its https URL needs: write "
@@ -347,7 +377,15 @@ class OCIProvider(Provider):
     def _resolve_par(self, uri: StorageURI, options: Mapping[str, Any]) -> Resolved:
         """A PAR URL is its own credential: ocifs, unsigned, with every request path under
         ``/p/{token}`` -- the SDK appends ``/n/{ns}/b/{bucket}/o/...`` to the endpoint."""
-        endpoint = uri.endpoint or f"https://objectstorage.{uri.region}.oraclecloud.com"
+        if uri.endpoint:
+            endpoint = uri.endpoint
+        elif uri.region:
+            endpoint = service_endpoint(uri.region)
+        else:
+            raise AuthError(
+                f"the PAR URL for {uri.url} names no region or host to send it to: paste the "
+                "whole PAR URL (https://objectstorage.{region}.../p/...)"
+            )
         par_options: dict[str, Any] = {
             "signer": _anonymous_signer(),
             "config": {"region": uri.region} if uri.region else {},
@@ -437,6 +475,9 @@ class OCIProvider(Provider):
         reasons = {
             "versioning": "unifs's OCI filesystem reads the current version of each object",
             "presign_max_lifetime": "a PAR may expire at any future time the caller sets",
+            "server_side_copy": "CopyObject, an asynchronous work request that needs an IAM "
+            "policy for the Object Storage service (Allow service objectstorage-<region> to "
+            "manage object-family ...); refused, unifs.copy streams the bytes instead",
         }
         signer = getattr(fs, "_signer", None)
         signs = not getattr(signer, "unsigned", False)
@@ -533,11 +574,9 @@ class OCIProvider(Provider):
             options.update(self._session_token(params, mode, region))
         elif name == "instance_principal" and params.get("federation_endpoint"):
             # ocifs builds its signer with no arguments; with an endpoint, build it here
-            from oci.auth.signers import InstancePrincipalsSecurityTokenSigner
+            from unifs.providers.oci_http import instance_principal_signer
 
-            options["signer"] = InstancePrincipalsSecurityTokenSigner(
-                federation_endpoint=params["federation_endpoint"]
-            )
+            options["signer"] = instance_principal_signer(params["federation_endpoint"])
             options["config"] = {"region": options.get("region") or options["signer"].region}
         elif name in ("instance_principal", "resource_principal"):
             options["iam_type"] = name
@@ -590,11 +629,11 @@ class OCIProvider(Provider):
         if not namespace or not region:
             raise AuthError(
                 "auth 'customer_secret_key' reaches the S3 compatibility endpoint "
-                "https://{namespace}.compat.objectstorage.{region}.oraclecloud.com and needs "
+                "https://{namespace}.compat.objectstorage.{region}.{realm domain} and needs "
                 "both: give 'namespace' and 'region' (or a URI that carries them)"
             )
         endpoint = params.get("endpoint") or (
-            f"https://{namespace}.compat.objectstorage.{region}.oraclecloud.com"
+            f"https://{namespace}.compat.objectstorage.{region}.{_realm_domain(region)}"
         )
         s3_options: dict[str, Any] = {
             "key": self.value("access_key_id", params, mode),

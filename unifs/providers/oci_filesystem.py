@@ -22,7 +22,6 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import json
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -71,7 +70,7 @@ def _let_ocifs_register_first() -> None:
 _let_ocifs_register_first()
 
 _PROVIDER = OCIProvider()
-_LIST_FIELDS = "name,size,etag,md5,timeCreated,timeModified,storageTier"
+_LIST_FIELDS = "name,size,etag,md5,timeCreated,timeModified,storageTier,archivalState"
 
 
 def _entry(label: str, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,11 +83,50 @@ def _entry(label: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         "timeCreated": obj.get("timeCreated"),
         "timeModified": obj.get("timeModified"),
         "storageTier": obj.get("storageTier"),
+        "archivalState": obj.get("archivalState"),
     }
 
 
 def _dir(name: str) -> dict[str, Any]:
     return {"name": name, "type": "directory", "size": 0}
+
+
+#: what fsspec's own base classes read from the storage options (listings cache, docs,
+#: batch size); ``skip_instance_cache`` is fsspec's too (its metaclass takes it out first)
+_FSSPEC_OPTIONS = frozenset(
+    {
+        "use_listings_cache",
+        "listings_expiry_time",
+        "max_paths",
+        "add_docs",
+        "add_aliases",
+        "batch_size",
+        "skip_instance_cache",
+    }
+)
+
+
+def _refuse_unknown_options(extra: Mapping[str, Any]) -> None:
+    """A storage option nobody reads is a mistake (``namepsace=``, or a keyword of another
+    function that fell through to ``**storage_options``): say so, naming it."""
+    import difflib
+    import inspect
+
+    unknown = sorted(set(extra) - _FSSPEC_OPTIONS)
+    if not unknown:
+        return
+    known = {
+        name
+        for name, param in inspect.signature(OCIFileSystem.__init__).parameters.items()
+        if param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL) and name != "self"
+    } | _FSSPEC_OPTIONS
+    name = unknown[0]
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"its options: {', '.join(sorted(known))}"
+    raise TypeError(
+        f"unifs's OCI filesystem takes no storage option {name!r} ({hint}): "
+        f"OCIFileSystem() got an unexpected keyword argument {name!r}"
+    )
 
 
 class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
@@ -101,9 +139,10 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
     ``config_kwargs["retry_strategy"]`` set to the SDK's ``NoneRetryStrategy`` means 1;
     ``retries`` is accepted as an alias, but it is also ``unifs.get``'s own keyword),
     ``connect_timeout``/``read_timeout`` (seconds),
-    ``max_connections`` and ``multipart_threshold`` (bytes above which a write is a
-    multipart upload). ``oci_additional_kwargs`` (ocifs's per-call SDK arguments) is
-    accepted and unused: no SDK call is made.
+    ``max_connections``, ``multipart_threshold`` (bytes above which a write is a
+    multipart upload) and ``copy_timeout`` (seconds a server-side copy's work request may
+    take before it is canceled and the copy fails). ``oci_additional_kwargs`` (ocifs's
+    per-call SDK arguments) is accepted and unused: no SDK call is made.
     """
 
     protocol = ("oci", "ocios")
@@ -135,6 +174,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         read_timeout: float | None = None,
         max_connections: int = 64,
         multipart_threshold: int = 64 * 2**20,
+        copy_timeout: float = 3600.0,
         asynchronous: bool = False,
         loop: Any = None,
         **kwargs: Any,
@@ -145,6 +185,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
                 "version only; drop the option"
             )
         self.version_aware = False
+        _refuse_unknown_options(kwargs)
         super().__init__(asynchronous=asynchronous, loop=loop, **kwargs)
         self.config_kwargs = dict(config_kwargs or {})
         self.oci_additional_kwargs = dict(oci_additional_kwargs or {})
@@ -172,6 +213,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         self.read_timeout = read_timeout or self.read_timeout
         self.max_connections = max_connections
         self.multipart_threshold = multipart_threshold
+        self.copy_timeout = copy_timeout
         self._transport = Transport(
             self._auth,
             self.retry,
@@ -301,13 +343,16 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         bucket, namespace, key, label = await self._resolve(path)
         prefix = f"{key}/" if key else ""
         entries: list[dict[str, Any]] = []
+        seen: set[str] = set()
         async for page in self._list_pages(bucket, namespace, prefix=prefix, what=path):
             for obj in page.get("objects") or []:
                 if obj["name"] == prefix:
                     continue  # a "folder" marker object equal to the prefix itself
                 entries.append(_entry(label, obj))
             for common in page.get("prefixes") or []:
-                entries.append(_dir(f"{label}/{common[:-1]}"))
+                if common not in seen:  # OCI repeats a prefix on each page its objects reach
+                    seen.add(common)
+                    entries.append(_dir(f"{label}/{common[:-1]}"))
         entries.sort(key=lambda e: e["name"])
         return entries
 
@@ -399,6 +444,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
             ),
             "ContentType": headers.get("content-type"),
             "storageTier": headers.get("storage-tier"),
+            "archivalState": headers.get("archival-state"),
             "metadata": {
                 name[len("opc-meta-") :]: value
                 for name, value in headers.items()
@@ -635,37 +681,25 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
             callback.relative_update(size)
 
     async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
-        """Server-side CopyObject, waited for (OCI copies asynchronously)."""
-        sb, sns, skey, slabel = await self._resolve(path1)
-        db, dns, dkey, _ = await self._resolve(path2)
-        if not skey or not dkey:
-            raise IsADirectoryError(f"copy needs two objects, not buckets: {path1} -> {path2}")
-        details = {
-            "sourceObjectName": skey,
-            "destinationRegion": self.region or "",
-            "destinationNamespace": dns,
-            "destinationBucket": db,
-            "destinationObjectName": dkey,
-        }
-        reply = await self._call(
-            "POST",
-            self._rest(sns, sb, "/actions/copyObject"),
-            headers={"Content-Type": "application/json"},
-            body=json.dumps(details).encode(),
-            what=f"copy {slabel}/{skey}",
-        )
-        work = reply.headers.get("opc-work-request-id")
-        delay = 0.05
-        while work:
-            state = (await self._call("GET", f"/workRequests/{part(work)}", what="copy")).json()
-            status = state.get("status")
-            if status == "COMPLETED":
-                break
-            if status in ("FAILED", "CANCELED"):
-                raise OSError(f"copy {path1} -> {path2} {status.lower()} (work request {work})")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-        self.invalidate_cache(path2)
+        """Server-side CopyObject, its work request waited for (under ``copy_timeout``).
+
+        Raises :class:`unifs.providers.oci_copy.CopyRefused` when OCI's service may not
+        copy (no service IAM policy): ``unifs.copy`` then streams the bytes instead.
+        """
+        from unifs.providers.oci_copy import copy_object
+
+        await copy_object(self, path1, path2, timeout=self.copy_timeout)
+
+    async def _restore(
+        self, path: str, hours: int = 24, wait: bool = False, max_wait: float = 3 * 3600.0
+    ) -> list[str]:
+        """Restore the Archive-tier object ``path`` (or those under a prefix) for ``hours``;
+        ``wait=True`` returns once they are readable. See :mod:`unifs.providers.oci_restore`."""
+        from unifs.providers.oci_restore import restore
+
+        return await restore(self, path, hours=hours, wait=wait, max_wait=max_wait)
+
+    restore = sync_wrapper(_restore)
 
     async def _rm_file(self, path: str, **kwargs: Any) -> None:
         bucket, namespace, key, label = await self._resolve(path)

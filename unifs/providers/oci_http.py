@@ -15,22 +15,26 @@ import errno
 import json
 import logging
 import os
+import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from fsspec.asyn import sync
 
-from unifs.errors import ObjectChangedError
+from unifs.errors import NotRestoredError, ObjectChangedError
 from unifs.redact import install_log_filters
 from unifs.types import RetryPolicy
 
 __all__ = [
     "RETRYABLE_STATUS",
     "AnonymousSigner",
+    "NotRestoredError",
     "OCIAuth",
     "Reply",
     "RetrySettings",
@@ -38,7 +42,10 @@ __all__ = [
     "build_auth",
     "chunks",
     "error_for",
+    "instance_principal_signer",
     "part",
+    "poll",
+    "retry_after_seconds",
     "retry_settings",
     "sign",
 ]
@@ -53,6 +60,7 @@ _IAM_TYPES = ("api_key", "instance_principal", "resource_principal", "oke_princi
 # DEBUG, private key content and passphrase included: mask those values in its records.
 install_log_filters(("ocifs",), later=False)
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class AnonymousSigner:
@@ -134,6 +142,28 @@ def _config_signer(config: dict[str, Any]) -> Any:
     )
 
 
+def instance_principal_signer(federation_endpoint: str | None = None) -> Any:
+    """The SDK's instance-principal signer; a metadata service that answers with an HTTP
+    error (a proxy answering 169.254.169.254 off the cloud, say) is one unifs line naming
+    the mode and the service, not the SDK's raw error dict."""
+    import oci
+
+    from unifs.auth import AuthError
+
+    kwargs = {"federation_endpoint": federation_endpoint} if federation_endpoint else {}
+    try:
+        return oci.auth.signers.InstancePrincipalsSecurityTokenSigner(**kwargs)
+    except oci.exceptions.ServiceError as exc:
+        base = os.environ.get("OCI_METADATA_BASE_URL") or "http://169.254.169.254/opc/v2"
+        raise AuthError(
+            f"auth 'instance_principal' needs the OCI instance metadata service at {base}, "
+            f"which answered HTTP {exc.status}: this machine does not look like an OCI "
+            "compute instance (off the cloud, a proxy may be answering that address: "
+            "exempt it with NO_PROXY=169.254.169.254). Run on an instance, or choose "
+            "another auth mode (see docs/auth.md)"
+        ) from None
+
+
 def build_auth(
     *,
     config: Any,
@@ -167,8 +197,7 @@ def build_auth(
             loaded = _load_config(config, profile)
             signer = _config_signer(loaded)
         elif iam_type == "instance_principal":
-            kwargs = {"federation_endpoint": federation_endpoint} if federation_endpoint else {}
-            signer = oci.auth.signers.InstancePrincipalsSecurityTokenSigner(**kwargs)
+            signer = instance_principal_signer(federation_endpoint)
         elif iam_type == "resource_principal":
             try:
                 signer = oci.auth.signers.get_resource_principals_signer()
@@ -278,6 +307,13 @@ def error_for(
         exc = FileNotFoundError(errno.ENOENT, text)
     elif status in (401, 403):
         exc = PermissionError(errno.EACCES, text)
+    elif status == 409 and code == "NotRestored":
+        exc = NotRestoredError(
+            errno.EACCES,
+            f"{path} is in OCI's Archive tier and not restored: restore it first "
+            "(fs.restore(path, wait=True), or `oci os object restore`), then read it "
+            f"(a restore takes up to an hour){rid}",
+        )
     elif status == 409 and code == "BucketNotEmpty":
         exc = OSError(errno.ENOTEMPTY, text)
     elif status in (409, 412) and code in (
@@ -309,6 +345,42 @@ def retry_settings(attempts: int | None, config_kwargs: Mapping[str, Any]) -> Re
         if strategy is not None and type(strategy).__name__ == "NoneRetryStrategy":
             attempts = 1
     return RetryPolicy(attempts=max(1, attempts)) if attempts is not None else RetryPolicy()
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait: delta-seconds or an HTTP date
+    (RFC 9110); None when absent or unreadable (the policy's own back-off then)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+async def poll(
+    probe: Callable[[], Awaitable[_T | None]], *, max_wait: float, first: float, longest: float
+) -> _T | None:
+    """Await ``probe()`` until it returns something other than None, pausing ``first``
+    seconds, then twice that, ... at most ``longest``; None once ``max_wait`` is up."""
+    deadline = time.monotonic() + max_wait
+    delay = first
+    while True:
+        found = await probe()
+        if found is not None:
+            return found
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        await asyncio.sleep(min(delay, left))
+        delay = min(delay * 2, longest)
 
 
 @dataclass
@@ -494,11 +566,7 @@ class Transport:
             finally:
                 response.release()
             if response.status in RETRYABLE_STATUS and attempt + 1 < self.retry.attempts:
-                retry_after = response.headers.get("retry-after")
-                try:
-                    wait = float(retry_after) if retry_after else None
-                except ValueError:
-                    wait = None
+                wait = retry_after_seconds(response.headers.get("retry-after"))
                 await asyncio.sleep(self.retry.delay(attempt, wait))
                 attempt += 1
                 continue

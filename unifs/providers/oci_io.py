@@ -15,10 +15,11 @@ import contextlib
 import hashlib
 import json
 import mimetypes
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fsspec.asyn import sync
 from fsspec.spec import AbstractBufferedFile
@@ -35,19 +36,36 @@ def _md5(data: bytes | memoryview) -> str:
 
 #: user metadata (``opc-meta-``) unifs keeps on its multipart uploads: their part size in bytes
 PART_SIZE_METADATA = "unifs-part-size"
+_OCTETS = "application/octet-stream"
+_PAR_ENDPOINT = re.compile(r"/p/(?P<token>[^/]+)/?$")
+
+
+def par_token(fs: OCIFileSystem) -> str | None:
+    """The PAR token a filesystem's endpoint ends with (``.../p/{token}``), if any."""
+    found = _PAR_ENDPOINT.search(urlsplit(fs.endpoint).path)
+    return found["token"] if found else None
 
 
 class Multipart:
     """One OCI multipart upload: start, parts, commit or abort."""
 
     def __init__(
-        self, fs: OCIFileSystem, path: str, rest: str, upload_id: str, exclusive: bool
+        self,
+        fs: OCIFileSystem,
+        path: str,
+        rest: str,
+        upload_id: str,
+        exclusive: bool,
+        *,
+        par: bool = False,
     ) -> None:
         self.fs = fs
         self.path = path
         self.rest = rest
         self.upload_id = upload_id
         self.exclusive = exclusive
+        #: begun through a PAR: ``rest`` is the upload's accessUri (below the PAR's token)
+        self.par = par
         self.parts: dict[int, str] = {}
 
     @classmethod
@@ -60,8 +78,15 @@ class Multipart:
         content_type: str | None = None,
         part_size: int | None = None,
     ) -> Multipart:
-        """Begin an upload; ``part_size`` (all parts but a shorter last one) is kept with it."""
+        """Begin an upload; ``part_size`` (all parts but a shorter last one) is kept with it.
+
+        Through a PAR (a filesystem whose endpoint is ``.../p/{token}``) this is OCI's PAR
+        protocol: a bodiless ``PUT`` of the object with ``opc-multipart: true`` answers an
+        ``accessUri`` under which the parts are PUT (``{accessUri}{n}``), then committed
+        (``POST``) or aborted (``DELETE``)."""
         bucket, namespace, key, label = await fs._resolve(path)
+        if par_token(fs) is not None:
+            return await cls._start_par(fs, path, exclusive, content_type, part_size)
         details: dict[str, Any] = {"object": key}
         if content_type:
             details["contentType"] = content_type
@@ -81,13 +106,54 @@ class Multipart:
         return cls(fs, f"{label}/{key}", rest, reply.json()["uploadId"], exclusive)
 
     @classmethod
+    async def _start_par(
+        cls,
+        fs: OCIFileSystem,
+        path: str,
+        exclusive: bool,
+        content_type: str | None,
+        part_size: int | None,
+    ) -> Multipart:
+        bucket, namespace, key, label = await fs._resolve(path)
+        headers = {"opc-multipart": "true", "Content-Type": content_type or _OCTETS}
+        if part_size:
+            headers[f"opc-meta-{PART_SIZE_METADATA}"] = str(part_size)
+        if exclusive:
+            headers["If-None-Match"] = "*"
+        reply = await fs._call(
+            "PUT",
+            fs._rest(namespace, bucket, f"/o/{quote(key, safe='')}"),
+            headers=headers,
+            sign_body=False,
+            what=f"{label}/{key}",
+        )
+        answer = reply.json() or {}
+        # the accessUri names the PAR's own /p/{token}, which the endpoint already ends with
+        rest = "/" + str(answer["accessUri"]).split("/", 3)[3]
+        return cls(fs, f"{label}/{key}", rest, str(answer["uploadId"]), exclusive, par=True)
+
+    @classmethod
     async def attach(cls, fs: OCIFileSystem, path: str, upload_id: str) -> Multipart:
         """The upload ``upload_id`` to ``path``, begun elsewhere (another process, a crash)."""
         bucket, namespace, key, label = await fs._resolve(path)
+        if par_token(fs) is not None:
+            rest = fs._rest(namespace, bucket, f"/u/{quote(key, safe='')}/id/{upload_id}/")
+            return cls(fs, f"{label}/{key}", rest, upload_id, False, par=True)
         rest = fs._rest(namespace, bucket, f"/u/{quote(key, safe='')}")
         return cls(fs, f"{label}/{key}", rest, upload_id, False)
 
     async def part(self, number: int, data: bytes | memoryview) -> None:
+        if self.par:
+            reply = await self.fs._call(
+                "PUT",
+                f"{self.rest}{number}",
+                headers={"Content-Type": _OCTETS, "Content-MD5": _md5(data)},
+                body=bytes(data),
+                sign_body=False,
+                what=f"{self.path} part {number}",
+            )
+            self.parts[number] = reply.headers.get("etag", "")
+            return
         reply = await self.fs._call(
             "PUT",
             self.rest,
@@ -100,6 +166,15 @@ class Multipart:
         self.parts[number] = reply.headers["etag"]
 
     async def commit(self) -> None:
+        if self.par:  # a PAR upload commits every part it holds
+            await self.fs._call(
+                "POST",
+                self.rest,
+                headers={"If-None-Match": "*"} if self.exclusive else {},
+                what=self.path,
+            )
+            self.fs.invalidate_cache(self.path)
+            return
         details = {
             "partsToCommit": [{"partNum": n, "etag": e} for n, e in sorted(self.parts.items())]
         }
@@ -117,14 +192,17 @@ class Multipart:
         self.fs.invalidate_cache(self.path)
 
     async def abort(self) -> None:
+        params = None if self.par else {"uploadId": self.upload_id}
         with contextlib.suppress(FileNotFoundError):
-            await self.fs._call(
-                "DELETE", self.rest, params={"uploadId": self.upload_id}, what=self.path
-            )
+            await self.fs._call("DELETE", self.rest, params=params, what=self.path)
 
     @classmethod
     async def abort_abandoned(cls, fs: OCIFileSystem, path: str, *, before: datetime) -> int:
-        """Abort the unfinished uploads to ``path`` begun before ``before``; how many."""
+        """Abort the unfinished uploads to ``path`` begun before ``before``; how many.
+
+        A PAR cannot list uploads: through one, nothing is found (0)."""
+        if par_token(fs) is not None:
+            return 0
         bucket, namespace, key, label = await fs._resolve(path)
         listing = fs._rest(namespace, bucket, "/u")
         aborted, page = 0, None

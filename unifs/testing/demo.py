@@ -60,8 +60,6 @@ def run_demo(dest: str, *, keep_server: bool = False) -> int:
     from unifs.testing.network import guard
 
     guard()  # the demo, like the tests, never leaves 127.0.0.1
-    import oci
-
     from unifs.testing.oci_server import OCIServer, OCITestIdentity
     from unifs.transfer import get, put
 
@@ -73,10 +71,8 @@ def run_demo(dest: str, *, keep_server: bool = False) -> int:
         server.create_bucket("models")
         options: dict[str, Any] = {
             "config": identity.config(),
-            "config_kwargs": {
-                "service_endpoint": server.endpoint,
-                "retry_strategy": oci.retry.NoneRetryStrategy(),
-            },
+            "config_kwargs": {"service_endpoint": server.endpoint},
+            "max_attempts": 1,
         }
         source = make_demo_model(scratch)
         uri = "oci://n/demo/b/models/o/demo-llm/"

@@ -439,7 +439,7 @@ def start_azure(*, timeout: float = DEFAULT_TIMEOUT) -> AzureLocalServer:
 
 def start_oci(*, namespace: str = "unifs") -> OCILocalServer:
     """Start unifs's OCI Object Storage server on a free port with a fresh test identity."""
-    oci = _require("oci", provider="OCI test server", extra="oci")
+    _require("oci", provider="OCI test server", extra="oci")
     from unifs.testing.oci_server import OCIServer, OCITestIdentity
 
     identity = OCITestIdentity.generate()
@@ -451,11 +451,10 @@ def start_oci(*, namespace: str = "unifs") -> OCILocalServer:
         endpoint=server.endpoint,
         storage_options={
             "config": identity.config(),
-            "config_kwargs": {
-                "service_endpoint": server.endpoint,
-                # a failing test should fail now, not after the SDK's minutes of back-off
-                "retry_strategy": oci.retry.NoneRetryStrategy(),
-            },
+            "config_kwargs": {"service_endpoint": server.endpoint},
+            # a failing test should fail now, not after retries; plain data (no oci SDK
+            # retry object), so that the options compare equal after pickling (UPath, Dask)
+            "max_attempts": 1,
             "namespace": namespace,
         },
         namespace=namespace,

@@ -10,7 +10,14 @@ from typing import Any
 from unifs.providers.oci_identity import fake_ocid
 from unifs.testing.oci_server.http import _json_response, _OCIError, _Request, _Response
 from unifs.testing.oci_server.identity import _par_denied
-from unifs.testing.oci_server.store import _Bucket, _Object, _rfc3339, _Store, _utcnow
+from unifs.testing.oci_server.store import (
+    _Bucket,
+    _Object,
+    _rfc3339,
+    _Store,
+    _utcnow,
+    archival_state,
+)
 
 _MAX_LIST_LIMIT = 1000
 _BUCKET_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
@@ -38,11 +45,6 @@ def _page(keys: list[str], page: str | None, limit: int) -> tuple[list[str], str
     chunk = keys[start : start + limit]
     nxt = keys[start + limit] if start + limit < len(keys) else None
     return chunk, nxt
-
-
-def _prefix_upper_bound(prefix: str) -> str:
-    """Return the smallest string greater than every string that starts with ``prefix``."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 class _BucketRoutes(_Store):
@@ -239,19 +241,23 @@ class _BucketRoutes(_Store):
             objects: list[dict[str, Any]] = []
             prefixes: list[str] = []
             next_start: str | None = None
+            scanned = 0
             while i < len(names):
                 name = names[i]
                 if not name.startswith(prefix) or (end is not None and name >= end):
                     break
-                if len(objects) + len(prefixes) >= limit:
+                if scanned >= limit:
                     next_start = name
                     break
+                scanned += 1
                 cut = name.find("/", len(prefix)) if delimiter else -1
                 if cut >= 0:
+                    # As OCI does, every object folded into a prefix counts toward the
+                    # page's limit, so a prefix whose objects straddle pages is on each.
                     common = name[: cut + 1]
-                    prefixes.append(common)
-                    # Everything under this common prefix is covered by it; skip past it all.
-                    i = bisect.bisect_left(names, _prefix_upper_bound(common), i)
+                    if not prefixes or prefixes[-1] != common:
+                        prefixes.append(common)
+                    i += 1
                     continue
                 objects.append(self._summary(bucket.objects[name], fields))
                 i += 1
@@ -270,8 +276,9 @@ class _BucketRoutes(_Store):
             "timeCreated": _rfc3339(obj.time_created),
             "timeModified": _rfc3339(obj.time_modified),
             "storageTier": obj.storage_tier,
+            "archivalState": archival_state(obj),
         }
-        return {k: v for k, v in full.items() if k in fields}
+        return {k: v for k, v in full.items() if k in fields and v is not None}
 
     def _list_objects_api(self, req: _Request, ns: str, bucket: str) -> _Response:
         with self._lock:

@@ -274,6 +274,11 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
 # --------------------------------------------------------------------------------------------
 
 _R_PAR = re.compile(r"^/p/(?P<token>[^/]+)/n/(?P<ns>[^/]+)/b/(?P<bucket>[^/]+)/o(?:/(?P<key>.*))?$")
+# a multipart upload begun through a PAR: /p/{token}/n/{ns}/b/{bucket}/u/{object}/id/{id}/[{part}]
+_R_PAR_UPLOAD = re.compile(
+    r"^/p/(?P<token>[^/]+)/n/(?P<ns>[^/]+)/b/(?P<bucket>[^/]+)/u/(?P<key>.+)"
+    r"/id/(?P<upload>[^/]+)/(?P<part>\d*)$"
+)
 _R_NS = re.compile(r"^/n/?$")
 _R_NS_META = re.compile(r"^/n/(?P<ns>[^/]+)/?$")
 _R_BUCKETS = re.compile(r"^/n/(?P<ns>[^/]+)/b/?$")
@@ -286,3 +291,6 @@ _R_PARS = re.compile(r"^/n/(?P<ns>[^/]+)/b/(?P<bucket>[^/]+)/p/?$")
 _R_PAR_ITEM = re.compile(r"^/n/(?P<ns>[^/]+)/b/(?P<bucket>[^/]+)/p/(?P<par>[^/]+)$")
 _R_ACTION = re.compile(r"^/n/(?P<ns>[^/]+)/b/(?P<bucket>[^/]+)/actions/(?P<action>[A-Za-z]+)$")
 _R_WORK_REQUEST = re.compile(r"^/workRequests/(?P<work_id>[^/]+)$")
+_R_WORK_REQUESTS = re.compile(r"^/workRequests/?$")
+_R_WORK_REQUEST_ERRORS = re.compile(r"^/workRequests/(?P<work_id>[^/]+)/errors$")
+_R_WORK_REQUEST_LOGS = re.compile(r"^/workRequests/(?P<work_id>[^/]+)/logs$")

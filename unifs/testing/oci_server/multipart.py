@@ -32,8 +32,13 @@ class _MultipartRoutes(_ObjectRoutes):
     def _upload(self, bucket: _Bucket, upload_id: str | None, key: str) -> _Upload:
         upload = bucket.uploads.get(upload_id or "")
         if upload is None or upload.object_name != key:
+            # OCI's generic code for a resource in the URI that is not there (not S3's
+            # NoSuchUpload): clients must go by the 404
             raise _OCIError(
-                404, "NoSuchUpload", f"The upload '{upload_id}' for object '{key}' does not exist."
+                404,
+                "NotAuthorizedOrNotFound",
+                f"The upload '{upload_id}' for object '{key}' does not exist, or you are not "
+                "authorized to access it.",
             )
         return upload
 
@@ -125,34 +130,40 @@ class _MultipartRoutes(_ObjectRoutes):
             for entry in to_commit:
                 num = entry.get("partNum")
                 part = upload.parts.get(num) if isinstance(num, int) else None
-                if part is None:
-                    raise _OCIError(400, "InvalidParameter", f"Part {num} was never uploaded.")
-                if entry.get("etag") != part.etag:
+                if part is None or entry.get("etag") != part.etag:
                     raise _OCIError(
-                        400, "InvalidParameter", f"The ETag given for part {num} does not match."
+                        400,
+                        "InvalidUploadPart",
+                        "There were some invalid part (partNum/etag) combination for the "
+                        f"upload (part {num}).",
                     )
                 chosen[num] = part
-            self._check_put_conditions(req, b.objects.get(key))
-            ordered = [chosen[n] for n in sorted(chosen)]
-            # OCI's multipart checksum: MD5 over the concatenated binary part MD5s, then -count.
-            digest = hashlib.md5(b"".join(base64.b64decode(p.md5) for p in ordered)).digest()
-            multipart_md5 = f"{base64.b64encode(digest).decode('ascii')}-{len(ordered)}"
-            now = _utcnow()
-            obj = _Object(
-                name=key,
-                data=b"".join(p.data for p in ordered),
-                etag=str(uuid.uuid4()),
-                md5=multipart_md5,
-                multipart=True,
-                content_type=upload.content_type or "application/octet-stream",
-                headers=upload.headers,
-                metadata=upload.metadata,
-                storage_tier=upload.storage_tier,
-                time_created=now,
-                time_modified=now,
-            )
-            b.put(obj)
-            del b.uploads[upload.upload_id]
+            return self._assemble(req, b, upload, [chosen[n] for n in sorted(chosen)])
+
+    def _assemble(
+        self, req: _Request, b: _Bucket, upload: _Upload, ordered: list[_Part]
+    ) -> _Response:
+        """Make the object of ``upload`` from ``ordered`` parts (the caller holds the lock)."""
+        self._check_put_conditions(req, b.objects.get(upload.object_name))
+        # OCI's multipart checksum: MD5 over the concatenated binary part MD5s, then -count.
+        digest = hashlib.md5(b"".join(base64.b64decode(p.md5) for p in ordered)).digest()
+        multipart_md5 = f"{base64.b64encode(digest).decode('ascii')}-{len(ordered)}"
+        now = _utcnow()
+        obj = _Object(
+            name=upload.object_name,
+            data=b"".join(p.data for p in ordered),
+            etag=str(uuid.uuid4()),
+            md5=multipart_md5,
+            multipart=True,
+            content_type=upload.content_type or "application/octet-stream",
+            headers=upload.headers,
+            metadata=upload.metadata,
+            storage_tier=upload.storage_tier,
+            time_created=now,
+            time_modified=now,
+        )
+        b.put(obj)
+        del b.uploads[upload.upload_id]
         return _Response(
             200,
             [

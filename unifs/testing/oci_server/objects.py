@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from urllib.parse import quote
 
-from unifs.providers.oci_identity import fake_ocid
 from unifs.testing.oci_server.buckets import _BucketRoutes
-from unifs.testing.oci_server.http import _json_response, _OCIError, _Request, _Response
+from unifs.testing.oci_server.http import _OCIError, _Request, _Response
 from unifs.testing.oci_server.store import (
+    STORAGE_TIERS,
     _b64md5,
     _Bucket,
     _http_date,
     _Object,
-    _rfc3339,
     _utcnow,
+    archival_state,
 )
 
 _MAX_OBJECT_NAME_BYTES = 1024
@@ -55,8 +54,19 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
+def _tier(value: str | None) -> str:
+    """The storage tier a write asked for (``storage-tier``), Standard by default."""
+    if value is None or value == "":
+        return "Standard"
+    if value not in STORAGE_TIERS:
+        raise _OCIError(
+            400, "InvalidParameter", f"storage-tier must be one of {', '.join(STORAGE_TIERS)}."
+        )
+    return value
+
+
 class _ObjectRoutes(_BucketRoutes):
-    """The object calls, and the work requests a copy leaves behind."""
+    """The object calls (CopyObject's work requests: ``work_requests``)."""
 
     # ---- objects --------------------------------------------------------------------------
 
@@ -85,6 +95,12 @@ class _ObjectRoutes(_BucketRoutes):
             ("storage-tier", obj.storage_tier),
             ("time-created", _http_date(obj.time_created)),
         ]
+        state = archival_state(obj)
+        if state is not None:
+            headers.append(("archival-state", state))
+            if state == "Restored" and obj.restored_until is not None:
+                # when the restored copy goes back to the archive
+                headers.append(("time-of-archival", _http_date(obj.restored_until)))
         headers += [(k, v) for k, v in obj.headers.items()]
         headers += [(f"opc-meta-{k}", v) for k, v in obj.metadata.items()]
         return headers
@@ -99,7 +115,20 @@ class _ObjectRoutes(_BucketRoutes):
         if_match = req.header("if-match")
         if if_match is not None and if_match not in ("*", obj.etag):
             raise _OCIError(412, "IfMatchFailed", "The If-Match header does not match the ETag.")
-        if req.header("if-none-match") in ("*", obj.etag):
+        if archival_state(obj) in ("Archived", "Restoring") and req.method == "GET":
+            raise _OCIError(
+                409,
+                "NotRestored",
+                f"The object '{obj.name}' is archived and has not been restored. "
+                "Restore it with RestoreObjects first.",
+            )
+        if_none_match = req.header("if-none-match")
+        if if_none_match == "*":
+            # OCI's GetObject/HeadObject take an ETag here; the wildcard is for writes only
+            raise _OCIError(
+                400, "InvalidParameter", "If-None-Match '*' is not supported on GET or HEAD."
+            )
+        if if_none_match == obj.etag:
             return _Response(304, [("ETag", obj.etag)])
         headers = self._object_headers(obj)
         for param, header in _RESPONSE_OVERRIDES.items():
@@ -149,8 +178,9 @@ class _ObjectRoutes(_BucketRoutes):
             if if_none_match != "*":
                 raise _OCIError(400, "InvalidParameter", "If-None-Match only supports '*'.")
             if existing is not None:
+                # real OCI: 412, not 409 (which is what a conflict on a bucket gets)
                 raise _OCIError(
-                    409, "IfNoneMatchFailed", "The object already exists and If-None-Match is '*'."
+                    412, "IfNoneMatchFailed", "The object already exists and If-None-Match is '*'."
                 )
 
     def _store_put(self, req: _Request, bucket: _Bucket, key: str) -> _Response:
@@ -176,7 +206,7 @@ class _ObjectRoutes(_BucketRoutes):
                 content_type=req.header("Content-Type") or "application/octet-stream",
                 headers=stored,
                 metadata=metadata,
-                storage_tier=req.header("storage-tier") or "Standard",
+                storage_tier=_tier(req.header("storage-tier")),
                 time_created=now,
                 time_modified=now,
             )
@@ -206,101 +236,14 @@ class _ObjectRoutes(_BucketRoutes):
             b.remove(key)
         return _Response(204, [("last-modified", _http_date(_utcnow()))])
 
-    # ---- copy / rename / work requests ----------------------------------------------------
+    # ---- copy (see work_requests) / rename ------------------------------------------------
 
     def _action(self, req: _Request, ns: str, bucket: str, action: str) -> _Response:
-        if action == "copyObject":
-            return self._copy_object(req, ns, bucket)
+        """POST .../actions/{action}; copyObject, restoreObjects and updateObjectStorageTier
+        are answered by the work-request and tier mixins, which come first."""
         if action == "renameObject":
             return self._rename_object(req, bucket)
         raise _OCIError(404, "NotFound", f"Unsupported action {action!r}.")
-
-    def _copy_object(self, req: _Request, ns: str, bucket: str) -> _Response:
-        details = req.json()
-        source_name = details.get("sourceObjectName")
-        dest_name = details.get("destinationObjectName")
-        dest_bucket = details.get("destinationBucket")
-        dest_ns = details.get("destinationNamespace")
-        if not (source_name and dest_name and dest_bucket and dest_ns):
-            raise _OCIError(
-                400,
-                "MissingParameter",
-                "sourceObjectName, destinationRegion, "
-                "destinationNamespace, destinationBucket and destinationObjectName are required.",
-            )
-        if not details.get("destinationRegion"):
-            raise _OCIError(400, "MissingParameter", "destinationRegion is required.")
-        if dest_ns != self._namespace:
-            raise _OCIError(404, "NamespaceNotFound", f"Unknown namespace '{dest_ns}'.")
-        self._check_name(dest_name)
-        meta_in = details.get("destinationObjectMetadata")
-        now = _utcnow()
-        with self._lock:
-            src_bucket = self._bucket(bucket)
-            source = self._object(src_bucket, source_name)
-            if details.get("sourceObjectIfMatchETag") not in (None, source.etag):
-                raise _OCIError(412, "IfMatchFailed", "sourceObjectIfMatchETag does not match.")
-            target_bucket = self._bucket(dest_bucket)
-            existing = target_bucket.objects.get(dest_name)
-            if details.get("destinationObjectIfMatchETag") not in (
-                None,
-                existing.etag if existing else object(),
-            ):
-                raise _OCIError(412, "IfMatchFailed", "destinationObjectIfMatchETag mismatch.")
-            if details.get("destinationObjectIfNoneMatchETag") == "*" and existing is not None:
-                raise _OCIError(409, "IfNoneMatchFailed", "The destination object exists.")
-            metadata = dict(source.metadata)
-            content_type = source.content_type
-            if isinstance(meta_in, dict):
-                metadata = {
-                    k[len("opc-meta-") :]: str(v)
-                    for k, v in meta_in.items()
-                    if k.lower().startswith("opc-meta-")
-                }
-                content_type = meta_in.get("Content-Type", content_type)
-            copy = _Object(
-                name=dest_name,
-                data=source.data,  # immutable buffer: sharing it is a free copy
-                etag=str(uuid.uuid4()),
-                md5=source.md5,
-                multipart=source.multipart,
-                content_type=content_type,
-                headers=dict(source.headers),
-                metadata=metadata,
-                storage_tier=details.get("destinationObjectStorageTier") or source.storage_tier,
-                time_created=now,
-                time_modified=now,
-            )
-            target_bucket.put(copy)
-            work_id = fake_ocid("objectstorageworkrequest")
-            self._work_requests[work_id] = {
-                "operationType": "COPY_OBJECT",
-                "status": "COMPLETED",
-                "id": work_id,
-                "compartmentId": src_bucket.compartment_id,
-                "resources": [
-                    {
-                        "actionType": "WRITTEN",
-                        "entityType": "object",
-                        "identifier": dest_name,
-                        "entityUri": f"/n/{dest_ns}/b/{dest_bucket}/o/{quote(dest_name)}",
-                        "metadata": {},
-                    }
-                ],
-                "percentComplete": 100.0,
-                "timeAccepted": _rfc3339(now),
-                "timeStarted": _rfc3339(now),
-                "timeFinished": _rfc3339(now),
-            }
-        # OCI copies asynchronously and answers 202 with a work request; this one is done.
-        return _Response(202, [("opc-work-request-id", work_id)])
-
-    def _get_work_request(self, req: _Request, work_id: str) -> _Response:
-        with self._lock:
-            work = self._work_requests.get(work_id)
-        if work is None:
-            raise _OCIError(404, "NotAuthorizedOrNotFound", f"Work request {work_id} not found.")
-        return _json_response(200, work)
 
     def _rename_object(self, req: _Request, bucket: str) -> _Response:
         details = req.json()
@@ -321,7 +264,7 @@ class _ObjectRoutes(_BucketRoutes):
             ):
                 raise _OCIError(412, "IfMatchFailed", "newObjIfMatchETag does not match.")
             if details.get("newObjIfNoneMatchETag") == "*" and existing is not None:
-                raise _OCIError(409, "IfNoneMatchFailed", "An object named newName exists.")
+                raise _OCIError(412, "IfNoneMatchFailed", "An object named newName exists.")
             now = _utcnow()
             renamed = _Object(
                 name=new_name,

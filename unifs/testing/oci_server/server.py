@@ -24,10 +24,14 @@ from unifs.testing.oci_server.http import (
     _R_OBJECTS,
     _R_PAR,
     _R_PAR_ITEM,
+    _R_PAR_UPLOAD,
     _R_PARS,
     _R_UPLOAD,
     _R_UPLOADS,
     _R_WORK_REQUEST,
+    _R_WORK_REQUEST_ERRORS,
+    _R_WORK_REQUEST_LOGS,
+    _R_WORK_REQUESTS,
     _HTTPServer,
     _OCIError,
     _Request,
@@ -36,18 +40,25 @@ from unifs.testing.oci_server.http import (
 from unifs.testing.oci_server.identity import OCITestIdentity, _SignatureCheck
 from unifs.testing.oci_server.multipart import _MultipartRoutes
 from unifs.testing.oci_server.pars import _PARRoutes
-from unifs.testing.oci_server.store import _b64md5, _Bucket, _Object, _utcnow
+from unifs.testing.oci_server.store import STORAGE_TIERS, _b64md5, _Bucket, _Object, _utcnow
+from unifs.testing.oci_server.tiers import _TierRoutes
+from unifs.testing.oci_server.work_requests import _WorkRequestRoutes
 
 # one logger for the whole server, under the name it had as a single module
 logger = logging.getLogger("unifs.testing.oci_server")
 
 
-class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
+class OCIServer(_SignatureCheck, _WorkRequestRoutes, _TierRoutes, _PARRoutes, _MultipartRoutes):
     """Serve OCI Object Storage's REST API from memory on a loopback port, checking signatures.
 
     Every request outside ``/p/`` (pre-authenticated requests) must carry a valid OCI HTTP
     signature from one of the trusted :class:`OCITestIdentity` keys, with a ``Date`` within
     ``max_clock_skew`` of now; anything else gets 401 ``NotAuthenticated``.
+
+    CopyObject answers 202 and copies ``copy_delay`` seconds later, as a work request
+    (see :mod:`unifs.testing.oci_server.work_requests`). Objects in the Archive tier
+    answer GET with 409 ``NotRestored`` until restored; a restore takes ``restore_delay``
+    seconds (see :mod:`unifs.testing.oci_server.tiers`).
     """
 
     def __init__(
@@ -59,6 +70,9 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
         *,
         compartment_id: str | None = None,
         max_clock_skew: timedelta = timedelta(minutes=5),
+        public_region: str | None = None,
+        copy_delay: float = 0.05,
+        restore_delay: float = 0.5,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"OCIServer binds loopback only, not {host!r}")
@@ -78,6 +92,15 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
         self._buckets: dict[str, _Bucket] = {}
         self._par_tokens: dict[str, tuple[str, str]] = {}  # token -> (bucket, par id)
         self._work_requests: dict[str, dict[str, Any]] = {}
+        #: the region whose public host a PAR's ``fullPath`` names, as OCI answers (the realm
+        #: from the oci SDK's table); None: this server's own endpoint, so PARs work locally
+        self.public_region = public_region
+        self.copy_delay = copy_delay
+        self.restore_delay = restore_delay
+        self.work_request_reads: dict[str, int] = {}
+        self._copy_denied: set[str] = set()
+        self._work_errors: dict[str, list[dict[str, Any]]] = {}
+        self._timers: dict[str, threading.Timer] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -164,8 +187,14 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
         data: bytes,
         content_type: str = "application/octet-stream",
         metadata: dict[str, str] | None = None,
+        storage_tier: str = "Standard",
     ) -> None:
-        """Store an object directly, e.g. to seed a benchmark; ValueError if no such bucket."""
+        """Store an object directly, e.g. to seed a benchmark; ValueError if no such bucket.
+
+        ``storage_tier`` is Standard, InfrequentAccess or Archive (an Archive object must
+        be restored before it can be read)."""
+        if storage_tier not in STORAGE_TIERS:
+            raise ValueError(f"storage_tier must be one of {', '.join(STORAGE_TIERS)}")
         now = _utcnow()
         obj = _Object(
             name=name,
@@ -176,7 +205,7 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
             content_type=content_type,
             headers={},
             metadata=dict(metadata or {}),
-            storage_tier="Standard",
+            storage_tier=storage_tier,
             time_created=now,
             time_modified=now,
         )
@@ -192,11 +221,19 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
             self._buckets.clear()
             self._par_tokens.clear()
             self._work_requests.clear()
+            self._work_errors.clear()
+            self._copy_denied.clear()
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
 
     # ---- request handling -----------------------------------------------------------------
 
     def _handle(self, req: _Request) -> _Response:
         """Route one request; raise _OCIError for answers that are errors."""
+        match = _R_PAR_UPLOAD.match(req.path)
+        if match:
+            return self._serve_par_upload(req, match)
         match = _R_PAR.match(req.path)
         if match:
             return self._serve_par(req, match)
@@ -233,7 +270,13 @@ class OCIServer(_SignatureCheck, _PARRoutes, _MultipartRoutes):
             (_R_PARS, {"GET": self._list_pars, "POST": self._create_par}),
             (_R_PAR_ITEM, {"GET": self._get_par, "DELETE": self._delete_par}),
             (_R_ACTION, {"POST": self._action}),
-            (_R_WORK_REQUEST, {"GET": self._get_work_request}),
+            (_R_WORK_REQUESTS, {"GET": self._list_work_requests}),
+            (
+                _R_WORK_REQUEST,
+                {"GET": self._get_work_request, "DELETE": self._cancel_work_request},
+            ),
+            (_R_WORK_REQUEST_ERRORS, {"GET": self._list_work_request_errors}),
+            (_R_WORK_REQUEST_LOGS, {"GET": self._list_work_request_logs}),
         ]
         for pattern, handlers in routes:
             m = pattern.match(req.path)

@@ -61,6 +61,25 @@ class _Object:
     time_created: datetime
     time_modified: datetime
     version_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: an archived object's restore: readable from ``restore_ready_at`` to ``restored_until``
+    restore_ready_at: datetime | None = None
+    restored_until: datetime | None = None
+
+
+#: OCI's object storage tiers (Archive objects must be restored before a GET)
+STORAGE_TIERS = ("Standard", "InfrequentAccess", "Archive")
+
+
+def archival_state(obj: _Object, now: datetime | None = None) -> str | None:
+    """OCI's ``archival-state`` of ``obj``: None outside the Archive tier, else Archived,
+    Restoring or Restored (a restored copy goes back to Archived when its hours are up)."""
+    if obj.storage_tier != "Archive":
+        return None
+    now = now or _utcnow()
+    ready, until = obj.restore_ready_at, obj.restored_until
+    if ready is None or until is None or now >= until:
+        return "Archived"
+    return "Restoring" if now < ready else "Restored"
 
 
 @dataclass
@@ -134,6 +153,7 @@ class _Store:
     _buckets: dict[str, _Bucket]
     _par_tokens: dict[str, tuple[str, str]]  # token -> (bucket, par id)
     _work_requests: dict[str, dict[str, Any]]
+    public_region: str | None
 
     if TYPE_CHECKING:
 
