@@ -397,9 +397,9 @@ def _serve(
     if not hold(entry_dir):
         return None
     try:
-        _check_entry(entry_dir, meta, verify, repair)
-        if check is not None:
+        if check is not None:  # the check the caller asked for first: its failure is theirs
             check.run(entry_dir)
+        _check_entry(entry_dir, meta, verify, repair)
     except BaseException:
         release(entry_dir)
         raise
