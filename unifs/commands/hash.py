@@ -7,7 +7,7 @@ import hashlib
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands._shared import Display, open_fs, print_json
+from unifs.commands._shared import Display, add_show_secrets, open_fs, print_json, shown
 
 EXAMPLES = """\
 examples:
@@ -38,6 +38,7 @@ def register(subparsers: Any, with_options: Any) -> None:
     )
     p.add_argument("-r", "--recursive", action="store_true", help="every object below")
     p.add_argument("--json", action="store_true", help="one JSON object per object")
+    add_show_secrets(p)
     p.set_defaults(run=run)
 
 
@@ -75,7 +76,12 @@ def run(args: argparse.Namespace) -> int:
         if info.get("type") == "directory":
             raise UnifsError(f"{args.uri} is a prefix: add -r to hash every object below it")
         infos = [info]
-    show = Display(args.uri, path) if args.recursive else (lambda _name: args.uri)
+    typed = shown(args, args.uri)
+    show = (
+        Display(args.uri, path, show_secrets=args.show_secrets)
+        if args.recursive
+        else (lambda _name: typed)
+    )
     for info in infos:
         if args.algorithm == "store":
             known = provider.checksums(info)
