@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the proxy fixture comes from test_artifacts)
 """The artifact cache checks what it serves, repairs it, and never prunes an entry in use.
 
 Against moto behind the counting proxy (unifs.testing.faults), so "refetched only the
@@ -11,17 +12,21 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_artifacts import (  # noqa: F401  (proxy: a fixture)
+    object_gets,
+    proxy,
+    read_tree,
+    routed,
+)
 
 import unifs
 from unifs import artifacts
-from unifs.testing.faults import FaultProxy, route_through
+from unifs.testing.faults import FaultProxy
 
-BUCKET = "unifs-artifact-integrity"
 FILES = {
     "config.json": b'{"layers": 2}',
     "tokenizer.json": b'{"vocab": 3}',
@@ -34,45 +39,16 @@ FILES = {
 
 @pytest.fixture(scope="module")
 def bucket(s3_server: Any) -> str:
-    s3_server.make_bucket(BUCKET)
-    return BUCKET
+    s3_server.make_bucket("unifs-artifact-integrity")
+    return "unifs-artifact-integrity"
 
 
 @pytest.fixture
 def model(s3_server: Any, bucket: str) -> str:
-    prefix = f"s3://{bucket}/m-{uuid.uuid4().hex[:10]}/"
-    fs = s3_server.filesystem()
-    for name, data in FILES.items():
-        fs.pipe(f"{prefix[5:]}{name}", data)
+    """A fresh prefix holding FILES (six of them); its URI, ending in '/'."""
+    prefix = f"s3://{bucket}/integrity-{uuid.uuid4().hex[:10]}/"
+    s3_server.filesystem().pipe({f"{prefix[5:]}{name}": data for name, data in FILES.items()})
     return prefix
-
-
-@pytest.fixture
-def proxy(s3_server: Any) -> Iterator[FaultProxy]:
-    with FaultProxy(s3_server.endpoint) as p:
-        yield p
-
-
-def routed(s3_server: Any, proxy: FaultProxy) -> dict[str, Any]:
-    options: dict[str, Any] = route_through(
-        s3_server.storage_options, s3_server.endpoint, proxy.endpoint
-    )
-    return options
-
-
-def object_gets(proxy: FaultProxy, uri: str) -> dict[str, int]:
-    prefix = "/" + uri[len("s3://") :]
-    counts: dict[str, int] = {}
-    for seen in proxy.requests("GET"):
-        if "?" in seen.target or not seen.target.startswith(prefix):
-            continue
-        name = seen.target[len(prefix) :]
-        counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-def read_tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def flip_byte(path: Path, *, keep_stat: bool = False) -> None:

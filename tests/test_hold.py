@@ -18,26 +18,39 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_transfer_engine import (  # noqa: F401  (fixtures)
     BIG,
+    CLOUDS,
     FILES,
     PART,
     Cloud,
     MiB,
-    _engine_buckets,
     _leftovers,
     _no_sdk_retries,
-    cloud,
     model,
     proxy,
 )
 
 import unifs
 from unifs.testing.faults import Fault, FaultProxy
+
+_made: set[str] = set()
+
+
+@pytest.fixture(params=CLOUDS)
+def cloud(request: pytest.FixtureRequest) -> Cloud:
+    """test_transfer_engine's Cloud on a bucket of this module's own (that module's bucket
+    fixture keeps its record per module: sharing its bucket would make it twice)."""
+    server = request.getfixturevalue(f"{request.param}_server")
+    if request.param not in _made:
+        server.make_bucket("unifs-hold")
+        _made.add(request.param)
+    return Cloud(request.param, server, server.uri("unifs-hold", f"h-{uuid.uuid4().hex[:10]}/"))
 
 
 def test_a_replaced_object_is_never_resumed_without_verification(

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the keys fixture comes from test_signing)
 """Symlinks and special files in a local model: refused by sign/verify unless followed.
 
 fsspec's local listing leaves symlinks out, so before this a link added to a signed model
@@ -13,8 +14,7 @@ from typing import Any
 
 import model_signing
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from test_signing import keys  # noqa: F401  (a fixture)
 
 import unifs
 from unifs.cli import main
@@ -25,26 +25,6 @@ MODEL = {
     "config.json": b'{"hidden": 64}',
     "weights/model-00001.safetensors": os.urandom(64 * 1024),
 }
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("keys")
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = root / "signer.pem", root / "signer.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
 
 
 def write_model(root: Path) -> Path:

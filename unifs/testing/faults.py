@@ -43,7 +43,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -186,14 +186,27 @@ def _tally() -> _Tally | None:
     return _TALLY.get()
 
 
-class _CountedWriter:
-    """The client's StreamWriter, counting what is written and noting when it fails."""
+class _Counted:
+    """One side's stream (reader or writer), counting for the exchange under way."""
 
-    def __init__(self, inner: asyncio.StreamWriter) -> None:
+    side = ""
+
+    def __init__(self, inner: Any) -> None:
         self._inner = inner
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    def _failed(self) -> None:
+        tally = _tally()
+        if tally is not None and tally.side is None:
+            tally.side = self.side
+
+
+class _CountedWriter(_Counted):
+    """The client's StreamWriter: what is written to it, and whether writing failed."""
+
+    side = "client"
 
     def write(self, data: bytes) -> None:
         tally = _tally()
@@ -205,30 +218,19 @@ class _CountedWriter:
         try:
             await self._inner.drain()
         except (ConnectionError, OSError):
-            tally = _tally()
-            if tally is not None and tally.side is None:
-                tally.side = "client"
+            self._failed()
             raise
 
 
-class _CountedReader:
-    """The upstream's StreamReader, counting what is read for the current exchange."""
+class _CountedReader(_Counted):
+    """The upstream's StreamReader: what is read from it, and whether reading failed."""
 
-    def __init__(self, inner: asyncio.StreamReader) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    side = "upstream"
 
     def _add(self, nbytes: int) -> None:
         tally = _tally()
         if tally is not None:
             tally.upstream_bytes += nbytes
-
-    def _failed(self) -> None:
-        tally = _tally()
-        if tally is not None and tally.side is None:
-            tally.side = "upstream"
 
     async def read(self, n: int = -1) -> bytes:
         try:
@@ -242,21 +244,14 @@ class _CountedReader:
         return data
 
     async def readuntil(self, separator: bytes = b"\n") -> bytes:
-        try:
-            data = await self._inner.readuntil(separator)
-        except asyncio.IncompleteReadError as exc:
-            self._add(len(exc.partial))
-            self._failed()
-            raise
-        except (ConnectionError, OSError):
-            self._failed()
-            raise
-        self._add(len(data))
-        return data
+        return await self._counted(self._inner.readuntil(separator))
 
     async def readexactly(self, n: int) -> bytes:
+        return await self._counted(self._inner.readexactly(n))
+
+    async def _counted(self, reading: Awaitable[bytes]) -> bytes:
         try:
-            data = await self._inner.readexactly(n)
+            data = await reading
         except asyncio.IncompleteReadError as exc:
             self._add(len(exc.partial))
             self._failed()
@@ -476,7 +471,7 @@ class FaultProxy:
                 with self._lock:
                     self._busy += 1
                 try:
-                    keep = await self._logged_exchange(head, reader, writer, connection)
+                    keep = await self._logged(head, reader, writer, connection)
                 finally:
                     with self._lock:
                         self._busy -= 1
@@ -494,20 +489,14 @@ class FaultProxy:
                     with contextlib.suppress(Exception):
                         w.close()
 
-    async def _logged_exchange(
-        self,
-        head: _Head,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        connection: _Connection,
-    ) -> bool:
+    async def _logged(self, head: _Head, reader: Any, writer: Any, conn: _Connection) -> bool:
         """:meth:`_exchange`, logged however it ends, with the bytes it moved."""
         method, target = [*head.start_line.split(" "), "", ""][:2]
         tally = _Tally(method, target, _range(head.lower))
         token = _TALLY.set(tally)
         try:
             counted = cast(asyncio.StreamWriter, _CountedWriter(writer))
-            return await self._exchange(head, reader, counted, connection)
+            return await self._exchange(head, reader, counted, conn)
         except BaseException as exc:
             if not tally.recorded:
                 seen = Seen(
