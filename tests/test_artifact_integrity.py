@@ -25,6 +25,7 @@ from test_artifacts import (  # noqa: F401  (proxy: a fixture)
 
 import unifs
 from unifs import artifacts
+from unifs.cli import main
 from unifs.testing.faults import FaultProxy
 
 FILES = {
@@ -167,7 +168,7 @@ print(len(files), sum(len(p.read_bytes()) for p in files), flush=True)
 
 
 def test_prune_skips_an_entry_another_process_holds(
-    s3_server: Any, model: str, tmp_path: Path
+    s3_server: Any, model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     options = s3_server.storage_options
     reader = subprocess.Popen(
@@ -183,6 +184,9 @@ def test_prune_skips_an_entry_another_process_holds(
         served = Path(reader.stdout.readline().strip())
         assert served.is_dir(), reader.stderr.read() if reader.stderr else ""
         assert artifacts.prune(0, cache_dir=tmp_path) == []
+        assert main(["cache", "--cache-dir", str(tmp_path), "prune", "--max-size", "0"]) == 0
+        printed = capsys.readouterr().out
+        assert f"kept {unifs.normalize(model)}" in printed and "removed 0 entries" in printed
         assert read_tree(served) == FILES
         out, err = reader.communicate("go\n", timeout=120)
     finally:

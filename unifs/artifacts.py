@@ -599,12 +599,13 @@ def prune(
     cache_dir: str | os.PathLike[str] | None = None,
     dry_run: bool = False,
     on_remove: Callable[[CacheEntry], None] | None = None,
+    on_keep: Callable[[CacheEntry], None] | None = None,
 ) -> list[CacheEntry]:
     """Remove least recently used entries until the cache holds at most ``max_size`` bytes.
 
     Each removal takes the entry's lock and renames the entry away before deleting it, so
     no caller is ever handed a half-deleted directory; an entry some process holds (it was
-    served and not released) is kept. Returns the entries removed.
+    served and not released) is kept, and passed to ``on_keep``. Returns the entries removed.
     """
     if max_size < 0:
         raise ValueError(f"max_size must be 0 or more bytes, not {max_size}")
@@ -621,6 +622,8 @@ def prune(
                     continue
                 if not free:  # a live process was handed this entry: never pull it away
                     log.info("prune: kept %s, a process holds it", entry.root)
+                    if on_keep is not None:
+                        on_keep(entry)
                     continue
                 trash = key_dir / f"{_TRASH}{entry.version}-{uuid.uuid4().hex[:8]}"
                 os.rename(entry.root, trash)
