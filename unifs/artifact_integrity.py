@@ -204,7 +204,10 @@ def _open_locked(path: Path, operation: int) -> int | None:
     """
     assert fcntl is not None
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:  # a cache this user may read, not write: flock still works
+            fd = os.open(path, os.O_RDONLY)
         try:
             fcntl.flock(fd, operation)
         except BlockingIOError:
@@ -235,15 +238,24 @@ def hold(entry_dir: Path) -> bool:
     with _held_lock:
         if key in _held:
             return entry_dir.is_dir()
-        if not entry_dir.parent.is_dir():
-            return False
+    if not entry_dir.parent.is_dir():
+        return False
+    # not under _held_lock: this may wait for a prune's exclusive lock to go
+    try:
         fd = _open_locked(lock_path(entry_dir), fcntl.LOCK_SH)
-        assert fd is not None  # a blocking shared lock never returns None
-        if not entry_dir.is_dir():
+    except OSError as exc:  # a read-only cache without the lock file: serve it untracked
+        log.debug("cannot hold %s (%s): prune will not see this reader", entry_dir, exc)
+        return entry_dir.is_dir()
+    assert fd is not None  # a blocking shared lock never returns None
+    if not entry_dir.is_dir():
+        os.close(fd)
+        return False
+    with _held_lock:
+        if key in _held:  # another thread of this process took it meanwhile
             os.close(fd)
-            return False
-        _held[key] = fd
-        return True
+        else:
+            _held[key] = fd
+    return True
 
 
 def release(entry_dir: str | os.PathLike[str]) -> bool:

@@ -453,7 +453,8 @@ def _check_entry(entry_dir: Path, meta: Path, verify: str, repair: _Repair | Non
     manifest = record.get("manifest")
     if not isinstance(manifest, dict):  # published by an older unifs: trust it once
         record["manifest"] = record_tree(entry_dir)
-        _write_atomic(meta, json.dumps(record, indent=1))
+        with contextlib.suppress(OSError):  # a cache this user may only read
+            _write_atomic(meta, json.dumps(record, indent=1))
         return
     damage, refreshed = check_tree(entry_dir, manifest, verify)
     if damage:
@@ -463,9 +464,10 @@ def _check_entry(entry_dir: Path, meta: Path, verify: str, repair: _Repair | Non
                 f"({damage.describe()}); run once online to repair it from the store"
             )
         repair(entry_dir, damage)
-    elif refreshed:
+    elif refreshed:  # saves the next fast check a hash; not needed to serve
         record["manifest"] = {**manifest, **refreshed}
-        _write_atomic(meta, json.dumps(record, indent=1))
+        with contextlib.suppress(OSError):
+            _write_atomic(meta, json.dumps(record, indent=1))
 
 
 @dataclass(frozen=True)
