@@ -33,7 +33,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("unifs.capabilities", "unifs.presign", "unifs.filesystem"),
     ("unifs.engine",),
     ("unifs.transfer",),
-    ("unifs.torch", "unifs.signing", "unifs.artifacts", "unifs.scan", "unifs.dask"),
+    (
+        "unifs.torch",
+        "unifs.signing",
+        "unifs.model_files",
+        "unifs.artifacts",
+        "unifs.artifact_integrity",
+        "unifs.scan",
+        "unifs.dask",
+    ),
     ("unifs.commands", "unifs.cli", "unifs.__main__"),
 )
 

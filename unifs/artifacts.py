@@ -15,8 +15,15 @@ byte. What makes it safe:
   verified when asked), and only then renamed into place, so a path this returns is
   always complete. A download interrupted at any point is resumed from its parts by the
   next call.
+- **Checked when served**: each hit holds the entry against the record made when it was
+  published (size, CRC32C, inode and mtime of every file; ``verify="full"`` re-hashes all
+  of them): a damaged or incomplete entry is repaired from the store (offline: refused,
+  naming the files). See :mod:`unifs.artifact_integrity`.
+- **Held while used**: a served entry is held (a shared lock) by the process until
+  :func:`release` or exit, and ``prune`` skips held entries.
 - **Offline**: ``offline=True`` or ``UNIFS_OFFLINE=1`` serves the newest cached entry for
-  the URI without a single request, or raises :class:`ArtifactNotCachedError`.
+  the URI without a single request, or raises :class:`ArtifactNotCachedError`. It trusts
+  the cache directory: whoever can read it gets the entry, whatever their credentials.
 
 Layout below the cache root (``cache_dir``, else ``UNIFS_CACHE_DIR``, else the user cache
 directory, e.g. ``~/.cache/unifs/artifacts``)::
@@ -25,6 +32,7 @@ directory, e.g. ``~/.cache/unifs/artifacts``)::
     <key>/.staging-<version>/  a download in progress (resumable; never returned)
     <key>/<version>/           a complete entry: the object, or the prefix's tree
     <key>/<version>.json       what it holds; its mtime is the entry's last use (for LRU)
+    <key>/<version>.lock       readers' shared locks on the entry
 
 ``unifs cache ls|du|prune`` manage it from a shell.
 """
@@ -32,6 +40,7 @@ directory, e.g. ``~/.cache/unifs/artifacts``)::
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import logging
@@ -44,16 +53,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unifs.artifact_integrity import (
+    CacheEntryDamagedError,
+    Damage,
+    check_tree,
+    exclusive,
+    hold,
+    record_file,
+    record_tree,
+    release,
+)
 from unifs.errors import ArtifactNotCachedError as ArtifactNotCachedError
 from unifs.errors import UnifsError
 
 __all__ = [
     "ArtifactNotCachedError",
     "CacheEntry",
+    "CacheEntryDamagedError",
     "cache_root",
     "download_artifact",
     "entries",
     "prune",
+    "release",
 ]
 
 log = logging.getLogger(__name__)
@@ -206,6 +227,7 @@ def download_artifact(
     verify_signature: str | os.PathLike[str] | bool | None = None,
     public_key: str | os.PathLike[str] | None = None,
     callback: Any = None,
+    verify: str = "fast",
     **storage_options: Any,
 ) -> Path:
     """Return a local path holding the artifact at ``uri``, downloading it at most once per node.
@@ -224,6 +246,12 @@ def download_artifact(
     ``public_key`` is the PEM public key that bundle was signed with. A model that fails
     is not published: :class:`unifs.signing.ModelVerificationError` names the files that
     differ, are missing or are extra. ``callback`` is passed to :func:`unifs.get`.
+
+    ``verify`` is how a hit is checked against the record made at publication: ``"fast"``
+    (stat every file; re-hash those whose inode or mtime moved) or ``"full"`` (re-hash
+    every file). Files missing, changed or never published are repaired from the store;
+    offline, :class:`CacheEntryDamagedError` names them. The entry returned stays held by
+    this process (``prune`` skips it) until :func:`release` or exit.
     """
     from unifs.uri import parse
 
@@ -232,17 +260,24 @@ def download_artifact(
     key_dir = root / _key(u.url, include, exclude)
     check = _SignatureCheck.make(u.url, verify_signature, public_key, auth, storage_options)
     if _offline(offline):
-        return _serve_offline(u.url, root, key_dir, check)
+        return _serve_offline(u.url, root, key_dir, check, verify)
 
     listing = _list_remote(u, auth, include, exclude, storage_options)
     version = listing.version
     entry_dir = key_dir / version
     meta = key_dir / f"{version}.json"
+    options = dict(auth=auth, exclude=exclude, storage_options=storage_options)
     if entry_dir.is_dir():  # a hit needs no lock: entries appear by rename, complete
-        return _serve(entry_dir, meta, listing.single, check)
+        repair = _Repair(u, key_dir, meta, listing.single, verify, locked=False, **options)
+        served = _serve(entry_dir, meta, listing.single, check, verify, repair)
+        if served is not None:
+            return served
     with _lock(key_dir):
         if entry_dir.is_dir():  # another thread or process finished it while we waited
-            return _serve(entry_dir, meta, listing.single, check)
+            repair = _Repair(u, key_dir, meta, listing.single, verify, locked=True, **options)
+            served = _serve(entry_dir, meta, listing.single, check, verify, repair)
+            if served is not None:
+                return served
         _clear_stale(key_dir, keep=version)
         staging = key_dir / f"{_STAGING}{version}"
         staging.mkdir(exist_ok=True)
@@ -265,8 +300,7 @@ def download_artifact(
                 # a model that fails is never published; its bytes are not worth resuming
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-        os.rename(staging, entry_dir)
-        files, size = _measure(entry_dir)
+        files, size = _measure(staging)
         record = {
             "uri": u.url,
             "version": version,
@@ -274,8 +308,11 @@ def download_artifact(
             "files": files,
             "size": size,
             "created": time.time(),
+            "manifest": record_tree(staging),  # renaming the directory keeps inodes, mtimes
         }
-        _write_atomic(meta, json.dumps(record, indent=1))
+        _write_atomic(meta, json.dumps(record, indent=1))  # ignored until the entry exists
+        os.rename(staging, entry_dir)
+        hold(entry_dir)  # under the URI lock: no prune got in between
     log.info("cached %s as %s", u.url, entry_dir)
     return _entry_path(entry_dir, listing.single)
 
@@ -324,14 +361,31 @@ class _SignatureCheck:
         )
 
 
-def _serve(entry_dir: Path, meta: Path, single: str | None, check: _SignatureCheck | None) -> Path:
-    if check is not None:
-        check.run(entry_dir)
+def _serve(
+    entry_dir: Path,
+    meta: Path,
+    single: str | None,
+    check: _SignatureCheck | None,
+    verify: str = "fast",
+    repair: _Repair | None = None,
+) -> Path | None:
+    """Hold, check (repair) and hand out an entry; None if a prune removed it meanwhile."""
+    if not hold(entry_dir):
+        return None
+    try:
+        if check is not None:  # the check the caller asked for first: its failure is theirs
+            check.run(entry_dir)
+        _check_entry(entry_dir, meta, verify, repair)
+    except BaseException:
+        release(entry_dir)
+        raise
     _touch(meta)
     return _entry_path(entry_dir, single)
 
 
-def _serve_offline(url: str, root: Path, key_dir: Path, check: _SignatureCheck | None) -> Path:
+def _serve_offline(
+    url: str, root: Path, key_dir: Path, check: _SignatureCheck | None, verify: str = "fast"
+) -> Path:
     """The newest complete entry for this key, found on disk alone."""
     newest: tuple[float, Path, dict[str, Any]] | None = None
     if key_dir.is_dir():
@@ -354,9 +408,106 @@ def _serve_offline(url: str, root: Path, key_dir: Path, check: _SignatureCheck |
                 "offline: the signature to verify against is remote, and offline mode makes "
                 "no requests; pass a local copy of it as verify_signature="
             )
-    return _serve(
-        entry_dir, entry_dir.with_name(f"{entry_dir.name}.json"), record.get("single"), check
-    )
+    meta = entry_dir.with_name(f"{entry_dir.name}.json")
+    served = _serve(entry_dir, meta, record.get("single"), check, verify)
+    if served is None:
+        raise ArtifactNotCachedError(f"offline: the cached entry for {url} was just pruned")
+    return served
+
+
+def _read_record(meta: Path) -> dict[str, Any]:
+    try:
+        record: dict[str, Any] = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        record = {}
+    return record
+
+
+def _check_entry(entry_dir: Path, meta: Path, verify: str, repair: _Repair | None) -> None:
+    """Hold a served entry against its publication record; repair it or refuse it."""
+    record = _read_record(meta)
+    manifest = record.get("manifest")
+    if not isinstance(manifest, dict):  # published by an older unifs: trust it once
+        record["manifest"] = record_tree(entry_dir)
+        with contextlib.suppress(OSError):  # a cache this user may only read
+            _write_atomic(meta, json.dumps(record, indent=1))
+        return
+    damage, refreshed = check_tree(entry_dir, manifest, verify)
+    if damage:
+        if repair is None:
+            raise CacheEntryDamagedError(
+                f"offline: the cached entry {entry_dir} no longer holds what was published "
+                f"({damage.describe()}); run once online to repair it from the store"
+            )
+        repair(entry_dir, damage)
+    elif refreshed:  # saves the next fast check a hash; not needed to serve
+        record["manifest"] = {**manifest, **refreshed}
+        with contextlib.suppress(OSError):
+            _write_atomic(meta, json.dumps(record, indent=1))
+
+
+@dataclass(frozen=True)
+class _Repair:
+    """Refetch an entry's damaged files from the store (whose listing still matches it)."""
+
+    uri: Any
+    key_dir: Path
+    meta: Path
+    single: str | None
+    verify: str
+    locked: bool  # the URI lock is already held by this caller
+    auth: Any
+    exclude: Sequence[str] | None
+    storage_options: dict[str, Any]
+
+    def __call__(self, entry_dir: Path, damage: Damage) -> None:
+        with contextlib.nullcontext() if self.locked else _lock(self.key_dir):
+            record = _read_record(self.meta)
+            manifest = record.get("manifest") or {}
+            damage, _ = check_tree(entry_dir, manifest, self.verify)  # someone else fixed it?
+            if not damage:
+                return
+            log.warning("repairing cached entry %s: %s", entry_dir, damage.describe())
+            for name in damage.extra + damage.changed:
+                _remove(entry_dir / name)
+            names = damage.refetch
+            if names:
+                self._fetch(entry_dir, names)
+            after, _ = check_tree(entry_dir, manifest, "full", only=names)
+            if after:
+                raise CacheEntryDamagedError(
+                    f"the cached entry {entry_dir} was damaged ({damage.describe()}) and the "
+                    f"store's copy no longer matches it ({after.describe()}); call again to "
+                    "fetch the store's new version"
+                )
+            for name in names:
+                manifest[name] = record_file(entry_dir / name)
+            record["manifest"] = manifest
+            _write_atomic(self.meta, json.dumps(record, indent=1))
+
+    def _fetch(self, entry_dir: Path, names: tuple[str, ...]) -> None:
+        from unifs.transfer import get
+
+        if self.single:
+            target, include = entry_dir / self.single, None
+        else:
+            target, include = entry_dir, [glob.escape(name) for name in names]
+        get(
+            self.uri,
+            target,
+            auth=self.auth,
+            include=include,
+            exclude=self.exclude,
+            **self.storage_options,
+        )
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _clear_stale(key_dir: Path, *, keep: str) -> None:
@@ -426,11 +577,13 @@ def prune(
     cache_dir: str | os.PathLike[str] | None = None,
     dry_run: bool = False,
     on_remove: Callable[[CacheEntry], None] | None = None,
+    on_keep: Callable[[CacheEntry], None] | None = None,
 ) -> list[CacheEntry]:
     """Remove least recently used entries until the cache holds at most ``max_size`` bytes.
 
     Each removal takes the entry's lock and renames the entry away before deleting it, so
-    no caller is ever handed a half-deleted directory. Returns the entries removed.
+    no caller is ever handed a half-deleted directory; an entry some process holds (it was
+    served and not released) is kept, and passed to ``on_keep``. Returns the entries removed.
     """
     if max_size < 0:
         raise ValueError(f"max_size must be 0 or more bytes, not {max_size}")
@@ -442,8 +595,13 @@ def prune(
             break
         if not dry_run:
             key_dir = entry.root.parent
-            with _lock(key_dir):
+            with _lock(key_dir), exclusive(entry.root) as free:
                 if not entry.root.is_dir():
+                    continue
+                if not free:  # a live process was handed this entry: never pull it away
+                    log.info("prune: kept %s, a process holds it", entry.root)
+                    if on_keep is not None:
+                        on_keep(entry)
                     continue
                 trash = key_dir / f"{_TRASH}{entry.version}-{uuid.uuid4().hex[:8]}"
                 os.rename(entry.root, trash)

@@ -21,7 +21,9 @@ working::
     ├── TransferBusyError (BlockingIOError)      another transfer holds the destination
     ├── UnsafeKeyError (ValueError)              a key would land outside the destination
     ├── ArtifactNotCachedError (FileNotFoundError)  offline, and not in the artifact cache
+    ├── CacheEntryDamagedError (OSError)         a cached entry that could not be repaired
     ├── ModelVerificationError (ValueError)      a model does not match its signature
+    │   └── UnsafeModelFileError                 a symlink or special file in a local model
     └── SafetensorsError (ValueError)            not a valid safetensors file or index
 
 The modules that raise them re-export them under their old names (``unifs.auth.AuthError``,
@@ -47,6 +49,7 @@ __all__ = [
     "AmbiguousURIError",
     "ArtifactNotCachedError",
     "AuthError",
+    "CacheEntryDamagedError",
     "CopyRefused",
     "CopyTimedOut",
     "MissingDependencyError",
@@ -61,6 +64,7 @@ __all__ = [
     "URIError",
     "UnifsError",
     "UnsafeKeyError",
+    "UnsafeModelFileError",
     "UnsupportedError",
     "causes",
     "http_status",
@@ -191,6 +195,14 @@ class ModelVerificationError(UnifsError, ValueError):
     def __init__(self, message: str, report: VerificationReport | None = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class UnsafeModelFileError(ModelVerificationError):
+    """A local model holds a symlink (not asked to follow) or a special file."""
+
+
+class CacheEntryDamagedError(UnifsError, OSError):
+    """A cached entry no longer holds what was published, and could not be repaired."""
 
 
 class SafetensorsError(UnifsError, ValueError):

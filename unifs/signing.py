@@ -271,12 +271,16 @@ def digest_files(
     *,
     ignore: Iterable[str] = (),
     auth: Any = None,
+    follow_symlinks: bool = False,
     **storage_options: Any,
 ) -> dict[str, str]:
     """SHA-256 of every file under a directory or prefix, streamed: ``{relative: hex}``.
 
     Remote objects are read once, in parallel, and hashed as the bytes arrive; nothing is
     written to disk. ``ignore`` lists relative paths (files or directories) to leave out.
+    A local directory holding a symlink is refused unless ``follow_symlinks`` (then each
+    link is hashed as what it points to), and one holding a special file always is
+    (:mod:`unifs.model_files`).
     """
     from unifs.engine.listing import list_files, prefix_base
     from unifs.filesystem import url_to_fs
@@ -287,6 +291,7 @@ def digest_files(
     names = {f.relative: f.path for f in listing.files}
     if not names and not fs.isdir(prefix_base(fs, path)):
         raise FileNotFoundError(f"no model at {_show(model)}: nothing under it")
+    names.update(_linked(fs, prefix_base(fs, path), model, ignore, follow_symlinks))
 
     def one(remote: str) -> str:
         with fs.open(remote, "rb", block_size=_CHUNK) as handle:
@@ -295,6 +300,24 @@ def digest_files(
     with concurrent.futures.ThreadPoolExecutor(_THREADS, thread_name_prefix="unifs-hash") as pool:
         digests = dict(zip(names, pool.map(one, names.values()), strict=True))
     return digests
+
+
+def _linked(
+    fs: Any, base: str, model: str | os.PathLike[str], ignore: tuple[str, ...], follow: bool
+) -> dict[str, str]:
+    """A local model's files reached through symlinks; refuses what cannot be signed."""
+    from unifs.model_files import linked_files
+    from unifs.registry import provider_for_filesystem
+
+    provider = provider_for_filesystem(fs)
+    if provider is None or not provider.local_disk or not os.path.isdir(base):
+        return {}
+    return linked_files(
+        base,
+        ignored=lambda relative: _ignored(relative, ignore),
+        follow_symlinks=follow,
+        where=_show(model),
+    )
 
 
 def _compare(
@@ -325,6 +348,7 @@ def sign_model(
     password: str | None = None,
     ignore: Iterable[str] = (),
     auth: Any = None,
+    follow_symlinks: bool = False,
     **storage_options: Any,
 ) -> str:
     """Sign the model (a directory or a prefix on any store) with an elliptic-curve key.
@@ -334,7 +358,9 @@ def sign_model(
     written to ``signature`` (a local path or a URI), by default ``model.sig`` inside the
     model, and left out of the manifest, as are ``ignore`` paths and git files.
     ``private_key`` is a PEM file (``password`` if it is encrypted). Returns where the
-    signature was written.
+    signature was written. A local model holding a symlink is refused unless
+    ``follow_symlinks`` (each link is then signed as the bytes it points to), as
+    model-signing's ``allow_symlinks`` does.
     """
     lib = _model_signing()
     try:
@@ -352,7 +378,9 @@ def sign_model(
     if inside is not None:
         ignored.append(inside)
     ignored += [p for p in GIT_PATHS if p not in ignored]
-    digests = digest_files(prefix, ignore=ignored, auth=auth, **storage_options)
+    digests = digest_files(
+        prefix, ignore=ignored, auth=auth, follow_symlinks=follow_symlinks, **storage_options
+    )
     if not digests:
         raise FileNotFoundError(f"nothing to sign at {_show(uri_or_dir)}: it holds no files")
     items = [
@@ -365,7 +393,7 @@ def sign_model(
         {
             "method": "files",
             "hash_type": "sha256",
-            "allow_symlinks": False,
+            "allow_symlinks": follow_symlinks,
             "ignore_paths": sorted(set(ignored)),
         }
     )
@@ -397,6 +425,7 @@ def verify_model(
     public_key: str | os.PathLike[str] | None = None,
     signature: str | os.PathLike[str] | None = None,
     auth: Any = None,
+    follow_symlinks: bool = False,
     **storage_options: Any,
 ) -> VerificationReport:
     """Check a model (directory or prefix) against its signature, hashing as it streams.
@@ -406,7 +435,9 @@ def verify_model(
     ``model_signature.json`` (``{"artifact_uri": ..., "sha256": ...}``: one object, no key;
     ``uri_or_dir`` defaults to its ``artifact_uri``). Returns a report naming each file that
     differs, is missing or is extra (``report.ok``, ``report.raise_for_failure()``);
-    raises :class:`ModelVerificationError` when the signature itself does not verify.
+    raises :class:`ModelVerificationError` when the signature itself does not verify, and
+    :class:`unifs.model_files.UnsafeModelFileError` when a local model holds a symlink
+    (unless ``follow_symlinks``) or a special file.
     """
     if signature is None:
         if uri_or_dir is None:
@@ -420,7 +451,13 @@ def verify_model(
         actual = {"": _digest_one(target, auth, storage_options)}
         return _compare(_show(target), _show(signature), expected, actual)
     assert uri_or_dir is not None
-    actual = digest_files(uri_or_dir, ignore=expected.ignore, auth=auth, **storage_options)
+    actual = digest_files(
+        uri_or_dir,
+        ignore=expected.ignore,
+        auth=auth,
+        follow_symlinks=follow_symlinks,
+        **storage_options,
+    )
     return _compare(_show(uri_or_dir), _show(signature), expected, actual)
 
 
@@ -445,6 +482,7 @@ def verify_files(
     digests: Mapping[str, str] | None = None,
     model: str | None = None,
     auth: Any = None,
+    follow_symlinks: bool = False,
     **storage_options: Any,
 ) -> VerificationReport:
     """Refuse downloaded files that do not match a signature; return the report when they do.
@@ -457,7 +495,8 @@ def verify_files(
     ``model.sig`` inside ``model``, where model_signing's CLI keeps it. Raises
     :class:`ModelVerificationError` naming each file that differs, is missing or is extra.
     ``model`` is how the report and error name the model (default: the files' common
-    directory); give the source URI rather than a staging path.
+    directory); give the source URI rather than a staging path. A file that is a symlink
+    (unless ``follow_symlinks``) or a special file is refused by name.
     """
     if signature is True:
         if model is None:
@@ -465,7 +504,14 @@ def verify_files(
         signature = model.rstrip("/") + "/" + DEFAULT_SIGNATURE_NAME
     elif signature is False:
         raise ValueError("signature=False checks nothing: give a signature path or URI")
+    from unifs.model_files import check_local_files
+
     expected, _ = _read_expected(signature, public_key, auth, storage_options)
+    check_local_files(
+        {r: p for r, p in files.items() if not _ignored(r.replace(os.sep, "/"), expected.ignore)},
+        follow_symlinks=follow_symlinks,
+        where=model or "the downloaded model",
+    )
     given = dict(digests or {})
     actual: dict[str, str] = {}
     for relative, local in files.items():

@@ -18,6 +18,7 @@ examples:
   unifs cache du                       total size and entry count
   unifs cache prune --max-size 50G     drop least recently used entries down to 50 GiB
   unifs cache prune --max-size 0 --dry-run
+An entry a running process was handed (and has not released) is kept: "kept URI: in use".
 
 The cache lives in $UNIFS_CACHE_DIR, else the user cache directory (--cache-dir overrides).
 """
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         dry_run=args.dry_run,
         on_remove=lambda e: print(f"{verb} {e.uri} ({_human(e.size)}, {e.version})"),
+        on_keep=lambda e: print(f"kept {e.uri} ({_human(e.size)}, {e.version}): in use"),
     )
     print(f"{verb} {len(removed)} entries ({_human(sum(e.size for e in removed))})")
     return 0

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from unifs.commands.shared import Display, open_fs, print_json, size_text
+from unifs.commands.shared import (
+    Display,
+    add_show_secrets,
+    open_fs,
+    print_json,
+    shown,
+    size_text,
+)
 from unifs.engine.listing import list_files
 
 
@@ -22,6 +29,7 @@ def register(subparsers: Any, with_options: Any) -> None:
         "-h", "--human-readable", dest="human", action="store_true", help="sizes in KiB, MiB, GiB"
     )
     p.add_argument("--json", action="store_true", help="as JSON")
+    add_show_secrets(p)
     p.set_defaults(run=run)
 
 
@@ -31,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     listing = list_files(fs, path)
     if not listing.found:
         raise FileNotFoundError(path)
-    show = Display(args.uri, base)
+    show = Display(args.uri, base, show_secrets=args.show_secrets)
     groups: dict[str, list[int]] = {}
     total = [0, 0]
     for entry in listing.files:
@@ -52,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             for top, (size, count) in sorted(groups.items())
         ]
     )
-    rows.append((args.uri, total[0], total[1]))
+    rows.append((shown(args, args.uri), total[0], total[1]))
     if args.json:
         print_json([{"uri": uri, "size": size, "objects": count} for uri, size, count in rows])
         return 0

@@ -7,7 +7,7 @@ import hashlib
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands.shared import Display, open_fs, print_json
+from unifs.commands.shared import Display, add_show_secrets, open_fs, print_json, shown
 from unifs.errors import MissingDependencyError
 
 EXAMPLES = """\
@@ -39,6 +39,7 @@ def register(subparsers: Any, with_options: Any) -> None:
     )
     p.add_argument("-r", "--recursive", action="store_true", help="every object below")
     p.add_argument("--json", action="store_true", help="one JSON object per object")
+    add_show_secrets(p)
     p.set_defaults(run=run)
 
 
@@ -86,7 +87,12 @@ def run(args: argparse.Namespace) -> int:
         if info.get("type") == "directory":
             raise UnifsError(f"{args.uri} is a prefix: add -r to hash every object below it")
         infos = [info]
-    show = Display(args.uri, path) if args.recursive else (lambda _name: args.uri)
+    typed = shown(args, args.uri)
+    show = (
+        Display(args.uri, path, show_secrets=args.show_secrets)
+        if args.recursive
+        else (lambda _name: typed)
+    )
     for info in infos:
         if args.algorithm == "store":
             known = provider.checksums(info)

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands.shared import Display, open_fs, print_json, size_text
+from unifs.commands.shared import Display, add_show_secrets, open_fs, print_json, size_text
 
 EXAMPLES = """\
 examples:
@@ -34,6 +34,7 @@ def register(subparsers: Any, with_options: Any) -> None:
         "-h", "--human-readable", dest="human", action="store_true", help="sizes in KiB, MiB, GiB"
     )
     p.add_argument("--json", action="store_true", help="one JSON object per entry")
+    add_show_secrets(p)
     p.set_defaults(run=run)
 
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     fs, path = open_fs(args, args.uri)
     fs.invalidate_cache()
-    show = Display(args.uri, path)
+    show = Display(args.uri, path, show_secrets=args.show_secrets)
     if args.recursive:
         found = fs.find(path, detail=True)
         if not found:

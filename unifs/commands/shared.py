@@ -96,19 +96,52 @@ def size_text(size: int, readable: bool) -> str:
     return human(size) if readable else str(size)
 
 
+def add_show_secrets(p: argparse.ArgumentParser) -> None:
+    """``--show-secrets``: print URIs whole (PAR tokens, SAS and signatures are masked)."""
+    p.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="print URIs whole, with PAR tokens and URL signatures (masked by default)",
+    )
+
+
+def shown(args: argparse.Namespace, value: Any) -> Any:
+    """``value`` (a string, or the strings in a dict or list) masked, unless --show-secrets."""
+    from unifs.redact import mask_secrets
+
+    if getattr(args, "show_secrets", False):
+        return value
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {k: shown(args, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [shown(args, v) for v in value]
+    return value
+
+
 class Display:
     """Print paths of a listing as URIs in the dialect the user typed, so they paste back.
 
     ``typed`` is the URI as given; ``base`` the filesystem path it named. A path below
     ``base`` is printed as ``typed`` + the rest (URL-encoded for an ``https://`` URI).
+    Secrets in it (an OCI PAR's token, a presigned URL's signature) are masked unless
+    ``show_secrets``: output like this is pasted into tickets.
     """
 
-    def __init__(self, typed: str, base: str) -> None:
+    def __init__(self, typed: str, base: str, *, show_secrets: bool = False) -> None:
         self.typed = typed
         self.base = base.rstrip("/")
         self.https = typed.lower().startswith(("http://", "https://"))
+        self.show_secrets = show_secrets
 
     def __call__(self, path: str, *, directory: bool = False) -> str:
+        from unifs.redact import mask_secrets
+
+        uri = self._join(path, directory)
+        return uri if self.show_secrets else mask_secrets(uri)
+
+    def _join(self, path: str, directory: bool) -> str:
         path = path.rstrip("/")
         suffix = "/" if directory else ""
         if path == self.base:

@@ -40,6 +40,11 @@ def register(subparsers: Any, with_options: Any) -> None:
         help="where to write the signature, a path or URI (default: MODEL/model.sig)",
     )
     p.add_argument("--ignore", action="append", default=[], metavar="PATH", help="leave out")
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="hash what a local model's symlinks point to (default: refuse symlinks)",
+    )
     p.set_defaults(run=run)
 
 
@@ -69,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         password=args.password,
         ignore=args.ignore,
         auth=auth,
+        follow_symlinks=args.follow_symlinks,
         **options,
     )
     print(f"signed {args.model} -> {where}")

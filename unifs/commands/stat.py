@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from unifs.commands.shared import open_fs, print_json
+from unifs.commands.shared import add_show_secrets, open_fs, print_json, shown
 
 
 def register(subparsers: Any, with_options: Any) -> None:
@@ -15,6 +15,7 @@ def register(subparsers: Any, with_options: Any) -> None:
     )
     p.add_argument("uri")
     p.add_argument("--json", action="store_true", help="every field the store reports, as JSON")
+    add_show_secrets(p)
     p.set_defaults(run=run)
 
 
@@ -29,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     provider = get_provider(parse(args.uri).provider)
     checksums = {kind: digest for kind, digest in provider.checksums(info)}
     if args.json:
-        print_json({"uri": args.uri, **info, "checksums": checksums})
+        print_json(shown(args, {"uri": args.uri, **info, "checksums": checksums}))
         return 0
-    print(f"uri       {args.uri}")
+    print(f"uri       {shown(args, args.uri)}")
     print(f"type      {info.get('type')}")
     print(f"size      {info.get('size')}")
     if modified(info):

@@ -35,6 +35,11 @@ def register(subparsers: Any, with_options: Any) -> None:
     p.add_argument("--public-key", metavar="PUB", help="PEM public key of the signer")
     p.add_argument("--signature", metavar="SIG", help="path or URI (default: MODEL/model.sig)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="hash what a local model's symlinks point to (default: refuse symlinks)",
+    )
     p.set_defaults(run=run)
 
 
@@ -55,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             public_key=args.public_key,
             signature=args.signature,
             auth=auth,
+            follow_symlinks=args.follow_symlinks,
             **options,
         )
     except ModelVerificationError as exc:

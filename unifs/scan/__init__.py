@@ -18,18 +18,25 @@ A line ending in ``# unifs: ignore`` is not reported. The same scan runs as
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import logging
 import os
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from unifs.scan.formatters import FORMATTERS, SkippedFile
-from unifs.scan.visitor import Finding, SDKVisitor, ignored_lines
+from unifs.scan.guard import Limits, Scanner
+from unifs.scan.visitor import Finding, scan_source
 
-__all__ = ["DEFAULT_EXCLUDE", "FORMATTERS", "Finding", "SkippedFile", "scan_paths", "scan_source"]
+__all__ = [
+    "DEFAULT_EXCLUDE",
+    "FORMATTERS",
+    "Finding",
+    "Limits",
+    "SkippedFile",
+    "scan_paths",
+    "scan_source",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +56,13 @@ DEFAULT_EXCLUDE = (
 )
 
 
-def scan_source(source: str, path: str = "<string>") -> list[Finding]:
-    """Findings in one module's source text; raises SyntaxError if it does not parse."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SyntaxWarning)  # invalid escapes in old code
-        tree = ast.parse(source, filename=path)
-    findings = SDKVisitor(path).scan(tree)
-    quiet = ignored_lines(source)
-    return [f for f in findings if f.line not in quiet]
-
-
 def scan_paths(
     paths: Iterable[str | os.PathLike[str]],
     *,
     exclude: Sequence[str] = (),
     skipped: list[SkippedFile] | None = None,
+    limits: Limits | None = None,
+    isolate: bool | None = None,
 ) -> list[Finding]:
     """Scan Python files and directories (recursively) for direct cloud-SDK use.
 
@@ -71,14 +70,19 @@ def scan_paths(
     came from and against its bare name (``--exclude 'tests/*' --exclude '*_pb2.py'``).
     A file that cannot be read or parsed is logged, appended to ``skipped`` when a list is
     given, and passed over. A path that does not exist raises FileNotFoundError.
+
+    Each file is scanned under a guard (:mod:`unifs.scan.guard`): only regular files of at
+    most ``limits.max_bytes`` are read; recursion, memory and time are limited per file
+    (``isolate``, the default on POSIX, scans in a worker process whose memory and time
+    can be capped). A file that trips a limit is skipped with the reason.
     """
     findings: list[Finding] = []
-    for path in _python_files(paths, exclude):
-        try:
-            source = _read(path)
-            findings.extend(scan_source(source, str(path)))
-        except (SyntaxError, UnicodeDecodeError, ValueError, OSError) as exc:
-            reason = _describe(exc)
+    with Scanner(limits, isolate=isolate) as scanner:
+        for path in _python_files(paths, exclude):
+            found, reason = scanner.scan(str(path))
+            findings.extend(found)
+            if reason is None:
+                continue
             # the caller who collects skipped files reports them; otherwise the log does
             log.log(
                 logging.DEBUG if skipped is not None else logging.WARNING,
@@ -89,19 +93,6 @@ def scan_paths(
             if skipped is not None:
                 skipped.append(SkippedFile((str(path), reason)))
     return sorted(findings)
-
-
-def _read(path: Path) -> str:
-    import tokenize
-
-    with tokenize.open(path) as handle:  # honours PEP 263 coding declarations
-        return handle.read()
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, SyntaxError):
-        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _excluded(relative: str, patterns: Sequence[str]) -> bool:
@@ -116,7 +107,7 @@ def _python_files(
         root = Path(given)
         if not root.exists():
             raise FileNotFoundError(f"no such file or directory: {os.fspath(given)!r}")
-        if root.is_file():
+        if not root.is_dir():  # a file, or a FIFO or device given by name: the guard says
             if not _excluded(root.as_posix(), exclude):
                 yield root
             continue

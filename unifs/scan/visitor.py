@@ -18,6 +18,7 @@ import ast
 import io
 import re
 import tokenize
+import warnings
 from dataclasses import dataclass, field
 
 from unifs.scan.rules import (
@@ -383,3 +384,13 @@ def _protocol_sdk(node: ast.Call) -> SDK | None:
         name = _PROTOCOL_SDK.get(first.value)
         return sdk_named(name) if name else None
     return None
+
+
+def scan_source(source: str, path: str = "<string>") -> list[Finding]:
+    """Findings in one module's source text; raises SyntaxError if it does not parse."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # invalid escapes in old code
+        tree = ast.parse(source, filename=path)
+    findings = SDKVisitor(path).scan(tree)
+    quiet = ignored_lines(source)
+    return [f for f in findings if f.line not in quiet]

@@ -12,7 +12,11 @@ storage server and can
   cannot emulate.
 
 Every request it sees is logged (:attr:`FaultProxy.log`), so a test can tell which ranges
-a resumed download asked for. Point a client at it with :func:`route_through`::
+a resumed download asked for -- however the exchange ended: a client that closes or
+resets the connection mid-body, an upstream that drops it, or :meth:`FaultProxy.stop`
+cancelling it are logged too, with the bytes actually relayed (:attr:`Seen.body_bytes` to
+the client, :attr:`Seen.upstream_bytes` read from the server) and :attr:`Seen.ended`.
+Point a client at it with :func:`route_through`::
 
     from unifs.testing.faults import Fault, FaultProxy, route_through
 
@@ -30,6 +34,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
+import dataclasses
 import random
 import re
 import socket
@@ -37,9 +43,9 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 __all__ = ["Fault", "FaultProxy", "Link", "Seen", "route_through"]
@@ -133,7 +139,15 @@ class Link:
 
 @dataclass(frozen=True)
 class Seen:
-    """One request as the proxy saw it, and what it did to it."""
+    """One request as the proxy saw it, and what it did to it.
+
+    ``status`` is 0 when the exchange ended before a response head came back.
+    ``body_bytes`` is the response body passed on to the client; ``upstream_bytes`` what
+    was read from the server for this exchange (response head and body). ``ended`` says how
+    the exchange ended: "complete", "fault" (a reset or truncate fault cut it), "client
+    closed", "client reset", "upstream closed", "upstream reset", "cancelled" (the proxy
+    stopped), or "error: <exception type>".
+    """
 
     method: str
     target: str
@@ -141,6 +155,121 @@ class Seen:
     status: int
     fault: str | None
     body_bytes: int
+    ended: str = "complete"
+    upstream_bytes: int = 0
+
+
+@dataclass
+class _Tally:
+    """What one exchange has moved so far, for the log however the exchange ends."""
+
+    method: str
+    target: str
+    range: str | None
+    fault: str | None = None
+    status: int = 0
+    client_bytes: int = 0  # written to the client: interim lines, head and body
+    body_from: int | None = None  # client_bytes once the response head was written
+    upstream_bytes: int = 0
+    side: str | None = None  # which side raised: "client" or "upstream"
+    recorded: bool = False
+
+    @property
+    def body_bytes(self) -> int:
+        return 0 if self.body_from is None else self.client_bytes - self.body_from
+
+
+_TALLY: contextvars.ContextVar[_Tally | None] = contextvars.ContextVar("_TALLY", default=None)
+
+
+def _tally() -> _Tally | None:
+    return _TALLY.get()
+
+
+class _Counted:
+    """One side's stream (reader or writer), counting for the exchange under way."""
+
+    side = ""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _failed(self) -> None:
+        tally = _tally()
+        if tally is not None and tally.side is None:
+            tally.side = self.side
+
+
+class _CountedWriter(_Counted):
+    """The client's StreamWriter: what is written to it, and whether writing failed."""
+
+    side = "client"
+
+    def write(self, data: bytes) -> None:
+        tally = _tally()
+        if tally is not None:
+            tally.client_bytes += len(data)
+        self._inner.write(data)
+
+    async def drain(self) -> None:
+        try:
+            await self._inner.drain()
+        except (ConnectionError, OSError):
+            self._failed()
+            raise
+
+
+class _CountedReader(_Counted):
+    """The upstream's StreamReader: what is read from it, and whether reading failed."""
+
+    side = "upstream"
+
+    def _add(self, nbytes: int) -> None:
+        tally = _tally()
+        if tally is not None:
+            tally.upstream_bytes += nbytes
+
+    async def read(self, n: int = -1) -> bytes:
+        try:
+            data = await self._inner.read(n)
+        except (ConnectionError, OSError):
+            self._failed()
+            raise
+        if not data and n:
+            self._failed()  # the end of the stream: an error only if more was due
+        self._add(len(data))
+        return data
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        return await self._counted(self._inner.readuntil(separator))
+
+    async def readexactly(self, n: int) -> bytes:
+        return await self._counted(self._inner.readexactly(n))
+
+    async def _counted(self, reading: Awaitable[bytes]) -> bytes:
+        try:
+            data = await reading
+        except asyncio.IncompleteReadError as exc:
+            self._add(len(exc.partial))
+            self._failed()
+            raise
+        except (ConnectionError, OSError):
+            self._failed()
+            raise
+        self._add(len(data))
+        return data
+
+
+def _ending(exc: BaseException, side: str | None) -> str:
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(exc, (ConnectionError, OSError, asyncio.IncompleteReadError)):
+        how = "reset" if isinstance(exc, ConnectionResetError) else "closed"
+        return f"{side or 'client'} {how}"
+    return f"error: {type(exc).__name__}"
 
 
 class _Pacer:
@@ -236,6 +365,9 @@ class FaultProxy:
         self.link = link or Link()
         self.log: list[Seen] = []
         self._busy = 0  # requests read but not yet logged
+        # asyncio holds tasks weakly, and a connection's protocol drops its task once the
+        # connection is lost: a task still awaiting then would be collected, unlogged
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._rng = random.Random(seed)
         self._total = _Pacer(self.link.total)
         self._port = port
@@ -324,6 +456,10 @@ class FaultProxy:
     # -- one client connection ------------------------------------------------------------
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         connection = _Connection(pacer=_Pacer(self.link.per_connection))
         try:
             if self.link.rtt:
@@ -335,7 +471,7 @@ class FaultProxy:
                 with self._lock:
                     self._busy += 1
                 try:
-                    keep = await self._exchange(head, reader, writer, connection)
+                    keep = await self._logged(head, reader, writer, connection)
                 finally:
                     with self._lock:
                         self._busy -= 1
@@ -353,6 +489,31 @@ class FaultProxy:
                     with contextlib.suppress(Exception):
                         w.close()
 
+    async def _logged(self, head: _Head, reader: Any, writer: Any, conn: _Connection) -> bool:
+        """:meth:`_exchange`, logged however it ends, with the bytes it moved."""
+        method, target = [*head.start_line.split(" "), "", ""][:2]
+        tally = _Tally(method, target, _range(head.lower))
+        token = _TALLY.set(tally)
+        try:
+            counted = cast(asyncio.StreamWriter, _CountedWriter(writer))
+            return await self._exchange(head, reader, counted, conn)
+        except BaseException as exc:
+            if not tally.recorded:
+                seen = Seen(
+                    method,
+                    target,
+                    tally.range,
+                    tally.status,
+                    tally.fault,
+                    tally.body_bytes,
+                    _ending(exc, tally.side),
+                    tally.upstream_bytes,
+                )
+                self._record(seen)
+            raise
+        finally:
+            _TALLY.reset(token)
+
     async def _exchange(
         self,
         head: _Head,
@@ -364,6 +525,9 @@ class FaultProxy:
         method, target = [*head.start_line.split(" "), "", ""][:2]
         headers = head.lower
         fault = self._pick(method, target, headers)
+        tally = _tally()
+        if tally is not None and fault is not None:
+            tally.fault = fault.kind
         if headers.get("expect", "").lower() == "100-continue":
             # answer for the server so the client sends its body to us first
             head.headers = [(k, v) for k, v in head.headers if k.lower() != "expect"]
@@ -379,7 +543,9 @@ class FaultProxy:
             await self._answer(writer, method, target, headers, fault)
             return True
         if connection.upstream is None:
-            connection.upstream = await asyncio.open_connection(*self.upstream, limit=2**20)
+            up = await asyncio.open_connection(*self.upstream, limit=2**20)
+            counted = cast(asyncio.StreamReader, _CountedReader(up[0]))
+            connection.upstream = (counted, up[1])
         up_reader, up_writer = connection.upstream
         if self.rewrite_host:
             host = f"{self.upstream[0]}:{self.upstream[1]}"
@@ -401,6 +567,13 @@ class FaultProxy:
         return None
 
     def _record(self, seen: Seen) -> None:
+        tally = _tally()
+        if tally is not None:
+            tally.recorded = True
+            cut = seen.fault in ("reset", "truncate") and seen.ended == "complete"
+            seen = dataclasses.replace(
+                seen, upstream_bytes=tally.upstream_bytes, ended="fault" if cut else seen.ended
+            )
         with self._lock:
             self.log.append(seen)
 
@@ -514,6 +687,10 @@ class FaultProxy:
             raise ConnectionResetError("upstream closed the connection")
         status = int(head.start_line.split(" ")[1])
         headers = head.lower
+        tally = _tally()
+        if tally is not None:
+            tally.status = status
+            tally.body_from = tally.client_bytes + len(head.encode())
         if self.link.rtt:
             await asyncio.sleep(self.link.rtt / 2)
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
