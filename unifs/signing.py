@@ -40,6 +40,7 @@ from typing import Any
 from unifs.engine.hooks import register_hook
 from unifs.errors import MissingDependencyError
 from unifs.errors import ModelVerificationError as ModelVerificationError
+from unifs.types import AuthLike
 
 __all__ = [
     "DEFAULT_SIGNATURE_NAME",
@@ -165,7 +166,7 @@ def _bundle_manifest(signature_file: Path, public_key: str | os.PathLike[str]) -
 def _read_expected(
     signature: str | os.PathLike[str],
     public_key: str | os.PathLike[str] | None,
-    auth: Any,
+    auth: AuthLike,
     storage_options: dict[str, Any],
 ) -> tuple[_Expected, str | None]:
     """The digests a signature vouches for; plus ``artifact_uri`` for a checksum file."""
@@ -221,7 +222,7 @@ def _show(target: str | os.PathLike[str]) -> str:
         return "<signature>"
 
 
-def _read_bytes(target: str | os.PathLike[str], auth: Any, options: dict[str, Any]) -> bytes:
+def _read_bytes(target: str | os.PathLike[str], auth: AuthLike, options: dict[str, Any]) -> bytes:
     if is_local(target):
         return Path(os.fspath(target)).expanduser().read_bytes()
     from unifs.filesystem import open as unifs_open
@@ -232,7 +233,7 @@ def _read_bytes(target: str | os.PathLike[str], auth: Any, options: dict[str, An
 
 
 def _write_bytes(
-    target: str | os.PathLike[str], data: bytes, auth: Any, options: dict[str, Any]
+    target: str | os.PathLike[str], data: bytes, auth: AuthLike, options: dict[str, Any]
 ) -> None:
     if is_local(target):
         path = Path(os.fspath(target)).expanduser()
@@ -270,7 +271,7 @@ def digest_files(
     model: str | os.PathLike[str],
     *,
     ignore: Iterable[str] = (),
-    auth: Any = None,
+    auth: AuthLike = None,
     follow_symlinks: bool = False,
     **storage_options: Any,
 ) -> dict[str, str]:
@@ -347,7 +348,7 @@ def sign_model(
     signature: str | os.PathLike[str] | None = None,
     password: str | None = None,
     ignore: Iterable[str] = (),
-    auth: Any = None,
+    auth: AuthLike = None,
     follow_symlinks: bool = False,
     **storage_options: Any,
 ) -> str:
@@ -424,7 +425,7 @@ def verify_model(
     *,
     public_key: str | os.PathLike[str] | None = None,
     signature: str | os.PathLike[str] | None = None,
-    auth: Any = None,
+    auth: AuthLike = None,
     follow_symlinks: bool = False,
     **storage_options: Any,
 ) -> VerificationReport:
@@ -461,7 +462,7 @@ def verify_model(
     return _compare(_show(uri_or_dir), _show(signature), expected, actual)
 
 
-def _digest_one(target: str | os.PathLike[str], auth: Any, options: dict[str, Any]) -> str:
+def _digest_one(target: str | os.PathLike[str], auth: AuthLike, options: dict[str, Any]) -> str:
     from unifs.filesystem import open as unifs_open
 
     try:
@@ -481,7 +482,7 @@ def verify_files(
     public_key: str | os.PathLike[str] | None = None,
     digests: Mapping[str, str] | None = None,
     model: str | None = None,
-    auth: Any = None,
+    auth: AuthLike = None,
     follow_symlinks: bool = False,
     **storage_options: Any,
 ) -> VerificationReport:

@@ -64,6 +64,7 @@ from unifs.engine.ranges import Range, Sent, Upload, plan_ranges
 from unifs.engine.report import SyncReport, TransferError, TransferReport
 from unifs.errors import MissingDependencyError, UnsupportedError
 from unifs.transfer.sync import sync as local_sync  # a sync decides here, as unifs.sync does
+from unifs.types import AuthLike
 from unifs.uri import StorageURI, parse
 
 if TYPE_CHECKING:
@@ -387,7 +388,7 @@ def _run_tasks(
         watch.close()
 
 
-def _end(url: str, auth: Any, options: Mapping[str, Any]) -> Endpoint:
+def _end(url: str, auth: AuthLike, options: Mapping[str, Any]) -> Endpoint:
     """The endpoint of one end of a run, on the worker (endpoints do not travel: their
     filesystems are this process's own)."""
     return endpoint(
@@ -508,8 +509,8 @@ def copy(
     client: Client,
     *,
     transfer_config: TransferConfig,
-    auth: Any = None,
-    dst_auth: Any = None,
+    auth: AuthLike = None,
+    dst_auth: AuthLike = None,
     dst_options: Mapping[str, Any] | None = None,
     shards: int | None = None,
     **storage_options: Any,
@@ -558,8 +559,8 @@ def sync(
     transfer_config: TransferConfig,
     delete: bool = False,
     dry_run: bool = False,
-    auth: Any = None,
-    dst_auth: Any = None,
+    auth: AuthLike = None,
+    dst_auth: AuthLike = None,
     dst_options: Mapping[str, Any] | None = None,
     shards: int | None = None,
     **storage_options: Any,
@@ -609,7 +610,7 @@ def sync(
     return report
 
 
-def _delete(d: StorageURI, auth: Any, options: dict[str, Any], names: list[str]) -> None:
+def _delete(d: StorageURI, auth: AuthLike, options: dict[str, Any], names: list[str]) -> None:
     from unifs.engine.backend import open_backend
     from unifs.engine.scheduling import run_sync
 
@@ -633,7 +634,7 @@ def get_on_workers(
     client: Client,
     *,
     transfer_config: TransferConfig,
-    auth: Any = None,
+    auth: AuthLike = None,
     **storage_options: Any,
 ) -> dict[str, TransferReport]:
     """Put ``uri`` at ``local_dir`` on every worker host's disk, fetched once per host.

@@ -16,6 +16,7 @@ from unifs.engine.config import TransferConfig
 from unifs.engine.report import TransferReport
 from unifs.engine.scheduling import Engine
 from unifs.registry import get_provider
+from unifs.types import AuthLike
 from unifs.uri import StorageURI, parse
 
 #: what a verb takes as one end: any URI unifs reads, a path, or an Endpoint
@@ -30,8 +31,8 @@ def on_local_disk(uri: StorageURI) -> bool:
 def dst_settings(
     src: StorageURI,
     dst: StorageURI,
-    auth: Any,
-    dst_auth: Any,
+    auth: AuthLike,
+    dst_auth: AuthLike,
     storage_options: Mapping[str, Any],
     dst_options: Mapping[str, Any] | None,
 ) -> tuple[Any, dict[str, Any]]:
@@ -56,8 +57,8 @@ def ends(
     src: End,
     dst: End,
     *,
-    auth: Any,
-    dst_auth: Any,
+    auth: AuthLike,
+    dst_auth: AuthLike,
     storage_options: Mapping[str, Any],
     dst_options: Mapping[str, Any] | None,
 ) -> tuple[Endpoint, Endpoint]:

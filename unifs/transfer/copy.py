@@ -27,6 +27,7 @@ from unifs.engine.config import TransferConfig
 from unifs.engine.ends import End, copy_between, ends
 from unifs.engine.report import TransferReport
 from unifs.engine.verbs import asynchronous, blocking
+from unifs.types import AuthLike
 
 __all__ = ["acopy", "copy"]
 
@@ -37,8 +38,8 @@ async def acopy(
     dst: End,
     transfer_config: TransferConfig,
     *,
-    auth: Any = None,
-    dst_auth: Any = None,
+    auth: AuthLike = None,
+    dst_auth: AuthLike = None,
     dst_options: Mapping[str, Any] | None = None,
     **storage_options: Any,
 ) -> TransferReport:

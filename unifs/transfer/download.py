@@ -10,6 +10,7 @@ from unifs.engine.config import COMMON, TransferConfig
 from unifs.engine.download import download
 from unifs.engine.report import TransferReport
 from unifs.engine.verbs import asynchronous, blocking
+from unifs.types import AuthLike
 
 __all__ = ["aget", "get"]
 
@@ -20,7 +21,7 @@ async def aget(
     dst: str | os.PathLike[str],
     transfer_config: TransferConfig,
     *,
-    auth: Any = None,
+    auth: AuthLike = None,
     verify_signature: str | os.PathLike[str] | bool | None = None,
     public_key: str | os.PathLike[str] | None = None,
     **storage_options: Any,

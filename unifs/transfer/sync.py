@@ -28,6 +28,7 @@ from unifs.engine.ends import End, copy_between, ends
 from unifs.engine.report import SyncReport, TransferReport
 from unifs.engine.scheduling import Engine
 from unifs.engine.verbs import asynchronous, blocking
+from unifs.types import AuthLike
 
 __all__ = ["async_sync", "sync"]
 
@@ -40,8 +41,8 @@ async def async_sync(
     *,
     delete: bool = False,
     dry_run: bool = False,
-    auth: Any = None,
-    dst_auth: Any = None,
+    auth: AuthLike = None,
+    dst_auth: AuthLike = None,
     dst_options: Mapping[str, Any] | None = None,
     **storage_options: Any,
 ) -> SyncReport:

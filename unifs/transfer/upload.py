@@ -10,6 +10,7 @@ from unifs.engine.config import TransferConfig
 from unifs.engine.report import TransferReport
 from unifs.engine.upload import upload
 from unifs.engine.verbs import asynchronous, blocking
+from unifs.types import AuthLike
 
 __all__ = ["aput", "put"]
 
@@ -20,7 +21,7 @@ async def aput(
     dst: EndpointLike,
     transfer_config: TransferConfig,
     *,
-    auth: Any = None,
+    auth: AuthLike = None,
     **storage_options: Any,
 ) -> TransferReport:
     """Upload the local file or directory ``src`` to the object or prefix ``dst``.
