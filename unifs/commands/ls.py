@@ -11,7 +11,7 @@ from unifs.commands.shared import Display, add_show_secrets, open_fs, print_json
 EXAMPLES = """\
 examples:
   unifs ls s3://models/llama/                 one URI per line, directories end in /
-  unifs ls -lh oci://n/acme/b/models/o/llama/ size, modified time, URI (in the OME dialect typed)
+  unifs ls -lH oci://n/acme/b/models/o/llama/ size, modified time, URI (in the OME dialect typed)
   unifs ls -r gs://data/train/ --json         every object below, one JSON object per line
 """
 
@@ -24,14 +24,13 @@ def register(subparsers: Any, with_options: Any) -> None:
             help="list a prefix (-r every object below it)",
             epilog=EXAMPLES,
             formatter_class=ExamplesFormatter,
-            conflict_handler="resolve",
         )
     )
     p.add_argument("uri")
     p.add_argument("-r", "--recursive", action="store_true", help="every object below")
     p.add_argument("-l", "--long", action="store_true", help="size and modification time")
     p.add_argument(
-        "-h", "--human-readable", dest="human", action="store_true", help="sizes in KiB, MiB, GiB"
+        "-H", "--human-readable", dest="human", action="store_true", help="sizes in KiB, MiB, GiB"
     )
     p.add_argument("--json", action="store_true", help="one JSON object per entry")
     add_show_secrets(p)

@@ -5,13 +5,25 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from unifs.commands import ExamplesFormatter
 from unifs.commands.shared import add_show_secrets, open_fs, print_json, shown
+
+EXAMPLES = """\
+examples:
+  unifs stat s3://models/llama/model.safetensors
+  unifs stat --json gs://b/model.bin          every field the store reports
+"""
 
 
 def register(subparsers: Any, with_options: Any) -> None:
     """Add ``stat`` to the ``unifs`` command."""
     p = with_options(
-        subparsers.add_parser("stat", help="size, checksums and identity of one object")
+        subparsers.add_parser(
+            "stat",
+            help="size, checksums and identity of one object",
+            epilog=EXAMPLES,
+            formatter_class=ExamplesFormatter,
+        )
     )
     p.add_argument("uri")
     p.add_argument("--json", action="store_true", help="every field the store reports, as JSON")
