@@ -6,10 +6,20 @@ import argparse
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands.shared import Display, add_show_secrets, open_fs, print_json, size_text
+from unifs.commands.shared import (
+    Display,
+    add_show_secrets,
+    open_fs,
+    print_json,
+    shown,
+    size_text,
+)
 
 EXAMPLES = """\
 examples:
+  unifs ls s3://                              the buckets these credentials can list
+  unifs ls oci:// -o namespace=acme -o compartment_id=ocid1.compartment...
+                                              an OCI compartment's buckets
   unifs ls s3://models/llama/                 one URI per line, directories end in /
   unifs ls -lH oci://n/acme/b/models/o/llama/ size, modified time, URI (in the OME dialect typed)
   unifs ls -r gs://data/train/ --json         every object below, one JSON object per line
@@ -49,9 +59,50 @@ def modified(info: dict[str, Any]) -> str:
     return ""
 
 
+def stores_scheme(uri: str) -> str | None:
+    """``s3`` for ``s3://`` (a provider's scheme and nothing else), else None."""
+    from unifs.registry import provider_for_scheme
+
+    scheme, sep, rest = uri.partition("://")
+    if not sep or rest.strip("/"):
+        return None
+    provider = provider_for_scheme(scheme.lower())
+    return scheme.lower() if provider is not None and not provider.local_disk else None
+
+
+def list_buckets(args: argparse.Namespace, scheme: str) -> int:
+    """``unifs ls s3://``: the buckets (containers) these credentials can list."""
+    from unifs.auth import AuthConfig
+    from unifs.commands.shared import auth, options
+    from unifs.providers.base import merge_options
+    from unifs.registry import provider_for_scheme
+    from unifs.uri import StorageURI
+
+    provider = provider_for_scheme(scheme)
+    assert provider is not None
+    config = AuthConfig.coerce(auth(args))
+    mode = config.validate(provider) if config is not None else None
+    params = config.params if config is not None else {}
+    root = StorageURI(provider=provider.name, bucket=None)
+    implied = merge_options(
+        provider.uri_storage_options(root), provider.auth_options(root, mode, params)
+    )
+    fs = provider.filesystem(**merge_options(implied, options(args.option)))
+    for entry in sorted(fs.ls("", detail=True), key=lambda e: e["name"]):
+        uri = shown(args, f"{scheme}://{entry['name'].strip('/')}/")
+        if args.json:
+            print_json({"uri": uri, "type": "directory", "size": 0, "modified": None})
+        else:
+            print(uri)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from unifs.uri import parse
 
+    scheme = stores_scheme(args.uri)
+    if scheme is not None:
+        return list_buckets(args, scheme)
     fs, path = open_fs(args, args.uri)
     fs.invalidate_cache()
     show = Display(args.uri, path, show_secrets=args.show_secrets)

