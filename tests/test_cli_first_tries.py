@@ -54,3 +54,34 @@ def test_not_found_names_the_ls_to_run(s3_server, capsys):
     s3_server.make_bucket("first-tries")
     assert main(["stat", "s3://first-tries/missing/key.bin", *opts]) == 2
     assert "`unifs ls s3://first-tries/missing/`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("store", ["s3", "oci", "local"], indirect=True)
+@pytest.mark.parametrize("verb", ["cp", "mv"])
+def test_prefix_without_r_is_refused_with_or_without_slash(store, verb, tmp_path, capsys):
+    src = tmp_path / "src"
+    (src / "llama").mkdir(parents=True)
+    (src / "llama" / "a.bin").write_bytes(b"a")
+    opts = _opts(store.options)
+    assert main(["put", str(src), store.uri(), *opts]) == 0
+    capsys.readouterr()
+    dest = tmp_path / "dest"
+    for typed in (store.uri("llama"), store.uri("llama/")):
+        assert main([verb, typed, str(dest) + "/", *opts]) == 2
+        err = capsys.readouterr().err
+        assert f"use {verb} -r" in err
+        assert not dest.exists()
+    # the source is still there (mv moved nothing), and -r copies it
+    assert main(["cp", "-r", store.uri("llama"), str(dest) + "/", *opts]) == 0
+    copied = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    assert copied in (["a.bin"], ["llama/a.bin"])
+
+
+def test_mkdir_error_is_one_line_exit_2(s3_server, capsys):
+    opts = _opts(dict(s3_server.storage_options))
+    status = main(["mkdir", "s3://mkdir-region-test", "-a", "region=us-east-1", *opts])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("unifs mkdir: s3://mkdir-region-test: refused: ")
+    assert "OSError" not in err and "region" in err

@@ -95,6 +95,15 @@ def _explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
             return f"access denied: {_first_line(str(cause))}", USAGE
         if isinstance(cause, FileNotFoundError):
             return _not_found(cause, where), USAGE
+        if type(cause) is OSError and cause.strerror:
+            # what an fsspec backend raises for a request the store refused (s3fs's
+            # translated ClientError, e.g. a bucket name taken or a region it rejects)
+            hint = (
+                "; check the region (-a region=...)"
+                if "location" in cause.strerror.lower() or "region" in cause.strerror.lower()
+                else ""
+            )
+            return f"{where}: refused: {_first_line(cause.strerror)}{hint}", USAGE
         if isinstance(cause, ConnectionRefusedError):
             return f"could not connect: {_first_line(str(cause))}; check the endpoint", USAGE
     if isinstance(exc, UnifsError | ValueError):
