@@ -69,3 +69,30 @@ def test_ls_h_is_help_not_human_readable():
     result = _unifs("ls", "-h")
     assert result.returncode == 0
     assert "-H, --human-readable" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "uri, flag, typed, meant",
+    [
+        ("oci://n/acme/b/models/o/llama/", "-a", "us-ashburn1", "us-ashburn-1"),
+        ("s3://models/llama/", "-a", "eu-west1", "eu-west-1"),
+        ("s3://models/llama/", "-A", "eu-centrl-1", "eu-central-1"),
+    ],
+)
+def test_region_did_you_mean(uri, flag, typed, meant, tmp_path):
+    verb = ["cp", "-r", str(tmp_path), uri] if flag == "-A" else ["ls", uri]
+    result = _unifs(*verb, flag, f"region={typed}")
+    assert result.returncode == 2
+    assert f"did you mean {flag} region={meant}?" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_region_the_sdk_knows_is_not_questioned():
+    from argparse import Namespace
+
+    from unifs.commands.shared import check_regions
+
+    check_regions(Namespace(uri="oci://n/acme/b/m/o/", auth=["region=us-ashburn-1"]))
+    check_regions(Namespace(uri="oci://n/acme/b/m/o/", auth=["region=iad"]))
+    # far from every known region: passed on, the store decides (tables lag new regions)
+    check_regions(Namespace(uri="s3://models/", auth=["region=far-from-anything-9"]))

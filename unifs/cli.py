@@ -102,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         verb.error(f"unrecognized arguments: {' '.join(extra)}" + suggest_flags(verb, extra))
     _quiet_sdk_logs(args.debug)
     try:
+        from unifs.commands.shared import check_regions
+
+        check_regions(args)
         status: int = args.run(args)
         sys.stdout.flush()
     except BrokenPipeError:

@@ -38,6 +38,30 @@ def auth(args: argparse.Namespace, attr: str = "auth") -> dict[str, Any] | None:
     return options(pairs, "-a") if pairs else None
 
 
+def check_regions(args: argparse.Namespace) -> None:
+    """A ``-a region=`` (or ``--dst-auth region=``) that is one typo from a region the
+    provider's SDK knows is refused with "did you mean"; an unknown one far from every
+    known name passes (SDK tables lag new regions)."""
+    from unifs.commands.suggest import did_you_mean
+    from unifs.registry import get_provider
+    from unifs.uri import parse
+
+    ends = (("auth", ("uri", "src", "model")), ("dst_auth", ("dst",)))
+    for attr, uri_attrs in ends:
+        region = (auth(args, attr) or {}).get("region")
+        uri = next((getattr(args, a) for a in uri_attrs if getattr(args, a, None)), None)
+        if not isinstance(region, str) or not isinstance(uri, str):
+            continue
+        try:
+            known = get_provider(parse(uri).provider).known_regions()
+        except UnifsError:
+            continue  # the verb says what is wrong with the URI
+        near = did_you_mean(region, known) if known and region not in known else None
+        if near:
+            flag = "-a" if attr == "auth" else "-A"
+            raise UnifsError(f"unknown region {region!r}: did you mean {flag} region={near}?")
+
+
 def with_options(
     p: argparse.ArgumentParser, *, destination: bool = False
 ) -> argparse.ArgumentParser:
