@@ -85,3 +85,37 @@ def test_mkdir_error_is_one_line_exit_2(s3_server, capsys):
     assert len(err.strip().splitlines()) == 1
     assert err.startswith("unifs mkdir: s3://mkdir-region-test: refused: ")
     assert "OSError" not in err and "region" in err
+
+
+MTIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
+
+
+@pytest.mark.parametrize("store", ["s3", "gcs", "azure", "oci", "local"], indirect=True)
+def test_ls_and_stat_json_one_schema(store, tmp_path, capsys):
+    import re
+
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "b.txt").write_bytes(b"bravo")
+    (src / "a.txt").write_bytes(b"alpha!")
+    (src / "d" / "c.txt").write_bytes(b"c")
+    opts = _opts(store.options)
+    assert main(["put", str(src), store.uri(), *opts]) == 0
+    capsys.readouterr()
+    assert main(["ls", "--json", store.uri(), *opts]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    keys = {"uri", "type", "size", "mtime", "etag", "checksums", "version"}
+    assert all(set(row) == keys for row in rows)
+    assert [row["uri"] for row in rows] == [store.uri("a.txt"), store.uri("b.txt"), store.uri("d/")]
+    files = [row for row in rows if row["type"] == "file"]
+    assert [row["size"] for row in files] == [6, 5]
+    for row in files:
+        assert re.match(MTIME, row["mtime"]), row
+        assert all(re.fullmatch(r"[0-9a-f]+", v) for v in row["checksums"].values()), row
+    assert main(["stat", "--json", store.uri("a.txt"), *opts]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert keys <= set(record) and record["size"] == 6 and re.match(MTIME, record["mtime"])
+    assert main(["ls", "-l", store.uri(), *opts]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # the URIs start in one column: sizes and times have fixed widths
+    assert len({line.index(store.uri()) for line in lines}) == 1

@@ -9,6 +9,8 @@ from unifs.commands import ExamplesFormatter
 from unifs.commands.shared import (
     Display,
     add_show_secrets,
+    entry_record,
+    modified,
     open_fs,
     print_json,
     shown,
@@ -42,21 +44,13 @@ def register(subparsers: Any, with_options: Any) -> None:
     p.add_argument(
         "-H", "--human-readable", dest="human", action="store_true", help="sizes in KiB, MiB, GiB"
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per entry")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per entry: uri, type, size, mtime, etag, checksums, version",
+    )
     add_show_secrets(p)
     p.set_defaults(run=run)
-
-
-def modified(info: dict[str, Any]) -> str:
-    for key in ("LastModified", "last_modified", "updated", "mtime", "timeModified", "created"):
-        value = info.get(key)
-        if value:
-            if isinstance(value, (int, float)):
-                from datetime import datetime, timezone
-
-                return datetime.fromtimestamp(value, timezone.utc).isoformat(timespec="seconds")
-            return str(value)
-    return ""
 
 
 def stores_scheme(uri: str) -> str | None:
@@ -91,13 +85,14 @@ def list_buckets(args: argparse.Namespace, scheme: str) -> int:
     for entry in sorted(fs.ls("", detail=True), key=lambda e: e["name"]):
         uri = shown(args, f"{scheme}://{entry['name'].strip('/')}/")
         if args.json:
-            print_json({"uri": uri, "type": "directory", "size": 0, "modified": None})
+            print_json(entry_record(provider, {**entry, "type": "directory"}, uri))
         else:
             print(uri)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    from unifs.registry import get_provider
     from unifs.uri import parse
 
     scheme = stores_scheme(args.uri)
@@ -116,22 +111,16 @@ def run(args: argparse.Namespace) -> int:
         if not entries and parse(args.uri).key.strip("/"):
             # an object store has no empty directories: nothing below means no such prefix
             raise FileNotFoundError(path)
-    for entry in entries:
+    provider = get_provider(parse(args.uri).provider)
+    for entry in sorted(entries, key=lambda e: str(e["name"])):
         directory = entry.get("type") == "directory"
         uri = show(entry["name"], directory=directory)
         size = int(entry.get("size") or 0)
         if args.json:
-            print_json(
-                {
-                    "uri": uri,
-                    "type": "directory" if directory else "file",
-                    "size": size,
-                    "modified": modified(entry) or None,
-                }
-            )
+            print_json(entry_record(provider, entry, uri))
         elif args.long:
-            shown = "-" if directory else size_text(size, args.human)
-            print(f"{shown:>12}  {modified(entry):25}  {uri}")
+            text = "-" if directory else size_text(size, args.human)
+            print(f"{text:>12}  {modified(entry) or '':20}  {uri}")
         else:
             print(uri)
     return 0

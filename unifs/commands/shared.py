@@ -179,6 +179,56 @@ class Display:
         return head + rest + suffix
 
 
+#: the keys a store's listing may hold an entry's modification time under
+_MTIME_KEYS = ("LastModified", "last_modified", "updated", "mtime", "timeModified", "created")
+
+
+def iso_utc(value: Any) -> str | None:
+    """A store's modification time as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds)."""
+    from datetime import datetime, timezone
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        when = datetime.fromtimestamp(value, timezone.utc)
+    elif isinstance(value, datetime):
+        when = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    else:
+        try:
+            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def modified(info: dict[str, Any]) -> str | None:
+    """The entry's modification time (:func:`iso_utc`), or None when the store gives none."""
+    for key in _MTIME_KEYS:
+        if info.get(key):
+            return iso_utc(info[key])
+    return None
+
+
+def entry_record(provider: Any, info: dict[str, Any], uri: str) -> dict[str, Any]:
+    """One entry of ``ls --json`` / ``stat --json``, the same keys on every provider:
+    ``uri``, ``type`` (file or directory), ``size``, ``mtime`` (:func:`iso_utc` or null),
+    ``etag`` (quotes stripped, or null), ``checksums`` ({algorithm: hex}) and ``version``
+    (what pins this version of the object: a version id, generation or ETag, or null)."""
+    directory = info.get("type") == "directory"
+    etag = info.get("ETag") or info.get("etag") or info.get("e_tag")
+    return {
+        "uri": uri,
+        "type": "directory" if directory else "file",
+        "size": int(info.get("size") or 0),
+        "mtime": modified(info),
+        "etag": str(etag).strip('"') if etag else None,
+        "checksums": {} if directory else dict(provider.checksums(info)),
+        "version": None if directory else provider.version_pin(info),
+    }
+
+
 def print_json(value: Any) -> None:
     """One JSON document (or line) to stdout."""
     sys.stdout.write(json.dumps(value, default=str) + "\n")

@@ -26,13 +26,18 @@ def register(subparsers: Any, with_options: Any) -> None:
         )
     )
     p.add_argument("uri")
-    p.add_argument("--json", action="store_true", help="every field the store reports, as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="uri, type, size, mtime, etag, checksums, version (as ls --json) and "
+        "every field the store reports under 'store'",
+    )
     add_show_secrets(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from unifs.commands.ls import modified
+    from unifs.commands.shared import entry_record, modified
     from unifs.registry import get_provider
     from unifs.uri import parse
 
@@ -42,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     provider = get_provider(parse(args.uri).provider)
     checksums = {kind: digest for kind, digest in provider.checksums(info)}
     if args.json:
-        print_json(shown(args, {"uri": args.uri, **info, "checksums": checksums}))
+        record = entry_record(provider, info, args.uri)
+        print_json(shown(args, {**record, "store": info}))
         return 0
     print(f"uri       {shown(args, args.uri)}")
     print(f"type      {info.get('type')}")
