@@ -296,7 +296,9 @@ def test_cli_sign_and_verify(
     private, public = keys
     model = write_model(tmp_path / "m")
     sig = tmp_path / "out.sig"
-    assert main(["sign-model", str(model), "--private-key", str(private), "-o", str(sig)]) == 0
+    assert (
+        main(["sign-model", str(model), "--private-key", str(private), "--output", str(sig)]) == 0
+    )
     assert str(sig) in capsys.readouterr().out
     args = ["verify-model", str(model), "--public-key", str(public), "--signature", str(sig)]
     assert main(args) == 0

@@ -8,9 +8,11 @@ not found, 130 interrupted. ``--debug`` shows the traceback instead. Messages ha
 signature, token or SAS masked (:func:`unifs.redact.mask_secrets`); ``presign`` prints its
 URL because it was asked for.
 
-Storage options are given as ``-o name=value`` (values are read as JSON when they parse,
-e.g. ``-o anon=true``), auth parameters as ``-a name=value``; verbs with two ends take the
-destination's as ``-O``/``-A``.
+One option vocabulary for every verb: storage options are ``-o/--option name=value``
+(values are read as JSON when they parse, e.g. ``-o anon=true``), auth parameters
+``-a/--auth name=value``; verbs with two ends take the destination's as
+``-O/--dst-option`` and ``-A/--dst-auth``; files a verb writes are named with
+``--output``; ``-h`` is help everywhere (``-H`` is human-readable sizes).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from unifs.commands.shared import with_options
 from unifs.redact import mask_secrets
@@ -28,10 +30,17 @@ __all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with secrets masked in the usage errors it prints."""
+    """argparse, with secrets masked in its usage errors, no abbreviated flags (``sync
+    --delet`` is not ``--delete``) and "did you mean" for a mistyped verb."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        super().error(mask_secrets(message))
+        from unifs.commands.suggest import suggest_choice
+
+        super().error(mask_secrets(suggest_choice(message)))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,9 +96,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         # the verb's own usage, not the top level's
         verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        verbs.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+        from unifs.commands.suggest import suggest_flags
+
+        verb = verbs.choices[args.command]
+        verb.error(f"unrecognized arguments: {' '.join(extra)}" + suggest_flags(verb, extra))
     _quiet_sdk_logs(args.debug)
     try:
+        from unifs.commands.shared import check_regions
+
+        check_regions(args)
         status: int = args.run(args)
         sys.stdout.flush()
     except BrokenPipeError:

@@ -5,13 +5,26 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from unifs.commands import ExamplesFormatter
 from unifs.commands.shared import auth, options, print_json
+
+EXAMPLES = """\
+examples:
+  unifs caps s3://models/                     presign, ranged reads, versioning, ...
+  unifs caps --json oci://n/acme/b/models/o/
+  unifs caps --matrix                         every provider side by side
+"""
 
 
 def register(subparsers: Any, with_options: Any) -> None:
     """Add ``caps`` to the ``unifs`` command."""
     p = with_options(
-        subparsers.add_parser("caps", help="what a store can do with these credentials")
+        subparsers.add_parser(
+            "caps",
+            help="what a store can do with these credentials",
+            epilog=EXAMPLES,
+            formatter_class=ExamplesFormatter,
+        )
     )
     p.add_argument("uri", nargs="?")
     p.add_argument("--matrix", action="store_true", help="every provider's capabilities")

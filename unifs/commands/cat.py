@@ -6,10 +6,26 @@ import argparse
 import sys
 from typing import Any
 
+from unifs.commands import ExamplesFormatter
+
+EXAMPLES = """\
+examples:
+  unifs cat s3://models/llama/config.json
+  unifs cat gs://logs/run.txt | tail -n 20
+  unifs cat az://c/data.csv -o account_name=acme -a auth=default
+"""
+
 
 def register(subparsers: Any, with_options: Any) -> None:
     """Add ``cat`` to the ``unifs`` command."""
-    p = with_options(subparsers.add_parser("cat", help="write an object to standard output"))
+    p = with_options(
+        subparsers.add_parser(
+            "cat",
+            help="write an object to standard output",
+            epilog=EXAMPLES,
+            formatter_class=ExamplesFormatter,
+        )
+    )
     p.add_argument("uri")
     p.set_defaults(run=run)
 

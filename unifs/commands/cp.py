@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands.shared import add_transfer_flags, auth, options, run_transfer
+from unifs.commands.shared import add_transfer_flags, auth, open_fs, options, run_transfer
 
 EXAMPLES = """\
 examples:
@@ -49,10 +49,21 @@ def check_recursive(args: argparse.Namespace, verb: str) -> None:
     if args.recursive:
         return
     src = parse(args.src)
+    refuse = UnifsError(
+        f"{args.src} is a prefix or directory: use {verb} -r to copy what is below it"
+    )
     if src.is_prefix or (src._provider.local_disk and os.path.isdir(src.key)):
-        raise UnifsError(
-            f"{args.src} is a prefix or directory: use {verb} -r to copy what is below it"
-        )
+        raise refuse
+    if src._provider.local_disk:
+        return
+    # 'llama' without the slash: a prefix (and not an object) needs -r just the same
+    fs, path = open_fs(args, args.src)
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        return  # the copy says what is missing
+    if info.get("type") == "directory":
+        raise refuse
 
 
 def copy_kwargs(args: argparse.Namespace) -> dict[str, Any]:

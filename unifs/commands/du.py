@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from unifs.commands import ExamplesFormatter
 from unifs.commands.shared import (
     Display,
     add_show_secrets,
@@ -15,18 +16,28 @@ from unifs.commands.shared import (
 )
 from unifs.engine.listing import list_files
 
+EXAMPLES = """\
+examples:
+  unifs du -H s3://models/                    each top-level prefix and the total, in GiB
+  unifs du -s gs://data/train/                only the total
+  unifs du --json oci://n/acme/b/models/o/    as JSON
+"""
+
 
 def register(subparsers: Any, with_options: Any) -> None:
     """Add ``du`` to the ``unifs`` command."""
     p = with_options(
         subparsers.add_parser(
-            "du", help="bytes and objects below a prefix", conflict_handler="resolve"
+            "du",
+            help="bytes and objects below a prefix",
+            epilog=EXAMPLES,
+            formatter_class=ExamplesFormatter,
         )
     )
     p.add_argument("uri")
     p.add_argument("-s", "--summarize", action="store_true", help="only the total")
     p.add_argument(
-        "-h", "--human-readable", dest="human", action="store_true", help="sizes in KiB, MiB, GiB"
+        "-H", "--human-readable", dest="human", action="store_true", help="sizes in KiB, MiB, GiB"
     )
     p.add_argument("--json", action="store_true", help="as JSON")
     add_show_secrets(p)

@@ -32,6 +32,37 @@ def _where(args: argparse.Namespace, exc: BaseException) -> str:
     return str(getattr(args, "uri", None) or getattr(args, "src", None) or exc)
 
 
+def _not_found(cause: FileNotFoundError, where: str) -> str:
+    """What does not exist, and the ``unifs ls`` that shows what does."""
+    from unifs.registry import get_provider
+    from unifs.uri import parse
+
+    missing = getattr(cause, "filename", None)
+    if missing and str(missing).startswith(("/", ".")) and "://" not in str(missing):
+        return f"no such file or directory: {missing}"
+    try:
+        uri = parse(where)
+    except Exception:  # not a URI unifs reads: say what is known
+        return f"{where}: not found"
+    provider = get_provider(uri.provider)
+    if uri.bucket is None:
+        return f"no such file or directory: {uri.key if provider.local_disk else where}"
+    typed = where.partition("://")[0].lower()
+    scheme = typed if typed in provider.schemes else provider.schemes[0]
+    buckets = f"unifs ls {scheme}://"
+    word = provider.bucket_word
+    if not uri.key.strip("/"):
+        return (
+            f"{where}: not found: no {word} '{uri.bucket}' (or it cannot be listed); "
+            f"list {word}s with `{buckets}`"
+        )
+    parent = where.rstrip("/").rpartition("/")[0] + "/"
+    return (
+        f"{where}: not found (no such object or prefix); list what is there with "
+        f"`unifs ls {parent}` ({word}s with `{buckets}`)"
+    )
+
+
 def _explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
     if isinstance(exc, UnifsError) and not isinstance(exc, TransferError):
         return _first_line(str(exc)), USAGE  # unifs's own messages say what to do
@@ -63,13 +94,16 @@ def _explain(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
                 ), USAGE
             return f"access denied: {_first_line(str(cause))}", USAGE
         if isinstance(cause, FileNotFoundError):
-            missing = getattr(cause, "filename", None)
-            if missing and str(missing).startswith(("/", ".")) and "://" not in str(missing):
-                return f"{missing}: no such file or directory", USAGE
-            return (
-                f"{where}: not found (no such bucket, object or prefix); "
-                "check the name with 'unifs ls'"
-            ), USAGE
+            return _not_found(cause, where), USAGE
+        if type(cause) is OSError and cause.strerror:
+            # what an fsspec backend raises for a request the store refused (s3fs's
+            # translated ClientError, e.g. a bucket name taken or a region it rejects)
+            hint = (
+                "; check the region (-a region=...)"
+                if "location" in cause.strerror.lower() or "region" in cause.strerror.lower()
+                else ""
+            )
+            return f"{where}: refused: {_first_line(cause.strerror)}{hint}", USAGE
         if isinstance(cause, ConnectionRefusedError):
             return f"could not connect: {_first_line(str(cause))}; check the endpoint", USAGE
     if isinstance(exc, UnifsError | ValueError):

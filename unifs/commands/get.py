@@ -5,12 +5,29 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from unifs.commands import ExamplesFormatter
 from unifs.commands.shared import add_transfer_flags, auth, options, run_transfer, transfer_kwargs
+
+EXAMPLES = """\
+examples:
+  unifs get s3://models/llama/ ./llama/                  a prefix, every file verified
+  unifs get gs://b/model.bin ./model.bin                 one object
+  unifs get oci://n/acme/b/m/o/llama/ ./llama/ -a auth=instance_principal \\
+      --verify-signature --public-key signer.pub          nothing published unless it matches
+exit status: 0 downloaded, 1 some files failed, 2 bad usage, auth or not found
+"""
 
 
 def register(subparsers: Any, with_options: Any) -> None:
     """Add ``get`` to the ``unifs`` command."""
-    p = with_options(subparsers.add_parser("get", help="download an object or prefix, verified"))
+    p = with_options(
+        subparsers.add_parser(
+            "get",
+            help="download an object or prefix, verified",
+            epilog=EXAMPLES,
+            formatter_class=ExamplesFormatter,
+        )
+    )
     p.add_argument("src")
     p.add_argument("dest")
     add_transfer_flags(p, verify=True)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from unifs.commands import ExamplesFormatter
 from unifs.commands.shared import open_fs
+
+EXAMPLES = """\
+examples:
+  unifs mkdir s3://new-bucket -a region=us-east-1
+  unifs mkdir oci://n/acme/b/new-bucket -o compartment_id=ocid1.compartment...
+  unifs mkdir ./local/dir
+exit status: 0 created (or already there), 2 bad usage, auth or refused
+"""
 
 
 def register(subparsers: Any, with_options: Any) -> None:
@@ -14,6 +23,8 @@ def register(subparsers: Any, with_options: Any) -> None:
         subparsers.add_parser(
             "mkdir",
             help="create a bucket (object stores have no directories below it)",
+            epilog=EXAMPLES,
+            formatter_class=ExamplesFormatter,
         )
     )
     p.add_argument("uri")

@@ -5,14 +5,26 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from unifs.commands import ExamplesFormatter
 from unifs.commands.shared import add_transfer_flags, open_fs, transfer_kwargs
+
+EXAMPLES = """\
+examples:
+  unifs mv s3://b/tmp/model.bin s3://b/final/model.bin   one object (server-side)
+  unifs mv -r ./out/ gs://runs/7/                         upload, then remove local files
+  unifs mv -r s3://old/m/ oci://n/acme/b/new/o/m/ -A auth=user_principal
+exit status: 0 moved, 1 some files failed (their sources kept), 2 bad usage or not found
+"""
 
 
 def register(subparsers: Any, with_options: Any) -> None:
     """Add ``mv`` to the ``unifs`` command."""
     p = with_options(
         subparsers.add_parser(
-            "mv", help="move objects: copy (verified), then remove each source that arrived"
+            "mv",
+            help="move objects: copy (verified), then remove each source that arrived",
+            epilog=EXAMPLES,
+            formatter_class=ExamplesFormatter,
         ),
         destination=True,
     )

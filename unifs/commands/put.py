@@ -5,12 +5,28 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from unifs.commands import ExamplesFormatter
 from unifs.commands.shared import add_transfer_flags, auth, options, run_transfer, transfer_kwargs
+
+EXAMPLES = """\
+examples:
+  unifs put ./llama/ s3://models/llama/                  a directory, in parallel
+  unifs put ./model.bin gs://b/model.bin                 one file
+  unifs put ./llama/ az://models/llama/ --exclude '*.tmp' -o account_name=acme
+exit status: 0 uploaded, 1 some files failed, 2 bad usage, auth or not found
+"""
 
 
 def register(subparsers: Any, with_options: Any) -> None:
     """Add ``put`` to the ``unifs`` command."""
-    p = with_options(subparsers.add_parser("put", help="upload a file or directory"))
+    p = with_options(
+        subparsers.add_parser(
+            "put",
+            help="upload a file or directory",
+            epilog=EXAMPLES,
+            formatter_class=ExamplesFormatter,
+        )
+    )
     p.add_argument("src")
     p.add_argument("dest")
     add_transfer_flags(p, verify=False)

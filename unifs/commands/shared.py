@@ -38,6 +38,30 @@ def auth(args: argparse.Namespace, attr: str = "auth") -> dict[str, Any] | None:
     return options(pairs, "-a") if pairs else None
 
 
+def check_regions(args: argparse.Namespace) -> None:
+    """A ``-a region=`` (or ``--dst-auth region=``) that is one typo from a region the
+    provider's SDK knows is refused with "did you mean"; an unknown one far from every
+    known name passes (SDK tables lag new regions)."""
+    from unifs.commands.suggest import did_you_mean
+    from unifs.registry import get_provider
+    from unifs.uri import parse
+
+    ends = (("auth", ("uri", "src", "model")), ("dst_auth", ("dst",)))
+    for attr, uri_attrs in ends:
+        region = (auth(args, attr) or {}).get("region")
+        uri = next((getattr(args, a) for a in uri_attrs if getattr(args, a, None)), None)
+        if not isinstance(region, str) or not isinstance(uri, str):
+            continue
+        try:
+            known = get_provider(parse(uri).provider).known_regions()
+        except UnifsError:
+            continue  # the verb says what is wrong with the URI
+        near = did_you_mean(region, known) if known and region not in known else None
+        if near:
+            flag = "-a" if attr == "auth" else "-A"
+            raise UnifsError(f"unknown region {region!r}: did you mean {flag} region={near}?")
+
+
 def with_options(
     p: argparse.ArgumentParser, *, destination: bool = False
 ) -> argparse.ArgumentParser:
@@ -153,6 +177,56 @@ class Display:
             rest = quote(rest)
         head = self.typed if self.typed.endswith("/") else self.typed + "/"
         return head + rest + suffix
+
+
+#: the keys a store's listing may hold an entry's modification time under
+_MTIME_KEYS = ("LastModified", "last_modified", "updated", "mtime", "timeModified", "created")
+
+
+def iso_utc(value: Any) -> str | None:
+    """A store's modification time as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds)."""
+    from datetime import datetime, timezone
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        when = datetime.fromtimestamp(value, timezone.utc)
+    elif isinstance(value, datetime):
+        when = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    else:
+        try:
+            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def modified(info: dict[str, Any]) -> str | None:
+    """The entry's modification time (:func:`iso_utc`), or None when the store gives none."""
+    for key in _MTIME_KEYS:
+        if info.get(key):
+            return iso_utc(info[key])
+    return None
+
+
+def entry_record(provider: Any, info: dict[str, Any], uri: str) -> dict[str, Any]:
+    """One entry of ``ls --json`` / ``stat --json``, the same keys on every provider:
+    ``uri``, ``type`` (file or directory), ``size``, ``mtime`` (:func:`iso_utc` or null),
+    ``etag`` (quotes stripped, or null), ``checksums`` ({algorithm: hex}) and ``version``
+    (what pins this version of the object: a version id, generation or ETag, or null)."""
+    directory = info.get("type") == "directory"
+    etag = info.get("ETag") or info.get("etag") or info.get("e_tag")
+    return {
+        "uri": uri,
+        "type": "directory" if directory else "file",
+        "size": int(info.get("size") or 0),
+        "mtime": modified(info),
+        "etag": str(etag).strip('"') if etag else None,
+        "checksums": {} if directory else dict(provider.checksums(info)),
+        "version": None if directory else provider.version_pin(info),
+    }
 
 
 def print_json(value: Any) -> None:

@@ -11,7 +11,8 @@ EXAMPLES = """\
 examples:
   unifs sign-model ./llama --private-key signer.pem              writes ./llama/model.sig
   unifs sign-model s3://models/llama/ --private-key signer.pem   hashes in the bucket, no copy
-  unifs sign-model oci://n/acme/b/models/o/llama/ --private-key signer.pem -o llama.sig
+  unifs sign-model oci://n/acme/b/models/o/llama/ --private-key signer.pem \\
+      --output llama.sig
 
 Keys are PEM elliptic-curve keys (P-256/384/521), e.g.
   openssl ecparam -name prime256v1 -genkey -noout -out signer.pem
@@ -22,19 +23,19 @@ The signature verifies with `model_signing verify key` as well as `unifs verify-
 
 def register(subparsers: Any, with_options: Any) -> None:
     """Add ``sign-model`` to the ``unifs`` command."""
-    p = subparsers.add_parser(
-        "sign-model",
-        help="sign a model directory or prefix (OpenSSF model-signing format)",
-        description="Hash every file of a model where it lives and sign the manifest.",
-        epilog=EXAMPLES,
-        formatter_class=ExamplesFormatter,
+    p = with_options(
+        subparsers.add_parser(
+            "sign-model",
+            help="sign a model directory or prefix (OpenSSF model-signing format)",
+            description="Hash every file of a model where it lives and sign the manifest.",
+            epilog=EXAMPLES,
+            formatter_class=ExamplesFormatter,
+        )
     )
-    add_store_options(p)
     p.add_argument("model", metavar="URI_OR_DIR")
     p.add_argument("--private-key", required=True, metavar="KEY", help="PEM EC private key")
     p.add_argument("--password", help="the private key's password, if it is encrypted")
     p.add_argument(
-        "-o",
         "--output",
         metavar="SIGNATURE",
         help="where to write the signature, a path or URI (default: MODEL/model.sig)",
@@ -46,12 +47,6 @@ def register(subparsers: Any, with_options: Any) -> None:
         help="hash what a local model's symlinks point to (default: refuse symlinks)",
     )
     p.set_defaults(run=run)
-
-
-def add_store_options(p: argparse.ArgumentParser) -> None:
-    """``--option`` and ``-a/--auth`` (``-o`` names the signature file in these verbs)."""
-    p.add_argument("--option", action="append", metavar="NAME=VALUE", help="a storage option")
-    p.add_argument("-a", "--auth", action="append", metavar="NAME=VALUE", help="an auth parameter")
 
 
 def store_options(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:

@@ -5,22 +5,39 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from unifs.commands import ExamplesFormatter
 from unifs.commands.shared import add_show_secrets, open_fs, print_json, shown
+
+EXAMPLES = """\
+examples:
+  unifs stat s3://models/llama/model.safetensors
+  unifs stat --json gs://b/model.bin          every field the store reports
+"""
 
 
 def register(subparsers: Any, with_options: Any) -> None:
     """Add ``stat`` to the ``unifs`` command."""
     p = with_options(
-        subparsers.add_parser("stat", help="size, checksums and identity of one object")
+        subparsers.add_parser(
+            "stat",
+            help="size, checksums and identity of one object",
+            epilog=EXAMPLES,
+            formatter_class=ExamplesFormatter,
+        )
     )
     p.add_argument("uri")
-    p.add_argument("--json", action="store_true", help="every field the store reports, as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="uri, type, size, mtime, etag, checksums, version (as ls --json) and "
+        "every field the store reports under 'store'",
+    )
     add_show_secrets(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from unifs.commands.ls import modified
+    from unifs.commands.shared import entry_record, modified
     from unifs.registry import get_provider
     from unifs.uri import parse
 
@@ -30,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     provider = get_provider(parse(args.uri).provider)
     checksums = {kind: digest for kind, digest in provider.checksums(info)}
     if args.json:
-        print_json(shown(args, {"uri": args.uri, **info, "checksums": checksums}))
+        record = entry_record(provider, info, args.uri)
+        print_json(shown(args, {**record, "store": info}))
         return 0
     print(f"uri       {shown(args, args.uri)}")
     print(f"type      {info.get('type')}")

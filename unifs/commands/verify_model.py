@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands.sign_model import add_store_options, store_options
+from unifs.commands.sign_model import store_options
 
 EXAMPLES = """\
 examples:
@@ -23,14 +23,15 @@ exit status: 0 the model matches, 1 it does not (each file named), 2 bad input
 
 def register(subparsers: Any, with_options: Any) -> None:
     """Add ``verify-model`` to the ``unifs`` command."""
-    p = subparsers.add_parser(
-        "verify-model",
-        help="verify a model directory or prefix against its signature",
-        description="Hash every file of a model as it streams and compare with its signature.",
-        epilog=EXAMPLES,
-        formatter_class=ExamplesFormatter,
+    p = with_options(
+        subparsers.add_parser(
+            "verify-model",
+            help="verify a model directory or prefix against its signature",
+            description="Hash every file of a model as it streams and compare with its signature.",
+            epilog=EXAMPLES,
+            formatter_class=ExamplesFormatter,
+        )
     )
-    add_store_options(p)
     p.add_argument("model", nargs="?", metavar="URI_OR_DIR")
     p.add_argument("--public-key", metavar="PUB", help="PEM public key of the signer")
     p.add_argument("--signature", metavar="SIG", help="path or URI (default: MODEL/model.sig)")

@@ -127,6 +127,14 @@ class Provider(ABC):
         """A correct URI for this provider, shown in error messages."""
         return f"{self.schemes[0]}://my-{self.bucket_word}/path/to/key"
 
+    def known_regions(self) -> tuple[str, ...]:
+        """The region names this provider's SDK knows (empty: no table to check against).
+
+        The CLI offers the nearest one for a mistyped ``-a region=``; a region missing from
+        the table is not an error by itself (tables lag new regions).
+        """
+        return ()
+
     def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
         """The whole-object checksum in an fsspec ``info`` dict as ``(kind, hex)``, if any.
 

@@ -660,6 +660,14 @@ class OCIProvider(Provider):
             "that carries them), then read unifs.filesystem.resolve(uri, auth=auth).url"
         )
 
+    def known_regions(self) -> tuple[str, ...]:
+        """The OCI SDK's regions (``us-ashburn-1``) and their short names (``iad``)."""
+        try:
+            from oci import regions
+        except ImportError:
+            return ()
+        return tuple(sorted({*regions.REGIONS, *regions.REGIONS_SHORT_NAMES}))
+
     def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
         # Listings report a base64 MD5; for multipart objects it is "<md5 of md5s>-<parts>".
         md5 = info.get("md5") or info.get("content-md5")

@@ -205,6 +205,23 @@ class S3Provider(Provider):
             return f"https://{host}/{uri.bucket}/{encode_key(uri.key)}"
         return f"https://{uri.bucket}.{host}/{encode_key(uri.key)}"
 
+    def known_regions(self) -> tuple[str, ...]:
+        """Every partition's S3 regions, from botocore's endpoints data."""
+        try:
+            import botocore.session
+        except ImportError:
+            return ()
+        session = botocore.session.get_session()
+        return tuple(
+            sorted(
+                {
+                    region
+                    for partition in session.get_available_partitions()
+                    for region in session.get_available_regions("s3", partition)
+                }
+            )
+        )
+
     def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
         # A single-part upload's ETag is its MD5; a multipart one's ("...-N") is not.
         etag = str(info.get("ETag") or info.get("etag") or "").strip('"')

@@ -106,11 +106,21 @@ def _compare_trees(left: str, right: str) -> list[str]:
     return bad
 
 
+DEMO_EXAMPLES = """\
+examples:
+  unifs demo                  into a new temporary directory (printed at the end)
+  unifs demo ./llama-demo     into this directory
+"""
+
+
 def register(subparsers: Any, with_options: Any) -> None:
     """Add ``demo`` to the ``unifs`` command."""
     del with_options
     p = subparsers.add_parser(
-        "demo", help="download a small model from a local OCI server (no cloud account)"
+        "demo",
+        help="download a small model from a local OCI server (no cloud account)",
+        epilog=DEMO_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "dest",
