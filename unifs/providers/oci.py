@@ -72,7 +72,6 @@ _ACCESS_KEY = Param("access_key_id", "a Customer Secret Key's access key", env="
 _SECRET_KEY = Param(
     "secret_access_key", "a Customer Secret Key's secret", env="OCI_SECRET_ACCESS_KEY", secret=True
 )
-_DEFAULT_CONFIG = "~/.oci/config"
 _PAR_ACCESS = (
     "ObjectRead",
     "ObjectWrite",
@@ -522,6 +521,12 @@ class OCIProvider(Provider):
 
     # -- auth -------------------------------------------------------------------------------
 
+    def implied_mode(self, params: Mapping[str, Any]) -> AuthMode | None:
+        # -a config_path=... or -a profile=... alone mean the config file's API key
+        if "config_path" in params or "profile" in params:
+            return self.auth_modes["user_principal"]
+        return None
+
     def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
         if mode.name != "instance_principal":
             return None
@@ -569,7 +574,7 @@ class OCIProvider(Provider):
         name = mode.name if mode else None
         if name == "user_principal":
             options["config"] = self._config_path(params, mode)
-            options["profile"] = self.value("profile", params, mode) or "DEFAULT"
+            options["profile"] = self._profile(params, mode)
         elif name == "security_token":
             options.update(self._session_token(params, mode, region))
         elif name == "instance_principal" and params.get("federation_endpoint"):
@@ -590,14 +595,32 @@ class OCIProvider(Provider):
         return options
 
     def _config_path(self, params: Mapping[str, Any], mode: AuthMode | None) -> str:
-        return os.path.expanduser(self.value("config_path", params, mode) or _DEFAULT_CONFIG)
+        from unifs.providers.oci_http import config_file
+
+        return os.path.expanduser(self.value("config_path", params, mode) or config_file())
+
+    def _default_mode(self) -> AuthMode | None:
+        """As the OCI CLI: with no credentials named, its config file when there is one
+        (and no resource principal or ``OCIFS_IAM_TYPE`` in the environment). Resolved here,
+        not in the filesystem, so that the path and profile are part of the options (and of
+        fsspec's instance cache key)."""
+        from unifs.providers.oci_http import config_file
+
+        if os.environ.get("OCIFS_IAM_TYPE") or os.environ.get("OCI_RESOURCE_PRINCIPAL_VERSION"):
+            return None
+        return self.auth_modes["user_principal"] if os.path.isfile(config_file()) else None
+
+    def _profile(self, params: Mapping[str, Any], mode: AuthMode | None) -> str:
+        from unifs.providers.oci_http import config_profile
+
+        return str(self.value("profile", params, mode) or config_profile())
 
     def _session_token(
         self, params: Mapping[str, Any], mode: AuthMode | None, region: str | None
     ) -> dict[str, Any]:
         import oci
 
-        profile = self.value("profile", params, mode) or "DEFAULT"
+        profile = self._profile(params, mode)
         config = oci.config.from_file(self._config_path(params, mode), profile)
         token_file = config.get("security_token_file")
         if not token_file:
@@ -620,6 +643,8 @@ class OCIProvider(Provider):
     ) -> Resolved:
         if uri.par is not None:
             return self._resolve_par(uri, options)
+        if mode is None and not {"config", "signer", "iam_type"} & set(options):
+            mode = self._default_mode()
         if mode is None or mode.name != "customer_secret_key":
             return super().resolve(uri, mode, params, options)
         # Customer Secret Keys only work through the Amazon S3 compatibility API: the same
