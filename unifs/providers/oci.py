@@ -37,6 +37,7 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
+from unifs.providers.oci_console import CONSOLE_HOST, parse_console
 from unifs.types import AuthMode, Capabilities, Param, PresignedURL, Resolved, TiB
 from unifs.uri import StorageURI
 
@@ -202,7 +203,7 @@ class OCIProvider(Provider):
     def owns_https(self, url: str) -> bool:
         parts = split_https(url)
         host = parts.hostname or ""
-        if any(p.match(host) for p in (_SERVICE_HOST, _TENANCY_HOST, _COMPAT_HOST)):
+        if any(p.match(host) for p in (_SERVICE_HOST, _TENANCY_HOST, _COMPAT_HOST, CONSOLE_HOST)):
             return True
         # a PAR path is unmistakable whatever the host: private endpoints, local servers
         return _ANY_HOST_PAR.match(parts.path) is not None
@@ -238,8 +239,13 @@ class OCIProvider(Provider):
 
     def _parse_https(self, text: str) -> StorageURI:
         parts = split_https(text)
-        reject_query(parts, text)
         host = parts.hostname or ""
+        if CONSOLE_HOST.match(host):
+            page = parse_console(text, parts)
+            return self._make(
+                text, page.bucket, page.key, namespace=page.namespace, region=page.region
+            )
+        reject_query(parts, text)
         path = https_path(parts)
         compat = _COMPAT_HOST.match(host)
         if compat is not None:
