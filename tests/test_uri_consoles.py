@@ -70,6 +70,12 @@ CONSOLES = [
         "azure", "weights", "llama/config.json", None, "mlmodels01", None,
         "abfs://weights@mlmodels01.dfs.core.windows.net/llama/config.json",
     ),
+    (
+        "https://portal.azure.cn/#view/Microsoft_Azure_Storage/BlobPropertiesBladeV2/"
+        f"storageAccountId/{_RID}/path/weights%2Fw.bin/isDeleted~/false",
+        "azure", "weights", "w.bin", None, "mlmodels01", None,
+        "abfs://weights@mlmodels01.dfs.core.chinacloudapi.cn/w.bin",
+    ),
 ]  # fmt: skip
 
 

@@ -48,6 +48,11 @@ _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 _PORTAL_HOST = re.compile(r"^portal\.azure\.(?:com|cn|us)$")
 _PORTAL_ACCOUNT = re.compile(r"/providers/Microsoft\.Storage/storageAccounts/([^/]+)", re.I)
 _PORTAL_PATH = re.compile(r"/path/([^/]+)")
+_PORTAL_SUFFIX = {
+    "com": _DEFAULT_SUFFIX,
+    "cn": "core.chinacloudapi.cn",
+    "us": "core.usgovcloudapi.net",
+}
 
 
 _TENANT = Param("tenant_id", "the Entra ID tenant", env="AZURE_TENANT_ID")
@@ -232,7 +237,7 @@ class AzureProvider(Provider):
             endpoint=endpoint,
         )
 
-    def _parse_portal(self, text: str, fragment: str) -> StorageURI:
+    def _parse_portal(self, text: str, host: str, fragment: str) -> StorageURI:
         """A portal container or blob page: the account from ``storageAccountId``, the
         container and blob from ``path`` (each percent-encoded once more in the fragment)."""
         account = _PORTAL_ACCOUNT.search(decode_key(fragment))
@@ -245,12 +250,15 @@ class AzureProvider(Provider):
                 uri=text,
             )
         container, _, key = decode_key(path.group(1)).partition("/")
-        return self._make(text, container, key, account.group(1).lower(), None)
+        name = account.group(1).lower()
+        # the China and US Gov portals show their own clouds' accounts
+        suffix = _PORTAL_SUFFIX[host.rsplit(".", 1)[-1]]
+        return self._make(text, container, key, name, _HOST.match(f"{name}.blob.{suffix}"))
 
     def _parse_https(self, text: str) -> StorageURI:
         parts = split_https(text)
         if _PORTAL_HOST.match(parts.hostname or ""):
-            return self._parse_portal(text, parts.fragment)
+            return self._parse_portal(text, parts.hostname or "", parts.fragment)
         reject_query(parts, text)
         match = _HOST.match(parts.hostname or "")
         if match is None:  # pragma: no cover - owns_https guards this
