@@ -171,6 +171,8 @@ class AuthConfig(Mapping[str, Any]):
                     f"{provider.name} has no auth mode {self.auth!r}{hint}; choose one of: "
                     + ", ".join(sorted(by_name))
                 )
+        else:
+            mode = provider.implied_mode(self.params)
         accepted = common | set(mode.accepted if mode else ())
         unknown = sorted(set(self.params) - accepted)
         if unknown:

@@ -38,12 +38,13 @@ VERBS = (
     "sign_model",
     "verify_model",
     "demo",
+    "serve",
 )
 
 
-#: verbs whose module lives elsewhere: ``demo`` starts unifs's local test servers, so the
-#: testing package provides it (shipped code never imports unifs.testing)
-ELSEWHERE = {"demo": "unifs.testing.demo"}
+#: verbs whose module lives elsewhere: ``demo`` and ``serve`` start unifs's local test
+#: servers, so the testing package provides them (shipped code never imports unifs.testing)
+ELSEWHERE = {"demo": "unifs.testing.demo", "serve": "unifs.testing.serve"}
 
 
 def register_all(subparsers: Any, with_options: Any) -> None:

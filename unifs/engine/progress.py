@@ -8,12 +8,15 @@ terminal, unless ``UNIFS_PROGRESS=0``; ``callback=False`` turns it off for one c
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import inspect
 import os
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -33,10 +36,46 @@ def _size(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
-class ProgressCallback(Callback):
-    """An fsspec ``Callback`` drawing one tqdm bar: bytes, files done/total, MiB/s."""
+#: the rate shown is over the last this many seconds, so it falls to 0 when nothing arrives
+RATE_WINDOW = 5.0
+#: how often the bar is redrawn when no bytes arrive (files finishing, the rate decaying)
+REFRESH_SECONDS = 1.0
 
-    def __init__(self, description: str = "", *, tqdm_cls: Any = None, **tqdm_kwargs: Any):
+
+class _Text:
+    """The bar's text as tqdm's ``postfix``: not a ``str``, so tqdm prints it as it is
+    instead of prefixing ``", "`` (``| , 24.0 MiB/...``)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __format__(self, spec: str) -> str:
+        return format(self.text, spec)
+
+
+class ProgressCallback(Callback):
+    """An fsspec ``Callback`` drawing one tqdm bar: bytes, files done/total, MiB/s.
+
+    The rate is over the last :data:`RATE_WINDOW` seconds (it decays to 0 while nothing
+    arrives), and the bar is redrawn every ``refresh_every`` seconds from a daemon thread
+    even when no bytes arrive, so files are counted as they finish (None: redraw only on
+    updates and :meth:`tick`). ``clock`` is the time source (``time.monotonic``).
+    """
+
+    def __init__(
+        self,
+        description: str = "",
+        *,
+        tqdm_cls: Any = None,
+        refresh_every: float | None = REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        **tqdm_kwargs: Any,
+    ):
         super().__init__()
         if tqdm_cls is None:
             from tqdm.auto import tqdm as auto_tqdm
@@ -48,7 +87,15 @@ class ProgressCallback(Callback):
         self._bar: Any = None
         self._report: TransferReport | None = None
         self._files = 0
-        self._started = time.monotonic()
+        self._clock = clock
+        self._refresh_every = refresh_every
+        self._closed = threading.Event()
+        self._samples: collections.deque[tuple[float, float]] = collections.deque()
+        self._restart()
+
+    def _restart(self) -> None:
+        self._samples.clear()
+        self._samples.append((self._clock(), self.value))
 
     def attach(self, report: TransferReport, files: int) -> None:
         """Count files done in ``report`` out of ``files`` (the transfer calls this)."""
@@ -61,26 +108,49 @@ class ProgressCallback(Callback):
                 "total": self.size,
                 "leave": False,
                 "bar_format": "{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+                "postfix": self._postfix(),  # the first draw has the text too
             }
             options.update(self._kwargs)
             self._bar = self._tqdm_cls(**options)
-            self._started = time.monotonic()
+            self._restart()
+            if self._refresh_every and not getattr(self._bar, "disable", False):
+                # the thread holds the bar weakly: one nobody closes still goes away
+                threading.Thread(
+                    target=_redraw_until_closed,
+                    args=(weakref.ref(self), self._closed, self._refresh_every),
+                    name="unifs-progress",
+                    daemon=True,
+                ).start()
         return self._bar
 
-    def _postfix(self) -> str:
-        elapsed = max(time.monotonic() - self._started, 1e-6)
-        text = (
-            f"{_size(self.value)}/{_size(self.size or 0)}, {self.value / elapsed / _MiB:.1f} MiB/s"
-        )
+    def rate(self) -> float:
+        """Bytes per second over the last :data:`RATE_WINDOW` seconds (0 when none came)."""
+        now = self._clock()
+        cutoff = now - RATE_WINDOW
+        samples = self._samples
+        while len(samples) > 1 and samples[1][0] <= cutoff:
+            samples.popleft()
+        start, base = samples[0]
+        return max(self.value - base, 0) / max(now - start, 1e-6)
+
+    def _sample(self) -> None:
+        now = self._clock()
+        if len(self._samples) > 1 and now - self._samples[-1][0] < 0.1:
+            self._samples[-1] = (self._samples[-1][0], self.value)  # bounded: ~10 a second
+        else:
+            self._samples.append((now, self.value))
+
+    def _postfix(self) -> _Text:
+        text = f"{_size(self.value)}/{_size(self.size or 0)}, {self.rate() / _MiB:.1f} MiB/s"
         if self._report is not None:
             done = len(self._report.transferred) + len(self._report.failed)
             text += f", {done}/{self._files} files"
-        return text
+        return _Text(text)
 
     def set_size(self, size: int) -> None:
         self.size = size
         self._ensure().reset(total=size)
-        self._started = time.monotonic()
+        self._restart()
 
     def absolute_update(self, value: int) -> None:
         self.relative_update(value - self.value)
@@ -88,25 +158,51 @@ class ProgressCallback(Callback):
     def relative_update(self, inc: int = 1) -> None:
         self.value += inc
         bar = self._ensure()
-        bar.set_postfix_str(self._postfix(), refresh=False)
+        self._sample()
+        bar.postfix = self._postfix()
         bar.update(inc)
 
     def call(self, *args: Any, **kwargs: Any) -> None:
         if self._bar is not None:
             self._bar.n = self.value
-            self._bar.set_postfix_str(self._postfix(), refresh=False)
+            self._bar.postfix = self._postfix()
+
+    def tick(self) -> None:
+        """Redraw now: the rate as of this moment and the files finished so far."""
+        if self._bar is not None and not self._closed.is_set():
+            self._bar.n = self.value
+            self._bar.postfix = self._postfix()
+            self._bar.refresh()
 
     def close(self) -> None:
         """Draw the final state and close the bar."""
+        self._closed.set()
         if self._bar is not None:
-            self._bar.set_postfix_str(self._postfix(), refresh=True)
+            self._bar.n = self.value
+            self._bar.postfix = self._postfix()
+            self._bar.refresh()
             self._bar.close()
 
     def __del__(self) -> None:
+        closed = getattr(self, "_closed", None)
+        if closed is not None:
+            closed.set()
         bar = getattr(self, "_bar", None)
         if bar is not None:
             with contextlib.suppress(Exception):
                 bar.close()
+
+
+def _redraw_until_closed(
+    ref: weakref.ref[ProgressCallback], closed: threading.Event, every: float
+) -> None:
+    while not closed.wait(every):
+        callback = ref()
+        if callback is None:
+            return
+        with contextlib.suppress(Exception):  # a bar torn down under us: stop quietly
+            callback.tick()
+        del callback
 
 
 def progress_bar(

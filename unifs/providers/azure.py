@@ -42,6 +42,17 @@ _HOST = re.compile(
     r"(?P<suffix>core\.windows\.net|core\.chinacloudapi\.cn|core\.usgovcloudapi\.net)$"
 )
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
+# the Azure portal; its pages carry the storage account's resource id and the blob's path
+# in the fragment: #view/Microsoft_Azure_Storage/...Blade/storageAccountId/%2Fsubscriptions
+# %2F...%2FstorageAccounts%2F{account}/path/{container}%2F{blob}/...
+_PORTAL_HOST = re.compile(r"^portal\.azure\.(?:com|cn|us)$")
+_PORTAL_ACCOUNT = re.compile(r"/providers/Microsoft\.Storage/storageAccounts/([^/]+)", re.I)
+_PORTAL_PATH = re.compile(r"/path/([^/]+)")
+_PORTAL_SUFFIX = {
+    "com": _DEFAULT_SUFFIX,
+    "cn": "core.chinacloudapi.cn",
+    "us": "core.usgovcloudapi.net",
+}
 
 
 _TENANT = Param("tenant_id", "the Entra ID tenant", env="AZURE_TENANT_ID")
@@ -170,7 +181,8 @@ class AzureProvider(Provider):
     }
 
     def owns_https(self, url: str) -> bool:
-        return _HOST.match(split_https(url).hostname or "") is not None
+        host = split_https(url).hostname or ""
+        return _HOST.match(host) is not None or _PORTAL_HOST.match(host) is not None
 
     def parse(self, text: str, *, account: str | None = None) -> StorageURI:
         if not text.lower().startswith(self.schemes):
@@ -225,8 +237,28 @@ class AzureProvider(Provider):
             endpoint=endpoint,
         )
 
+    def _parse_portal(self, text: str, host: str, fragment: str) -> StorageURI:
+        """A portal container or blob page: the account from ``storageAccountId``, the
+        container and blob from ``path`` (each percent-encoded once more in the fragment)."""
+        account = _PORTAL_ACCOUNT.search(decode_key(fragment))
+        path = _PORTAL_PATH.search(fragment)
+        if account is None or path is None:
+            raise URIError(
+                f"{text!r} is an Azure portal page that names no storage account and "
+                "container; copy the blob's URL from its Properties instead "
+                "(https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH)",
+                uri=text,
+            )
+        container, _, key = decode_key(path.group(1)).partition("/")
+        name = account.group(1).lower()
+        # the China and US Gov portals show their own clouds' accounts
+        suffix = _PORTAL_SUFFIX[host.rsplit(".", 1)[-1]]
+        return self._make(text, container, key, name, _HOST.match(f"{name}.blob.{suffix}"))
+
     def _parse_https(self, text: str) -> StorageURI:
         parts = split_https(text)
+        if _PORTAL_HOST.match(parts.hostname or ""):
+            return self._parse_portal(text, parts.hostname or "", parts.fragment)
         reject_query(parts, text)
         match = _HOST.match(parts.hostname or "")
         if match is None:  # pragma: no cover - owns_https guards this

@@ -278,6 +278,11 @@ class Provider(ABC):
             return os.environ.get(param.env)
         return None
 
+    def implied_mode(self, params: Mapping[str, Any]) -> AuthMode | None:
+        """The mode an auth block without ``auth`` means, from its ``params`` (None: the
+        provider's default chain), e.g. OCI's ``config_path`` alone means ``user_principal``."""
+        return None
+
     def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
         """``(what it is, URL)`` of the cloud metadata service ``mode`` needs, or None.
 

@@ -37,6 +37,7 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
+from unifs.providers.oci_console import CONSOLE_HOST, parse_console
 from unifs.types import AuthMode, Capabilities, Param, PresignedURL, Resolved, TiB
 from unifs.uri import StorageURI
 
@@ -72,7 +73,6 @@ _ACCESS_KEY = Param("access_key_id", "a Customer Secret Key's access key", env="
 _SECRET_KEY = Param(
     "secret_access_key", "a Customer Secret Key's secret", env="OCI_SECRET_ACCESS_KEY", secret=True
 )
-_DEFAULT_CONFIG = "~/.oci/config"
 _PAR_ACCESS = (
     "ObjectRead",
     "ObjectWrite",
@@ -203,7 +203,7 @@ class OCIProvider(Provider):
     def owns_https(self, url: str) -> bool:
         parts = split_https(url)
         host = parts.hostname or ""
-        if any(p.match(host) for p in (_SERVICE_HOST, _TENANCY_HOST, _COMPAT_HOST)):
+        if any(p.match(host) for p in (_SERVICE_HOST, _TENANCY_HOST, _COMPAT_HOST, CONSOLE_HOST)):
             return True
         # a PAR path is unmistakable whatever the host: private endpoints, local servers
         return _ANY_HOST_PAR.match(parts.path) is not None
@@ -239,8 +239,13 @@ class OCIProvider(Provider):
 
     def _parse_https(self, text: str) -> StorageURI:
         parts = split_https(text)
-        reject_query(parts, text)
         host = parts.hostname or ""
+        if CONSOLE_HOST.match(host):
+            page = parse_console(text, parts)
+            return self._make(
+                text, page.bucket, page.key, namespace=page.namespace, region=page.region
+            )
+        reject_query(parts, text)
         path = https_path(parts)
         compat = _COMPAT_HOST.match(host)
         if compat is not None:
@@ -522,6 +527,12 @@ class OCIProvider(Provider):
 
     # -- auth -------------------------------------------------------------------------------
 
+    def implied_mode(self, params: Mapping[str, Any]) -> AuthMode | None:
+        # -a config_path=... or -a profile=... alone mean the config file's API key
+        if "config_path" in params or "profile" in params:
+            return self.auth_modes["user_principal"]
+        return None
+
     def metadata_service(self, mode: AuthMode) -> tuple[str, str] | None:
         if mode.name != "instance_principal":
             return None
@@ -569,7 +580,7 @@ class OCIProvider(Provider):
         name = mode.name if mode else None
         if name == "user_principal":
             options["config"] = self._config_path(params, mode)
-            options["profile"] = self.value("profile", params, mode) or "DEFAULT"
+            options["profile"] = self._profile(params, mode)
         elif name == "security_token":
             options.update(self._session_token(params, mode, region))
         elif name == "instance_principal" and params.get("federation_endpoint"):
@@ -590,14 +601,32 @@ class OCIProvider(Provider):
         return options
 
     def _config_path(self, params: Mapping[str, Any], mode: AuthMode | None) -> str:
-        return os.path.expanduser(self.value("config_path", params, mode) or _DEFAULT_CONFIG)
+        from unifs.providers.oci_http import config_file
+
+        return os.path.expanduser(self.value("config_path", params, mode) or config_file())
+
+    def _default_mode(self) -> AuthMode | None:
+        """As the OCI CLI: with no credentials named, its config file when there is one
+        (and no resource principal or ``OCIFS_IAM_TYPE`` in the environment). Resolved here,
+        not in the filesystem, so that the path and profile are part of the options (and of
+        fsspec's instance cache key)."""
+        from unifs.providers.oci_http import config_file
+
+        if os.environ.get("OCIFS_IAM_TYPE") or os.environ.get("OCI_RESOURCE_PRINCIPAL_VERSION"):
+            return None
+        return self.auth_modes["user_principal"] if os.path.isfile(config_file()) else None
+
+    def _profile(self, params: Mapping[str, Any], mode: AuthMode | None) -> str:
+        from unifs.providers.oci_http import config_profile
+
+        return str(self.value("profile", params, mode) or config_profile())
 
     def _session_token(
         self, params: Mapping[str, Any], mode: AuthMode | None, region: str | None
     ) -> dict[str, Any]:
         import oci
 
-        profile = self.value("profile", params, mode) or "DEFAULT"
+        profile = self._profile(params, mode)
         config = oci.config.from_file(self._config_path(params, mode), profile)
         token_file = config.get("security_token_file")
         if not token_file:
@@ -620,6 +649,8 @@ class OCIProvider(Provider):
     ) -> Resolved:
         if uri.par is not None:
             return self._resolve_par(uri, options)
+        if mode is None and not {"config", "signer", "iam_type"} & set(options):
+            mode = self._default_mode()
         if mode is None or mode.name != "customer_secret_key":
             return super().resolve(uri, mode, params, options)
         # Customer Secret Keys only work through the Amazon S3 compatibility API: the same

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 
 from fsspec.asyn import sync
 
-from unifs.errors import NotRestoredError, ObjectChangedError
+from unifs.errors import AuthError, NotRestoredError, ObjectChangedError
 from unifs.redact import install_log_filters
 from unifs.types import RetryPolicy
 
@@ -106,13 +106,45 @@ class OCIAuth:
         return bool(getattr(self.signer, "unsigned", False))
 
 
+#: where the OCI CLI (and unifs) look for a config file, in order, before ~/.oci/config
+CONFIG_FILE_ENV = (
+    "OCI_CLI_CONFIG_FILE",
+    "OCI_CONFIG_FILE",
+    "OCI_CONFIG_PATH",
+    "OCIFS_CONFIG_LOCATION",
+)
+#: where they look for the profile in it, before DEFAULT
+PROFILE_ENV = ("OCI_CLI_PROFILE", "OCI_PROFILE", "OCIFS_CONFIG_PROFILE")
+DEFAULT_CONFIG_FILE = "~/.oci/config"
+
+NEEDS_CREDENTIALS = (
+    "OCI needs credentials: pass -a auth=user_principal (reads ~/.oci/config; "
+    "-a config_path=FILE -a profile=NAME for another), -a auth=instance_principal on an OCI "
+    "instance, or set OCI_CONFIG_FILE (in Python: auth={'auth': 'user_principal', ...})"
+)
+
+
+def config_file() -> str:
+    """The OCI config file the OCI CLI would read: the first of :data:`CONFIG_FILE_ENV` that
+    is set, else ``~/.oci/config`` (expanded; it may not exist)."""
+    for name in CONFIG_FILE_ENV:
+        if os.environ.get(name):
+            return os.path.expanduser(os.environ[name])
+    return os.path.expanduser(DEFAULT_CONFIG_FILE)
+
+
+def config_profile() -> str:
+    """The profile the OCI CLI would use: the first of :data:`PROFILE_ENV` set, else DEFAULT."""
+    return next((os.environ[n] for n in PROFILE_ENV if os.environ.get(n)), "DEFAULT")
+
+
 def _load_config(config: Any, profile: str | None) -> dict[str, Any]:
-    from oci.config import DEFAULT_LOCATION, DEFAULT_PROFILE, from_file
+    from oci.config import from_file
 
     if isinstance(config, Mapping):
         return dict(config)
-    location = config or os.environ.get("OCIFS_CONFIG_LOCATION", DEFAULT_LOCATION)
-    profile = profile or os.environ.get("OCIFS_CONFIG_PROFILE", DEFAULT_PROFILE)
+    location = config or config_file()
+    profile = profile or config_profile()
     return dict(from_file(file_location=os.path.expanduser(location), profile_name=profile))
 
 
@@ -187,8 +219,19 @@ def build_auth(
         if iam_type is None:
             if config:
                 iam_type = "api_key"
+            elif os.environ.get("OCIFS_IAM_TYPE"):
+                iam_type = os.environ["OCIFS_IAM_TYPE"]
+            elif os.environ.get("OCI_RESOURCE_PRINCIPAL_VERSION"):
+                iam_type = "resource_principal"
+            elif os.path.isfile(config_file()):
+                # as the OCI CLI does: no credentials named, a config file there is used
+                iam_type, config = "api_key", config_file()
+                profile = profile or config_profile()
             else:
-                iam_type = os.environ.get("OCIFS_IAM_TYPE") or "resource_principal"
+                raise AuthError(
+                    f"{NEEDS_CREDENTIALS}; there is no config file at {config_file()} and no "
+                    "resource principal in the environment"
+                )
         if iam_type not in _IAM_TYPES:
             raise ValueError(
                 f"iam_type {iam_type!r} is not one of {', '.join(_IAM_TYPES)}; or pass a signer"
@@ -202,9 +245,11 @@ def build_auth(
             try:
                 signer = oci.auth.signers.get_resource_principals_signer()
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise ValueError(
-                    "no signer, config or iam_type was given and no resource principal is "
-                    f"configured ({type(exc).__name__}); pass config=, signer= or iam_type="
+                raise AuthError(
+                    "auth 'resource_principal' found no resource principal in the environment "
+                    f"({type(exc).__name__}; OCI_RESOURCE_PRINCIPAL_VERSION and the files it "
+                    "names are set inside OCI Functions and Data Science jobs). "
+                    + NEEDS_CREDENTIALS
                 ) from None
             region = region or os.environ.get("OCI_RESOURCE_PRINCIPAL_REGION")
         else:  # oke_principal

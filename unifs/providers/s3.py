@@ -31,6 +31,9 @@ __all__ = ["REGION", "S3Provider"]
 
 # {bucket}.s3.{region}.amazonaws.com, {bucket}.s3-{region}..., s3.{region}..., s3.amazonaws.com,
 # dualstack hosts, and the .com.cn partition. Website endpoints do not serve the object API.
+# the S3 console: s3.console.aws.amazon.com, {region}.console.aws.amazon.com, console.aws...
+_CONSOLE_HOST = re.compile(r"^(?:(?:s3|[a-z]{2}(?:-[a-z]+)+-\d+)\.)?console\.aws\.amazon\.com$")
+_CONSOLE_PAGES = ("/s3/buckets/", "/s3/object/")
 _HOST = re.compile(
     r"^(?:(?P<bucket>.+)\.)?s3(?:\.dualstack)?(?:[.-](?P<region>(?!website)[a-z0-9-]+))?"
     r"\.amazonaws\.com(?:\.cn)?$"
@@ -151,7 +154,7 @@ class S3Provider(Provider):
 
     def owns_https(self, url: str) -> bool:
         host = split_https(url).hostname or ""
-        return _HOST.match(host) is not None
+        return _HOST.match(host) is not None or _CONSOLE_HOST.match(host) is not None
 
     def parse(self, text: str, *, account: str | None = None) -> StorageURI:
         if not text.lower().startswith(self.schemes):
@@ -176,8 +179,35 @@ class S3Provider(Provider):
             provider=self.name, bucket=self.check_bucket(bucket, text), key=key, region=region
         )
 
+    def _parse_console(self, text: str, parts: Any) -> StorageURI:
+        """``/s3/buckets/{bucket}?region=..&prefix=..`` (a folder) and ``/s3/object/{bucket}?
+        prefix={key}`` (an object); ``region`` and ``prefix`` are the only query keys read."""
+        from urllib.parse import parse_qs
+
+        page = next((p for p in _CONSOLE_PAGES if parts.path.startswith(p)), None)
+        if page is None:
+            raise URIError(
+                f"{text!r} is an AWS console page but not an S3 bucket or object page; open "
+                "the bucket (https://s3.console.aws.amazon.com/s3/buckets/BUCKET?prefix=...) or "
+                "copy the object's 'S3 URI' (s3://...) from its Properties",
+                uri=text,
+            )
+        query = parse_qs(parts.query)
+        bucket, _, path = decode_key(parts.path[len(page) :]).partition("/")
+        key = query.get("prefix", [""])[0] or path
+        if page == "/s3/buckets/" and key and not key.endswith("/"):
+            key += "/"  # a bucket page shows a folder: its key is a prefix
+        region = query.get("region", [None])[0]
+        if region is None:
+            found = _CONSOLE_HOST.match(parts.hostname or "")
+            host_region = (parts.hostname or "").split(".", 1)[0]
+            region = host_region if found and REGION.match(host_region) else None
+        return self._make(text, bucket, key, region)
+
     def _parse_https(self, text: str) -> StorageURI:
         parts = split_https(text)
+        if _CONSOLE_HOST.match(parts.hostname or ""):
+            return self._parse_console(text, parts)
         reject_query(parts, text)
         match = _HOST.match(parts.hostname or "")
         if match is None:  # pragma: no cover - owns_https guards this

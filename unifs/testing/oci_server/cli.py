@@ -52,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         f"use: OCIFileSystem(config={str(config_path)!r}, profile={args.profile!r}, "
         f"config_kwargs={{'service_endpoint': {server.endpoint!r}}})"
     )
+    profile = "" if args.profile == "DEFAULT" else f" -a profile={args.profile}"
+    bucket = next(iter(_iter_buckets(args.bucket)), "BUCKET")
+    print(
+        f"unifs: unifs ls oci://n/{server.namespace}/b/{bucket}/o/ -a auth=user_principal "
+        f"-a config_path={config_path}{profile} -a endpoint={server.endpoint}"
+    )
+    print(f"environment: export OCI_CONFIG_FILE={config_path} (then -a endpoint=... alone)")
+    print("all four clouds at once, with the same kind of lines: unifs serve")
     sys.stdout.flush()
     try:
         while True:
