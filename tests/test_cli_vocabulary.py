@@ -24,8 +24,8 @@ def _unifs(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
 
 
 ALL = [verb.replace("_", "-") for verb in VERBS]
-# verbs that reach a store take -o/-a; these read local files or only parse text
-LOCAL_ONLY = {"normalize", "scan", "cache", "demo"}
+# verbs that reach a store take -o/-a; these read local files, only parse text or start servers
+LOCAL_ONLY = {"normalize", "scan", "cache", "demo", "serve"}  # serve starts servers
 
 
 @pytest.mark.parametrize("verb", ALL)
