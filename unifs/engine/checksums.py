@@ -113,6 +113,11 @@ class Expect:
     #: False when the part layout was guessed: a mismatch may mean another layout
     known: bool = True
 
+    @property
+    def label(self) -> str:
+        """What a report says the file was verified against."""
+        return "md5-of-parts" if self.kind == "md5-parts" else self.kind
+
     def hasher(self) -> Hasher:
         if self.kind == "md5":
             return MD5()

@@ -667,6 +667,12 @@ class OCIProvider(Provider):
             return ("md5", b64_to_hex(md5))
         return None
 
+    def checksums(self, info: dict[str, Any]) -> list[tuple[str, str]]:
+        # HEAD/GET answer OCI's additional CRC32C (opc-content-crc32c, base64) of the whole
+        # object, multipart included, where the writer asked for it; listings do not.
+        found = [("crc32c", b64_to_hex(info["crc32c"]))] if info.get("crc32c") else []
+        return found + super().checksums(info)
+
     def multipart_checksum(self, info: dict[str, Any]) -> tuple[str, int] | None:
         # OCI reports a multipart object's MD5 as "<base64 MD5 of the part MD5s>-<parts>".
         md5 = info.get("md5") or info.get("content-md5") or info.get("opc-multipart-md5")
