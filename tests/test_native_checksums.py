@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
+import zlib
 from typing import Any
 
 import google_crc32c
@@ -169,3 +170,107 @@ def test_oci_a_flipped_byte_at_rest_is_caught(oci_server, oci_client, oci_bucket
         )
     assert "crc32c mismatch" in failed.value.report.failed["r.bin"]
     assert not (tmp_path / "r.bin").exists()
+
+
+# -- S3: the additional checksums HEAD answers with x-amz-checksum-mode: ENABLED ----------
+
+
+@pytest.fixture
+def s3_bucket(s3_server: Any) -> str:
+    name = f"crc-{uuid.uuid4().hex[:12]}"
+    s3_server.make_bucket(name)
+    return name
+
+
+@pytest.fixture
+def s3_client(s3_server: Any) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        aws_access_key_id=s3_server.storage_options["key"],
+        aws_secret_access_key=s3_server.storage_options["secret"],
+        region_name="us-east-1",
+    )
+
+
+BIG = 9 * MiB  # past the size where a HEAD for the CRC is worth it over the ETag's MD5
+
+
+def _has_crt() -> bool:
+    try:
+        from awscrt import checksums
+
+        return hasattr(checksums, "crc64nvme")
+    except ImportError:
+        return False
+
+
+def test_boto3_default_checksum_is_what_a_get_verifies(s3_server, s3_client, s3_bucket, tmp_path):
+    """boto3 writes its default additional checksum (CRC64NVME with awscrt, else CRC32)."""
+    data = os.urandom(BIG)
+    s3_client.put_object(Bucket=s3_bucket, Key="b.bin", Body=data)
+    head = s3_client.head_object(Bucket=s3_bucket, Key="b.bin", ChecksumMode="ENABLED")
+    default = "crc64nvme" if "ChecksumCRC64NVME" in head else "crc32"
+    assert default == "crc64nvme" or "ChecksumCRC32" in head
+    uri = f"s3://{s3_bucket}/b.bin"
+    report = unifs.get(uri, tmp_path / "b.bin", **s3_server.storage_options)
+    assert (tmp_path / "b.bin").read_bytes() == data
+    assert report.verified_against == {
+        "b.bin": default if _has_crt() or default == "crc32" else "md5"
+    }
+
+
+def _s3_checksum(client: Any, algorithm: str, data: bytes) -> dict[str, str]:
+    """The put_object argument that sends ``algorithm``'s value, computed here (botocore
+    computes CRC32C and CRC64NVME only with awscrt), and the algorithm header it would send."""
+
+    def name_it(request: Any, **_: Any) -> None:
+        request.headers["x-amz-sdk-checksum-algorithm"] = algorithm
+
+    client.meta.events.register("before-sign.s3.PutObject", name_it)
+    if algorithm == "CRC32":
+        value = zlib.crc32(data).to_bytes(4, "big")
+    elif algorithm == "CRC32C":
+        value = google_crc32c.value(data).to_bytes(4, "big")
+    else:
+        from awscrt import checksums
+
+        value = checksums.crc64nvme(data).to_bytes(8, "big")
+    return {f"Checksum{algorithm}": base64.b64encode(value).decode()}
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32C", "CRC32", "CRC64NVME"])
+def test_s3_full_object_crc_is_verified(s3_server, s3_client, s3_bucket, tmp_path, algorithm):
+    if algorithm == "CRC64NVME" and not _has_crt():
+        pytest.skip("awscrt is not installed: nothing here computes CRC64NVME natively")
+    data = os.urandom(BIG)
+    s3_client.put_object(
+        Bucket=s3_bucket, Key="c.bin", Body=data, **_s3_checksum(s3_client, algorithm, data)
+    )
+    head = s3_client.head_object(Bucket=s3_bucket, Key="c.bin", ChecksumMode="ENABLED")
+    assert f"Checksum{algorithm}" in head
+    report = unifs.get(f"s3://{s3_bucket}/c.bin", tmp_path / "c.bin", **s3_server.storage_options)
+    assert report.verified_against == {"c.bin": algorithm.lower()}
+
+
+def test_s3_a_flipped_byte_in_transit_fails_the_crc(s3_server, s3_client, s3_bucket, tmp_path):
+    data = os.urandom(BIG)
+    s3_client.put_object(
+        Bucket=s3_bucket, Key="t.bin", Body=data, **_s3_checksum(s3_client, "CRC32C", data)
+    )
+    faults = [Fault("corrupt", method="GET", path="t.bin", times=None)]
+    with FaultProxy(s3_server.endpoint, faults=faults) as proxy:
+        options = route_through(s3_server.storage_options, s3_server.endpoint, proxy.endpoint)
+        with pytest.raises(unifs.TransferError) as failed:
+            unifs.get(f"s3://{s3_bucket}/t.bin", tmp_path / "t.bin", retries=0, **options)
+    assert "crc32c mismatch" in failed.value.report.failed["t.bin"]
+    assert not (tmp_path / "t.bin").exists()
+
+
+def test_s3_small_objects_keep_the_etag_md5(s3_server, s3_client, s3_bucket, tmp_path):
+    """Below the size where it pays, no HEAD is made: the listing's MD5 verifies the file."""
+    s3_client.put_object(Bucket=s3_bucket, Key="s/a.bin", Body=b"a" * 1000)
+    report = unifs.get(f"s3://{s3_bucket}/s/", tmp_path, **s3_server.storage_options)
+    assert report.verified_against == {"a.bin": "md5"}
