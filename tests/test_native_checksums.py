@@ -274,3 +274,19 @@ def test_s3_small_objects_keep_the_etag_md5(s3_server, s3_client, s3_bucket, tmp
     s3_client.put_object(Bucket=s3_bucket, Key="s/a.bin", Body=b"a" * 1000)
     report = unifs.get(f"s3://{s3_bucket}/s/", tmp_path, **s3_server.storage_options)
     assert report.verified_against == {"a.bin": "md5"}
+
+
+def test_oci_listed_objects_are_verified_against_their_crc32c(
+    oci_server, oci_client, oci_bucket, tmp_path
+):
+    """A listing carries only the MD5: a large object's CRC32C is asked of one HEAD."""
+    big, small = os.urandom(9 * MiB), os.urandom(1000)
+    for name, data in (("d/big.bin", big), ("d/small.bin", small)):
+        oci_client.put_object(
+            oci_server.namespace, oci_bucket, name, data,
+            opc_checksum_algorithm="CRC32C", opc_content_crc32c=_b64crc32c(data),
+        )  # fmt: skip
+    uri = oci_server.uri(oci_bucket, "d/")
+    report = unifs.get(uri, tmp_path, **oci_server.storage_options)
+    assert (tmp_path / "big.bin").read_bytes() == big
+    assert report.verified_against == {"big.bin": "crc32c", "small.bin": "md5"}

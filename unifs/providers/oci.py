@@ -673,6 +673,16 @@ class OCIProvider(Provider):
         found = [("crc32c", b64_to_hex(info["crc32c"]))] if info.get("crc32c") else []
         return found + super().checksums(info)
 
+    def stored_checksums(self, fs: Any, path: str) -> Any:
+        # a listing has no CRC32C: one HEAD answers it (opc-content-crc32c)
+        if not hasattr(fs, "_info_object"):
+            return None
+        return self._stored_checksums(fs, path)
+
+    async def _stored_checksums(self, fs: Any, path: str) -> dict[str, Any]:
+        info = await fs._info_object(path)
+        return {"crc32c": info["crc32c"]} if info.get("crc32c") else {}
+
     def multipart_checksum(self, info: dict[str, Any]) -> tuple[str, int] | None:
         # OCI reports a multipart object's MD5 as "<base64 MD5 of the part MD5s>-<parts>".
         md5 = info.get("md5") or info.get("content-md5") or info.get("opc-multipart-md5")
