@@ -29,11 +29,15 @@ def _b64crc32c(data: bytes) -> str:
 # -- OCI: the server keeps and answers the additional CRC32C -------------------------------
 
 
+def _fresh_bucket(server: Any) -> str:
+    name = f"crc-{uuid.uuid4().hex[:12]}"
+    server.make_bucket(name)
+    return name
+
+
 @pytest.fixture
 def oci_bucket(oci_server: Any) -> str:
-    name = f"crc-{uuid.uuid4().hex[:12]}"
-    oci_server.make_bucket(name)
-    return name
+    return _fresh_bucket(oci_server)
 
 
 @pytest.fixture
@@ -177,9 +181,7 @@ def test_oci_a_flipped_byte_at_rest_is_caught(oci_server, oci_client, oci_bucket
 
 @pytest.fixture
 def s3_bucket(s3_server: Any) -> str:
-    name = f"crc-{uuid.uuid4().hex[:12]}"
-    s3_server.make_bucket(name)
-    return name
+    return _fresh_bucket(s3_server)
 
 
 @pytest.fixture
