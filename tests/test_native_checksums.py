@@ -292,3 +292,22 @@ def test_oci_listed_objects_are_verified_against_their_crc32c(
     report = unifs.get(uri, tmp_path, **oci_server.storage_options)
     assert (tmp_path / "big.bin").read_bytes() == big
     assert report.verified_against == {"big.bin": "crc32c", "small.bin": "md5"}
+
+
+def test_get_json_says_what_each_file_was_verified_against(
+    s3_server, s3_client, s3_bucket, tmp_path, capsys
+):
+    import json
+
+    from unifs.cli import main
+
+    data = os.urandom(BIG)
+    s3_client.put_object(
+        Bucket=s3_bucket, Key="j/c.bin", Body=data, **_s3_checksum(s3_client, "CRC32C", data)
+    )
+    s3_client.put_object(Bucket=s3_bucket, Key="j/s.bin", Body=b"small")
+    opts = [arg for name, value in s3_server.storage_options.items()
+            for arg in ("-o", f"{name}={json.dumps(value)}")]  # fmt: skip
+    assert main(["get", f"s3://{s3_bucket}/j/", str(tmp_path / "out"), "--json", *opts]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["verified_against"] == {"c.bin": "crc32c", "s.bin": "md5"}
