@@ -496,7 +496,10 @@ class OCIProvider(Provider):
             presign_revocable=signs,
             server_side_copy=True,
             multipart_upload=True,
-            checksum="md5 (multipart: MD5 of the part MD5s)",
+            checksum=(
+                "crc32c where the writer asked for it (opc-content-crc32c; unifs always "
+                "does), else md5 (multipart: MD5 of the part MD5s)"
+            ),
             max_object_size=10 * TiB,
             reasons=reasons,
         )

@@ -552,7 +552,10 @@ class S3Provider(Provider):
             presign_max_lifetime=timedelta(days=7) if signs else None,
             server_side_copy=True,
             multipart_upload=True,
-            checksum="md5 (the ETag of single-part objects)",
+            checksum=(
+                "crc64nvme, crc32c or crc32 (additional checksums, full-object), else md5 "
+                "(the ETag; multipart: MD5 of the part MD5s)"
+            ),
             max_object_size=5 * TiB,
             reasons=reasons,
         )
