@@ -40,6 +40,14 @@ def oci_bucket(oci_server: Any) -> str:
     return _fresh_bucket(oci_server)
 
 
+def _put_crc32c(client: Any, server: Any, bucket: str, name: str, data: bytes) -> Any:
+    """PutObject through the OCI SDK with its additional CRC32C."""
+    return client.put_object(
+        server.namespace, bucket, name, data,
+        opc_checksum_algorithm="CRC32C", opc_content_crc32c=_b64crc32c(data),
+    )  # fmt: skip
+
+
 @pytest.fixture
 def oci_client(oci_server: Any) -> Any:
     import oci
@@ -53,14 +61,7 @@ def oci_client(oci_server: Any) -> Any:
 
 def test_oci_sdk_crc32c_put_is_kept_and_answered_on_head(oci_server, oci_client, oci_bucket):
     data = os.urandom(100_000)
-    put = oci_client.put_object(
-        oci_server.namespace,
-        oci_bucket,
-        "a.bin",
-        data,
-        opc_checksum_algorithm="CRC32C",
-        opc_content_crc32c=_b64crc32c(data),
-    )
+    put = _put_crc32c(oci_client, oci_server, oci_bucket, "a.bin", data)
     assert put.headers["opc-content-crc32c"] == _b64crc32c(data)
     head = oci_client.head_object(oci_server.namespace, oci_bucket, "a.bin")
     assert head.headers["opc-content-crc32c"] == _b64crc32c(data)
@@ -95,14 +96,7 @@ def test_oci_sdk_crc32c_object_is_verified_against_crc32c(
     oci_server, oci_client, oci_bucket, tmp_path
 ):
     data = os.urandom(3 * MiB + 7)
-    oci_client.put_object(
-        oci_server.namespace,
-        oci_bucket,
-        "m.bin",
-        data,
-        opc_checksum_algorithm="CRC32C",
-        opc_content_crc32c=_b64crc32c(data),
-    )
+    _put_crc32c(oci_client, oci_server, oci_bucket, "m.bin", data)
     uri = oci_server.uri(oci_bucket, "m.bin")
     report = unifs.get(uri, tmp_path / "m.bin", part_size=MiB, **oci_server.storage_options)
     assert (tmp_path / "m.bin").read_bytes() == data
@@ -137,14 +131,7 @@ def test_unifs_put_writes_crc32c_and_get_verifies_it(
 
 def test_oci_a_flipped_byte_in_transit_is_caught(oci_server, oci_client, oci_bucket, tmp_path):
     data = os.urandom(200_000)
-    oci_client.put_object(
-        oci_server.namespace,
-        oci_bucket,
-        "t.bin",
-        data,
-        opc_checksum_algorithm="CRC32C",
-        opc_content_crc32c=_b64crc32c(data),
-    )
+    _put_crc32c(oci_client, oci_server, oci_bucket, "t.bin", data)
     faults = [Fault("corrupt", method="GET", path="t.bin", times=None)]
     with FaultProxy(oci_server.endpoint, faults=faults) as proxy:
         options = route_through(oci_server.storage_options, oci_server.endpoint, proxy.endpoint)
@@ -156,14 +143,7 @@ def test_oci_a_flipped_byte_in_transit_is_caught(oci_server, oci_client, oci_buc
 
 def test_oci_a_flipped_byte_at_rest_is_caught(oci_server, oci_client, oci_bucket, tmp_path):
     data = os.urandom(200_000)
-    oci_client.put_object(
-        oci_server.namespace,
-        oci_bucket,
-        "r.bin",
-        data,
-        opc_checksum_algorithm="CRC32C",
-        opc_content_crc32c=_b64crc32c(data),
-    )
+    _put_crc32c(oci_client, oci_server, oci_bucket, "r.bin", data)
     oci_server.oci_server.rot(oci_bucket, "r.bin", 1234)
     with pytest.raises(unifs.TransferError) as failed:
         unifs.get(
@@ -284,10 +264,7 @@ def test_oci_listed_objects_are_verified_against_their_crc32c(
     """A listing carries only the MD5: a large object's CRC32C is asked of one HEAD."""
     big, small = os.urandom(9 * MiB), os.urandom(1000)
     for name, data in (("d/big.bin", big), ("d/small.bin", small)):
-        oci_client.put_object(
-            oci_server.namespace, oci_bucket, name, data,
-            opc_checksum_algorithm="CRC32C", opc_content_crc32c=_b64crc32c(data),
-        )  # fmt: skip
+        _put_crc32c(oci_client, oci_server, oci_bucket, name, data)
     uri = oci_server.uri(oci_bucket, "d/")
     report = unifs.get(uri, tmp_path, **oci_server.storage_options)
     assert (tmp_path / "big.bin").read_bytes() == big
