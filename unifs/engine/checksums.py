@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -66,6 +67,35 @@ class CRC32C(Hasher):
         return str(self._hex())
 
 
+class CRC32(Hasher):
+    """S3's CRC32 (what botocore writes by default without awscrt): zlib's, native."""
+
+    def __init__(self) -> None:
+        self._crc = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._crc = zlib.crc32(data, self._crc)
+
+    def hexdigest(self) -> str:
+        return self._crc.to_bytes(4, "big").hex()
+
+
+class CRC64NVME(Hasher):
+    """S3's CRC64NVME (current AWS SDKs' default), computed by awscrt where it is installed."""
+
+    def __init__(self) -> None:
+        from awscrt import checksums as crt  # planning offers crc64nvme only where it imports
+
+        self._update = crt.crc64nvme
+        self._crc = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._crc = self._update(data, self._crc)
+
+    def hexdigest(self) -> str:
+        return self._crc.to_bytes(8, "big").hex()
+
+
 class PartsMD5(Hasher):
     """MD5 of the concatenated binary MD5s of each part (S3 and OCI multipart digests).
 
@@ -105,7 +135,7 @@ class PartsMD5(Hasher):
 class Expect:
     """The digest a file must have, and how to compute it."""
 
-    kind: str  # "md5" | "crc32c" | "md5-parts"
+    kind: str  # "crc64nvme" | "crc32c" | "crc32" | "md5" | "md5-parts"
     digest: str  # hex
     part_size: int = 0  # md5-parts only
     parts: int = 0  # md5-parts only
@@ -113,11 +143,20 @@ class Expect:
     #: False when the part layout was guessed: a mismatch may mean another layout
     known: bool = True
 
+    @property
+    def label(self) -> str:
+        """What a report says the file was verified against."""
+        return "md5-of-parts" if self.kind == "md5-parts" else self.kind
+
     def hasher(self) -> Hasher:
         if self.kind == "md5":
             return MD5()
         if self.kind == "crc32c":
             return CRC32C()
+        if self.kind == "crc32":
+            return CRC32()
+        if self.kind == "crc64nvme":
+            return CRC64NVME()
         return PartsMD5(self.part_size, self.parts, self.sizes)
 
     def to_json(self) -> dict[str, Any]:

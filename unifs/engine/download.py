@@ -14,9 +14,9 @@ from unifs.engine.backend import open_backend
 from unifs.engine.checksums import DigestMismatch, expectation, is_valid, same_size
 from unifs.engine.config import TransferConfig
 from unifs.engine.hooks import hook
-from unifs.engine.limits import auto_part_size
+from unifs.engine.limits import MiB, auto_part_size
 from unifs.engine.parts import download_all
-from unifs.engine.planning import Item, check_targets, plan_remote, safe_join
+from unifs.engine.planning import Item, check_targets, make_item, plan_remote, safe_join
 from unifs.engine.progress import attach_report, split_callback
 from unifs.engine.records import load_record
 from unifs.engine.report import TransferReport
@@ -195,16 +195,42 @@ async def _publish_if_signed(
             dl.discard()
 
 
+#: an MD5 the listing gives costs less than a HEAD for the store's CRC below this size
+_HEAD_FOR_CRC_FROM = 8 * MiB
+
+
+def _worth_asking(item: Item) -> bool:
+    """Whether a HEAD for the store's additional checksums may spare hashing an MD5."""
+    return item.checksum is None or (item.checksum[0] == "md5" and item.size >= _HEAD_FOR_CRC_FROM)
+
+
 async def _with_layouts(engine: Engine, targets: list[tuple[Item, str]]) -> list[tuple[Item, str]]:
-    """Ask the store for the part sizes of multipart objects that have no other checksum."""
+    """Ask the store for its additional checksums (CRCs a listing leaves out) of objects
+    with no checksum or only an MD5 (large ones), and for the part sizes of multipart
+    objects that still have no other checksum."""
     backend = engine.backend
     asking = asyncio.Semaphore(engine.concurrency)
 
     async def layout(item: Item) -> Item:
+        if _worth_asking(item):
+            async with asking:
+                item = await stored(item)
         if item.checksum is not None or item.multipart is None:
             return item
         async with asking:
             return await ask(item)
+
+    async def stored(item: Item) -> Item:
+        asked = backend.provider.stored_checksums(backend.fs, item.remote)
+        if asked is None:
+            return item
+        try:
+            extra = await engine.retrying(lambda _: backend.resolve(asked))
+        except Exception as exc:  # the listing's checksum stays what the file is checked by
+            logger.debug("no additional checksums for %s: %s", item.relative, exc)
+            return item
+        fresh = make_item(backend.provider, item.remote, item.relative, {**item.info, **extra})
+        return replace(item, checksum=fresh.checksum, info=fresh.info)
 
     async def ask(item: Item) -> Item:
         try:

@@ -145,7 +145,7 @@ def _succeeded(report: TransferReport, dl: Download, verified: bool, note: str) 
         report.unverified[dl.item.relative] = note
     dl.settled = True
     report.transferred.append(dl.item.relative)
-    (report.checksum_verified if verified else report.size_only).append(dl.item.relative)
+    report.settle(dl.item.relative, dl.expect.label if verified and dl.expect else None)
     if dl.resumed_bytes:
         report.resumed.append(dl.item.relative)
         report.bytes_resumed += dl.resumed_bytes

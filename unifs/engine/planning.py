@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Sequence
@@ -74,12 +75,28 @@ def identity(info: dict[str, Any]) -> str:
     return ""
 
 
-# cheapest first: CRC32C costs a fraction of MD5's CPU, which bounds loopback throughput
-_CHECKSUM_COST = {"crc32c": 0, "md5": 1}
+# cheapest first: a CRC costs a fraction of MD5's CPU, which bounds loopback throughput
+# (CRC64NVME counts only where awscrt computes it natively)
+_CHECKSUM_COST = {"crc64nvme": 0, "crc32c": 1, "crc32": 2, "md5": 3}
+
+
+@functools.cache
+def _computable() -> frozenset[str]:
+    """The checksum kinds computed natively here: CRC64NVME needs awscrt (a pure-Python
+    one would cost more CPU than the MD5 it replaces)."""
+    kinds = set(_CHECKSUM_COST)
+    try:
+        from awscrt import checksums
+
+        if not hasattr(checksums, "crc64nvme"):
+            kinds.discard("crc64nvme")
+    except ImportError:
+        kinds.discard("crc64nvme")
+    return frozenset(kinds)
 
 
 def make_item(provider: Provider, remote: str, relative: str, info: dict[str, Any]) -> Item:
-    known = [c for c in provider.checksums(info) if c[0] in _CHECKSUM_COST]
+    known = [c for c in provider.checksums(info) if c[0] in _computable()]
     known.sort(key=lambda c: _CHECKSUM_COST[c[0]])
     return Item(
         remote=remote,

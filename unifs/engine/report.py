@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from unifs.engine.limits import MiB
 from unifs.errors import TransferError as TransferError
 
+#: what a file whose store keeps no usable checksum was checked by (the pinned version's size)
+SIZE_ONLY = "size+version only"
+
 
 @dataclass
 class TransferReport:
@@ -40,6 +43,14 @@ class TransferReport:
     peak_requests: int = 0
     #: what the run did differently from what was asked, and why (each said once)
     notes: list[str] = field(default_factory=list)
+    #: per file, what it was verified against: ``crc64nvme``, ``crc32c``, ``md5``,
+    #: ``md5-of-parts``, or ``size+version only``
+    verified_against: dict[str, str] = field(default_factory=dict)
+
+    def settle(self, relative: str, against: str | None) -> None:
+        """Count ``relative`` as checksum-verified against ``against`` (None: size only)."""
+        (self.checksum_verified if against else self.size_only).append(relative)
+        self.verified_against[relative] = against or SIZE_ONLY
 
     @property
     def files(self) -> int:

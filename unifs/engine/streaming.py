@@ -179,7 +179,8 @@ class Copier:
         same = same_content(item, stored)
         if same is False:
             raise Permanent(f"server-side copy of {item.remote} does not match its source")
-        (report.checksum_verified if same else report.size_only).append(item.relative)
+        kinds = [kind for kind, _ in checksums_of(stored)]
+        report.settle(item.relative, (kinds[0] if kinds else "checksum") if same else None)
         if not same:
             report.unverified[item.relative] = "server-side copy: no checksum to compare"
 
@@ -202,13 +203,13 @@ class Copier:
             else:
                 read_ok = True
         if not self.verify:
-            report.size_only.append(item.relative)
+            report.settle(item.relative, None)
             return
         stored = await self._stored(target)
         if stored.size != item.size:
             await self._remove(target)
             raise Permanent(f"copied {item.size} bytes but the destination holds {stored.size}")
-        written_ok = False
+        written_ok: str | None = None
         for kind, digest in checksums_of(stored):
             if kind in computed:
                 if computed[kind] != digest:
@@ -217,15 +218,15 @@ class Copier:
                         f"{kind} mismatch after copy: sent {computed[kind]}, "
                         f"the destination reports {digest}"
                     )
-                written_ok = True
+                written_ok = written_ok or kind
         if written_ok or read_ok:
-            report.checksum_verified.append(item.relative)
+            report.settle(item.relative, written_ok or (expect.label if expect else None))
             if not written_ok:
                 report.unverified[item.relative] = (
                     "the destination reports no checksum; the read was verified in flight"
                 )
         else:
-            report.size_only.append(item.relative)
+            report.settle(item.relative, None)
             report.unverified[item.relative] = why or "neither end reports a checksum"
 
     async def _remove(self, target: str) -> None:

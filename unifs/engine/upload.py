@@ -115,7 +115,7 @@ async def _put_one(
     if why and not verified:
         report.unverified[relative] = why
     report.transferred.append(relative)
-    (report.checksum_verified if verified else report.size_only).append(relative)
+    report.settle(relative, expect.label if verified and expect is not None else None)
 
 
 async def _abort_unfinished(engine: Engine, remote: str) -> None:

@@ -151,6 +151,16 @@ class Provider(ABC):
         found = self.checksum(info)
         return [found] if found is not None else []
 
+    def stored_checksums(self, fs: Any, path: str) -> Any:
+        """What the store's additional checksums of ``path`` add to its ``info`` dict.
+
+        For stores whose listings leave them out (S3 answers them on ``HEAD`` with
+        ``x-amz-checksum-mode: ENABLED``): an awaitable (async backend) or a callable (sync)
+        giving the keys to merge into ``info``, which :meth:`checksums` then reads. None:
+        ``info`` already holds every checksum the store keeps.
+        """
+        return None
+
     def multipart_checksum(self, info: dict[str, Any]) -> tuple[str, int] | None:
         """The digest of a multipart object as ``(hex MD5 of the part MD5s, part count)``, if any.
 

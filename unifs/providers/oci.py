@@ -501,7 +501,10 @@ class OCIProvider(Provider):
             presign_revocable=signs,
             server_side_copy=True,
             multipart_upload=True,
-            checksum="md5 (multipart: MD5 of the part MD5s)",
+            checksum=(
+                "crc32c where the writer asked for it (opc-content-crc32c; unifs always "
+                "does), else md5 (multipart: MD5 of the part MD5s)"
+            ),
             max_object_size=10 * TiB,
             reasons=reasons,
         )
@@ -705,6 +708,22 @@ class OCIProvider(Provider):
         if md5 and "-" not in md5:
             return ("md5", b64_to_hex(md5))
         return None
+
+    def checksums(self, info: dict[str, Any]) -> list[tuple[str, str]]:
+        # HEAD/GET answer OCI's additional CRC32C (opc-content-crc32c, base64) of the whole
+        # object, multipart included, where the writer asked for it; listings do not.
+        found = [("crc32c", b64_to_hex(info["crc32c"]))] if info.get("crc32c") else []
+        return found + super().checksums(info)
+
+    def stored_checksums(self, fs: Any, path: str) -> Any:
+        # a listing has no CRC32C: one HEAD answers it (opc-content-crc32c)
+        if not hasattr(fs, "_info_object"):
+            return None
+        return self._stored_checksums(fs, path)
+
+    async def _stored_checksums(self, fs: Any, path: str) -> dict[str, Any]:
+        info = await fs._info_object(path)
+        return {"crc32c": info["crc32c"]} if info.get("crc32c") else {}
 
     def multipart_checksum(self, info: dict[str, Any]) -> tuple[str, int] | None:
         # OCI reports a multipart object's MD5 as "<base64 MD5 of the part MD5s>-<parts>".

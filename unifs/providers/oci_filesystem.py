@@ -19,7 +19,6 @@ child opens its own. Pickles (spawn, multiprocessing, Dask) as its storage optio
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import os
@@ -48,7 +47,7 @@ from unifs.providers.oci_http import (
     part,
     retry_settings,
 )
-from unifs.providers.oci_io import OCIFile
+from unifs.providers.oci_io import OCIFile, checksum_headers
 
 __all__ = ["OCIFileSystem", "OCIPath"]
 
@@ -437,6 +436,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
             "size": int(headers.get("content-length") or 0),
             "etag": headers.get("etag"),
             "md5": headers.get("opc-multipart-md5") or headers.get("content-md5"),
+            "crc32c": headers.get("opc-content-crc32c"),
             "timeModified": (
                 parsedate_to_datetime(modified).astimezone(timezone.utc).isoformat()
                 if modified
@@ -617,7 +617,7 @@ class OCIFileSystem(BucketsAndPARs, AsyncFileSystem):
         bucket, namespace, key, label = await self._resolve(path)
         headers = {
             "Content-Type": content_type or "application/octet-stream",
-            "Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode(),
+            **checksum_headers(data),
         }
         if exclusive:
             headers["If-None-Match"] = "*"

@@ -34,6 +34,20 @@ def _md5(data: bytes | memoryview) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
 
 
+def checksum_headers(data: bytes | memoryview) -> dict[str, str]:
+    """Content-MD5 and OCI's additional CRC32C of a body: the store keeps the CRC32C, which
+    a later get verifies at a twentieth of MD5's CPU (``opc-content-crc32c``)."""
+    headers = {"Content-MD5": _md5(data)}
+    try:
+        import google_crc32c
+    except ImportError:  # pragma: no cover - the oci extra brings it
+        return headers
+    crc = google_crc32c.value(bytes(data)).to_bytes(4, "big")
+    headers["opc-checksum-algorithm"] = "CRC32C"
+    headers["opc-content-crc32c"] = base64.b64encode(crc).decode("ascii")
+    return headers
+
+
 #: user metadata (``opc-meta-``) unifs keeps on its multipart uploads: their part size in bytes
 PART_SIZE_METADATA = "unifs-part-size"
 _OCTETS = "application/octet-stream"
@@ -92,7 +106,7 @@ class Multipart:
             details["contentType"] = content_type
         if part_size:
             details["metadata"] = {f"opc-meta-{PART_SIZE_METADATA}": str(part_size)}
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "opc-checksum-algorithm": "CRC32C"}
         if exclusive:
             headers["If-None-Match"] = "*"
         reply = await fs._call(
@@ -115,7 +129,11 @@ class Multipart:
         part_size: int | None,
     ) -> Multipart:
         bucket, namespace, key, label = await fs._resolve(path)
-        headers = {"opc-multipart": "true", "Content-Type": content_type or _OCTETS}
+        headers = {
+            "opc-multipart": "true",
+            "Content-Type": content_type or _OCTETS,
+            "opc-checksum-algorithm": "CRC32C",
+        }
         if part_size:
             headers[f"opc-meta-{PART_SIZE_METADATA}"] = str(part_size)
         if exclusive:
@@ -147,7 +165,7 @@ class Multipart:
             reply = await self.fs._call(
                 "PUT",
                 f"{self.rest}{number}",
-                headers={"Content-Type": _OCTETS, "Content-MD5": _md5(data)},
+                headers={"Content-Type": _OCTETS, **checksum_headers(data)},
                 body=bytes(data),
                 sign_body=False,
                 what=f"{self.path} part {number}",
@@ -158,7 +176,7 @@ class Multipart:
             "PUT",
             self.rest,
             params={"uploadId": self.upload_id, "uploadPartNum": number},
-            headers={"Content-Type": "application/octet-stream", "Content-MD5": _md5(data)},
+            headers={"Content-Type": _OCTETS, **checksum_headers(data)},
             body=bytes(data),
             sign_body=False,
             what=f"{self.path} part {number}",

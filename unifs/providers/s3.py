@@ -12,6 +12,7 @@ from typing import Any
 from unifs.errors import AuthError, ObjectChangedError, URIError
 from unifs.providers.base import (
     Provider,
+    b64_to_hex,
     decode_key,
     encode_key,
     error_detail,
@@ -56,6 +57,14 @@ _ROLE_ARN = Param("role_arn", "the IAM role to assume", env="AWS_ROLE_ARN")
 _SESSION_NAME = Param("role_session_name", "the session name (default unifs)")
 _STS_ENDPOINT = Param("sts_endpoint_url", "an STS endpoint URL to use instead of AWS's")
 _DURATION = Param("duration", "seconds the temporary credentials last (default 3600)")
+
+
+#: S3's additional checksums as ``head_object`` names them, and unifs's kind for each
+_ADDITIONAL_CHECKSUMS = (
+    ("ChecksumCRC64NVME", "crc64nvme"),
+    ("ChecksumCRC32C", "crc32c"),
+    ("ChecksumCRC32", "crc32"),
+)
 
 
 class S3Provider(Provider):
@@ -258,6 +267,31 @@ class S3Provider(Provider):
         if re.fullmatch(r"[0-9a-f]{32}", etag):
             return ("md5", etag)
         return None
+
+    def checksums(self, info: dict[str, Any]) -> list[tuple[str, str]]:
+        # S3's additional checksums (from stored_checksums): full-object values only; a
+        # COMPOSITE one ("...-N", a CRC of part CRCs) is left to the ETag
+        found = []
+        if info.get("ChecksumType") != "COMPOSITE":
+            for key, kind in _ADDITIONAL_CHECKSUMS:
+                value = str(info.get(key) or "")
+                if value and "-" not in value:
+                    found.append((kind, b64_to_hex(value)))
+        return found + super().checksums(info)
+
+    def stored_checksums(self, fs: Any, path: str) -> Any:
+        if not hasattr(fs, "_call_s3"):
+            return None
+        return self._stored_checksums(fs, path)
+
+    async def _stored_checksums(self, fs: Any, path: str) -> dict[str, Any]:
+        bucket, key, version = fs.split_path(path)
+        extra = {"VersionId": version} if version else {}
+        head = await fs._call_s3(
+            "head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED", **extra
+        )
+        wanted = ("ChecksumType", *(name for name, _ in _ADDITIONAL_CHECKSUMS))
+        return {name: head[name] for name in wanted if head.get(name)}
 
     def multipart_checksum(self, info: dict[str, Any]) -> tuple[str, int] | None:
         # A multipart ETag is the MD5 of the concatenated binary part MD5s, then "-{parts}".
@@ -565,7 +599,10 @@ class S3Provider(Provider):
             presign_max_lifetime=timedelta(days=7) if signs else None,
             server_side_copy=True,
             multipart_upload=True,
-            checksum="md5 (the ETag of single-part objects)",
+            checksum=(
+                "crc64nvme, crc32c or crc32 (additional checksums, full-object), else md5 "
+                "(the ETag; multipart: MD5 of the part MD5s)"
+            ),
             max_object_size=5 * TiB,
             reasons=reasons,
         )

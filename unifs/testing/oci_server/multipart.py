@@ -12,6 +12,7 @@ from unifs.testing.oci_server.buckets import _page, _parse_limit
 from unifs.testing.oci_server.http import _json_response, _OCIError, _Request, _Response
 from unifs.testing.oci_server.objects import _ObjectRoutes
 from unifs.testing.oci_server.store import (
+    _b64crc32c,
     _Bucket,
     _http_date,
     _Object,
@@ -84,6 +85,7 @@ class _MultipartRoutes(_ObjectRoutes):
                 content_type=details.get("contentType"),
                 headers=headers,
                 metadata=metadata,
+                checksum_algorithm=req.header("opc-checksum-algorithm"),
             )
             b.uploads[upload.upload_id] = upload
         location = f"{self.endpoint}/n/{ns}/b/{bucket}/u/{quote(name)}?uploadId={upload.upload_id}"
@@ -97,11 +99,16 @@ class _MultipartRoutes(_ObjectRoutes):
         if not 1 <= part_num <= _MAX_PART_NUM:
             raise _OCIError(400, "InvalidParameter", "uploadPartNum must be 1 to 10000.")
         md5 = self._check_md5(req, req.body)
-        part = _Part(data=req.body, etag=str(uuid.uuid4()), md5=md5)
         with self._lock:
             upload = self._upload(self._bucket(bucket), req.query.get("uploadId"), key)
+        crc32c = self._check_crc32c(req, req.body, upload.checksum_algorithm)
+        part = _Part(data=req.body, etag=str(uuid.uuid4()), md5=md5, crc32c=crc32c)
+        with self._lock:
             upload.parts[part_num] = part
-        return _Response(200, [("ETag", part.etag), ("opc-content-md5", md5)])
+        headers = [("ETag", part.etag), ("opc-content-md5", md5)]
+        if crc32c is not None:
+            headers.append(("opc-content-crc32c", crc32c))
+        return _Response(200, headers)
 
     def _list_parts(self, req: _Request, ns: str, bucket: str, key: str) -> _Response:
         limit = _parse_limit(req.query)
@@ -149,9 +156,12 @@ class _MultipartRoutes(_ObjectRoutes):
         digest = hashlib.md5(b"".join(base64.b64decode(p.md5) for p in ordered)).digest()
         multipart_md5 = f"{base64.b64encode(digest).decode('ascii')}-{len(ordered)}"
         now = _utcnow()
+        data = b"".join(p.data for p in ordered)
+        # a CRC32C upload keeps the whole object's CRC32C (CRCs combine; recomputed here)
+        crc32c = _b64crc32c(data) if all(p.crc32c for p in ordered) else None
         obj = _Object(
             name=upload.object_name,
-            data=b"".join(p.data for p in ordered),
+            data=data,
             etag=str(uuid.uuid4()),
             md5=multipart_md5,
             multipart=True,
@@ -161,18 +171,19 @@ class _MultipartRoutes(_ObjectRoutes):
             storage_tier=upload.storage_tier,
             time_created=now,
             time_modified=now,
+            crc32c=crc32c,
         )
         b.put(obj)
         del b.uploads[upload.upload_id]
-        return _Response(
-            200,
-            [
-                ("ETag", obj.etag),
-                ("opc-multipart-md5", multipart_md5),
-                ("last-modified", _http_date(now)),
-                ("version-id", obj.version_id),
-            ],
-        )
+        headers = [
+            ("ETag", obj.etag),
+            ("opc-multipart-md5", multipart_md5),
+            ("last-modified", _http_date(now)),
+            ("version-id", obj.version_id),
+        ]
+        if crc32c is not None:
+            headers.append(("opc-content-crc32c", crc32c))
+        return _Response(200, headers)
 
     def _abort_upload(self, req: _Request, ns: str, bucket: str, key: str) -> _Response:
         with self._lock:

@@ -9,6 +9,7 @@ from unifs.testing.oci_server.buckets import _BucketRoutes
 from unifs.testing.oci_server.http import _OCIError, _Request, _Response
 from unifs.testing.oci_server.store import (
     STORAGE_TIERS,
+    _b64crc32c,
     _b64md5,
     _Bucket,
     _http_date,
@@ -18,6 +19,7 @@ from unifs.testing.oci_server.store import (
 )
 
 _MAX_OBJECT_NAME_BYTES = 1024
+_CHECKSUM_ALGORITHMS = ("CRC32C", "SHA256", "SHA384")
 # Object headers OCI stores with the object and returns on GET/HEAD.
 _STORED_HEADERS = ("Content-Language", "Content-Encoding", "Content-Disposition", "Cache-Control")
 # GET query parameters that override response headers (OCI's httpResponse* family).
@@ -144,6 +146,8 @@ class _ObjectRoutes(_BucketRoutes):
             headers.append(
                 ("opc-multipart-md5", obj.md5) if obj.multipart else ("Content-MD5", obj.md5)
             )
+            if obj.crc32c is not None:
+                headers.append(("opc-content-crc32c", obj.crc32c))
             body: memoryview = view
             status = 200
         else:
@@ -169,6 +173,40 @@ class _ObjectRoutes(_BucketRoutes):
         return actual
 
     @staticmethod
+    def _check_crc32c(req: _Request, data: bytearray, algorithm: str | None = None) -> str | None:
+        """The body's base64 CRC32C when the CRC32C algorithm applies, else None.
+
+        As OCI's PutObject/UploadPart: ``opc-content-crc32c`` applies only with
+        ``opc-checksum-algorithm: CRC32C`` (given here, or at CreateMultipartUpload as
+        ``algorithm``), and a value the body does not match is refused with a 400.
+        """
+        algorithm = req.header("opc-checksum-algorithm") or algorithm
+        if algorithm is not None and algorithm.upper() not in _CHECKSUM_ALGORITHMS:
+            raise _OCIError(
+                400,
+                "InvalidParameter",
+                f"opc-checksum-algorithm must be one of {', '.join(_CHECKSUM_ALGORITHMS)}.",
+            )
+        expected = req.header("opc-content-crc32c")
+        if algorithm is None or algorithm.upper() != "CRC32C":
+            if expected is not None:
+                raise _OCIError(
+                    400,
+                    "InvalidParameter",
+                    "opc-content-crc32c applies only with opc-checksum-algorithm: CRC32C.",
+                )
+            return None
+        actual = _b64crc32c(data)
+        if expected is not None and expected.strip() != actual:
+            raise _OCIError(
+                400,
+                "UnmatchedContentCRC32C",
+                f"The computed CRC32C of the request body ({actual}) does not match the "
+                f"opc-content-crc32c header ({expected})",
+            )
+        return actual
+
+    @staticmethod
     def _check_put_conditions(req: _Request, existing: _Object | None) -> None:
         if_match = req.header("if-match")
         if if_match is not None and (existing is None or if_match not in ("*", existing.etag)):
@@ -187,6 +225,7 @@ class _ObjectRoutes(_BucketRoutes):
         """Store a PutObject body under ``key`` (shared by signed and PAR uploads)."""
         self._check_name(key)
         md5 = self._check_md5(req, req.body)
+        crc32c = self._check_crc32c(req, req.body)
         metadata = {
             name[len("opc-meta-") :]: str(value)
             for name, value in req.headers.items()
@@ -209,17 +248,18 @@ class _ObjectRoutes(_BucketRoutes):
                 storage_tier=_tier(req.header("storage-tier")),
                 time_created=now,
                 time_modified=now,
+                crc32c=crc32c,
             )
             bucket.put(obj)
-        return _Response(
-            200,
-            [
-                ("ETag", obj.etag),
-                ("opc-content-md5", md5),
-                ("last-modified", _http_date(now)),
-                ("version-id", obj.version_id),
-            ],
-        )
+        headers = [
+            ("ETag", obj.etag),
+            ("opc-content-md5", md5),
+            ("last-modified", _http_date(now)),
+            ("version-id", obj.version_id),
+        ]
+        if crc32c is not None:
+            headers.append(("opc-content-crc32c", crc32c))
+        return _Response(200, headers)
 
     def _put_object(self, req: _Request, ns: str, bucket: str, key: str) -> _Response:
         with self._lock:
@@ -271,6 +311,7 @@ class _ObjectRoutes(_BucketRoutes):
                 data=source.data,
                 etag=source.etag,
                 md5=source.md5,
+                crc32c=source.crc32c,
                 multipart=source.multipart,
                 content_type=source.content_type,
                 headers=source.headers,

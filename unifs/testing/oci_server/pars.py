@@ -221,6 +221,7 @@ class _PARRoutes(_MultipartRoutes):
                 content_type=req.header("Content-Type"),
                 headers={},
                 metadata=metadata,
+                checksum_algorithm=req.header("opc-checksum-algorithm"),
             )
             bucket.uploads[upload.upload_id] = upload
         access_uri = (
@@ -249,7 +250,8 @@ class _PARRoutes(_MultipartRoutes):
             if not 1 <= part_num <= _MAX_PART_NUM:
                 raise _OCIError(400, "InvalidParameter", "The part number must be 1 to 10000.")
             md5 = self._check_md5(req, req.body)
-            stored = _Part(data=req.body, etag=str(uuid.uuid4()), md5=md5)
+            crc32c = self._check_crc32c(req, req.body, upload.checksum_algorithm)
+            stored = _Part(data=req.body, etag=str(uuid.uuid4()), md5=md5, crc32c=crc32c)
             with self._lock:
                 upload.parts[part_num] = stored
             return _Response(200, [("ETag", stored.etag), ("opc-content-md5", md5)])

@@ -215,6 +215,15 @@ class OCIServer(_SignatureCheck, _WorkRequestRoutes, _TierRoutes, _PARRoutes, _M
                 raise ValueError(f"no bucket named {bucket!r}")
             target.put(obj)
 
+    def rot(self, bucket: str, name: str, offset: int) -> None:
+        """Flip one bit of a stored object's byte at ``offset`` and keep its checksums: bit
+        rot at rest, which only a reader that verifies notices; KeyError if no such object."""
+        with self._lock:
+            obj = self._buckets[bucket].objects[name]
+            rotten = bytearray(obj.data)
+            rotten[offset] ^= 0x01
+            obj.data = bytes(rotten)
+
     def reset(self) -> None:
         """Drop all buckets, objects, uploads, PARs and work requests; keep trusted keys."""
         with self._lock:

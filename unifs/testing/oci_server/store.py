@@ -47,6 +47,13 @@ def _b64md5(data: bytes | bytearray | memoryview) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
 
 
+def _b64crc32c(data: bytes | bytearray | memoryview) -> str:
+    """OCI's ``opc-content-crc32c``: the base64 of the big-endian 32-bit CRC32C."""
+    import google_crc32c
+
+    return base64.b64encode(google_crc32c.value(bytes(data)).to_bytes(4, "big")).decode("ascii")
+
+
 @dataclass
 class _Object:
     name: str
@@ -64,6 +71,8 @@ class _Object:
     #: an archived object's restore: readable from ``restore_ready_at`` to ``restored_until``
     restore_ready_at: datetime | None = None
     restored_until: datetime | None = None
+    #: base64 CRC32C of the whole object, kept when the writer asked for it (CRC32C algorithm)
+    crc32c: str | None = None
 
 
 #: OCI's object storage tiers (Archive objects must be restored before a GET)
@@ -87,6 +96,7 @@ class _Part:
     data: bytes | bytearray
     etag: str
     md5: str
+    crc32c: str | None = None
 
 
 @dataclass
@@ -99,6 +109,8 @@ class _Upload:
     headers: dict[str, str]
     metadata: dict[str, str]
     parts: dict[int, _Part] = field(default_factory=dict)
+    #: ``opc-checksum-algorithm`` given at CreateMultipartUpload (None: MD5 only)
+    checksum_algorithm: str | None = None
 
 
 @dataclass

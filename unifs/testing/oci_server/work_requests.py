@@ -171,6 +171,7 @@ class _WorkRequestRoutes(_ObjectRoutes):
                 data=source.data,  # immutable buffer: sharing it is a free copy
                 etag=str(uuid.uuid4()),
                 md5=source.md5,
+                crc32c=source.crc32c,
                 multipart=source.multipart,
                 content_type=content_type,
                 headers=dict(source.headers),
