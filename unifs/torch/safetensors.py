@@ -17,12 +17,14 @@ import asyncio
 import bisect
 import collections
 import contextlib
+import dataclasses
 import json
 import posixpath
 import struct
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from unifs.errors import MissingDependencyError, ObjectChangedError
@@ -35,7 +37,7 @@ except ImportError as exc:  # pragma: no cover - the torch extra installs them
     raise MissingDependencyError("unifs.torch", "torch", exc.name or "torch") from exc
 
 from unifs.auth import AuthConfig
-from unifs.endpoint import endpoint
+from unifs.endpoint import Endpoint, endpoint
 from unifs.engine.backend import Backend, open_backend
 from unifs.engine.checksums import Expect, expectation
 from unifs.engine.config import TransferConfig
@@ -45,6 +47,7 @@ from unifs.engine.planning import Item, identity, make_item
 from unifs.engine.report import TransferReport
 from unifs.engine.retries import Permanent, RetryPolicy, ShortRead
 from unifs.engine.scheduling import Engine, run_sync
+from unifs.torch.distributed import Group, owners, resolve_group
 
 __all__ = ["SafetensorsError", "load_safetensors"]
 
@@ -214,6 +217,43 @@ def _is_safetensors(relative: str) -> bool:
     return relative.endswith(".safetensors")
 
 
+def _build(
+    item: Item, names: set[str] | None, header: bytes, include: Sequence[str] | None, verify: bool
+) -> _File:
+    """The tensors to load from ``item`` (those an index assigns it, matching ``include``),
+    from its stored ``header``; no memory yet."""
+    length, parsed = _parse_header(item, header)
+    every = _tensors(item, length, parsed)
+    whole = _covers(every, 8 + length, item.size)
+    tensors = every
+    if names is not None:
+        missing = names - {t.name for t in tensors}
+        if missing:
+            raise SafetensorsError(
+                f"{item.remote} lacks tensors its index assigns it: {sorted(missing)[:5]}"
+            )
+        tensors = [t for t in tensors if t.name in names]
+    chosen = [t for t in tensors if _wanted(t.name, include)]
+    expect = None
+    if verify and whole and len(chosen) == len(every):
+        # every byte is read: the object's own checksum can be recomputed
+        expect = expectation(item, [])[0]
+    return _File(item, header, chosen, whole, expect)
+
+
+def _allocate(file: _File, tensors: list[_Tensor], pin: bool) -> None:
+    """Give ``tensors`` (of ``file``) their memory; they are the ones this process reads."""
+    for tensor in tensors:
+        size = tensor.end - tensor.start
+        tensor.host = torch.empty(size, dtype=torch.uint8, pin_memory=pin)
+        tensor.memory = memoryview(tensor.host.numpy())  # type: ignore[arg-type]
+        tensor.left = size
+    file.tensors = tensors
+    file.segments = [t for t in tensors if t.end > t.start]
+    file.starts = [t.start for t in file.segments]
+    file.left = sum(t.left for t in tensors)
+
+
 class _Loader:
     def __init__(
         self,
@@ -303,37 +343,19 @@ class _Loader:
         # every shard at once: a large model has hundreds, and each is a round trip
         return list(await asyncio.gather(*(shard_item(shard) for shard in sorted(shards))))
 
-    async def plan(self, item: Item, names: set[str] | None) -> _File:
+    async def probe(self, item: Item) -> bytes:
+        """The object's length prefix and JSON header, as stored."""
         probe = await self.cat(item.remote, 0, min(item.size, _HEADER_PROBE), item)
         if len(probe) < 8:
             raise SafetensorsError(f"{item.remote} is too short to be a safetensors file")
-        length, header = _parse_header(item, probe)
+        length, _ = _parse_header(item, probe)
         if 8 + length > len(probe):
             probe += await self.cat(item.remote, len(probe), 8 + length, item)
-        every = _tensors(item, length, header)
-        whole = _covers(every, 8 + length, item.size)
-        tensors = every
-        if names is not None:
-            missing = names - {t.name for t in tensors}
-            if missing:
-                raise SafetensorsError(
-                    f"{item.remote} lacks tensors its index assigns it: {sorted(missing)[:5]}"
-                )
-            tensors = [t for t in tensors if t.name in names]
-        chosen = [t for t in tensors if _wanted(t.name, self.include)]
-        expect = None
-        if self.verify and whole and len(chosen) == len(every):
-            # every byte is read: the object's own checksum can be recomputed
-            expect = expectation(item, [])[0]
-        for tensor in chosen:
-            size = tensor.end - tensor.start
-            tensor.host = torch.empty(size, dtype=torch.uint8, pin_memory=self.pin)
-            tensor.memory = memoryview(tensor.host.numpy())  # type: ignore[arg-type]
-            tensor.left = size
-        file = _File(item, probe[: 8 + length], chosen, whole, expect)
-        file.segments = [t for t in chosen if t.end > t.start]
-        file.starts = [t.start for t in file.segments]
-        file.left = sum(t.left for t in chosen)
+        return probe[: 8 + length]
+
+    async def plan(self, item: Item, names: set[str] | None) -> _File:
+        file = _build(item, names, await self.probe(item), self.include, self.verify)
+        _allocate(file, file.tensors, self.pin)
         return file
 
     def parts(self) -> list[_Part]:
@@ -514,17 +536,24 @@ async def _gather_or_cancel(tasks: Sequence[asyncio.Future[None]]) -> None:
 
 
 def _digest(file: _File, expect: Expect) -> str:
-    hasher = expect.hasher()
-    hasher.update(file.header)
+    memories = []
     for tensor in file.tensors:
         assert tensor.memory is not None
-        data = tensor.memory
+        memories.append(tensor.memory)
+    return _hash(expect, file.header, memories)
+
+
+def _hash(expect: Expect, header: bytes, memories: Sequence[memoryview]) -> str:
+    hasher = expect.hasher()
+    hasher.update(header)
+    for data in memories:
         for at in range(0, len(data), _HASH_SLICE):
             hasher.update(data[at : at + _HASH_SLICE])
     return hasher.hexdigest()
 
 
-async def _load(
+@contextlib.asynccontextmanager
+async def _session(
     uri: str,
     config: TransferConfig,
     *,
@@ -532,32 +561,149 @@ async def _load(
     auth: Mapping[str, Any] | AuthConfig | None,
     include: Sequence[str] | None,
     storage_options: dict[str, Any],
-) -> dict[str, torch.Tensor]:
+) -> AsyncIterator[tuple[_Loader, Endpoint]]:
     end = endpoint(uri, auth=auth, **storage_options)
-    parsed, path = end.uri, end.path
     backend = await open_backend(end, config.concurrency)
-    report = TransferReport(source=parsed.url, destination=str(device))
+    report = TransferReport(source=end.uri.url, destination=str(device))
     engine = Engine(backend, report, config, callback=config.callback)
     loader = _Loader(
         engine, backend, include=include, device=device, verify=config.verify,
         part_size=config.part_size,
     )  # fmt: skip
     try:
-        objects = await loader.objects(path, parsed.is_prefix)
-        loader.files = list(
-            await asyncio.gather(*(loader.plan(item, names) for item, names in objects))
-        )
-        if config.callback is not None:
-            config.callback.set_size(sum(f.left for f in loader.files))
-        await loader.run(loader.parts())
-        if include and not loader.out:
-            raise SafetensorsError(f"no tensor in {uri} matches include={list(include)}")
-        if device.type == "cuda":
-            await asyncio.get_running_loop().run_in_executor(None, torch.cuda.synchronize, device)
+        yield loader, end
     finally:
         await asyncio.get_running_loop().run_in_executor(None, engine.close)
         loader.release()
+
+
+async def _plan(loader: _Loader, end: Endpoint) -> list[_File]:
+    """The objects and tensors to load (headers read; no tensor memory yet)."""
+    objects = await loader.objects(end.path, end.uri.is_prefix)
+    headers = await asyncio.gather(*(loader.probe(item) for item, _ in objects))
+    return [
+        _build(item, names, header, loader.include, loader.verify)
+        for (item, names), header in zip(objects, headers, strict=True)
+    ]
+
+
+async def _read(loader: _Loader, files: list[_File]) -> dict[str, torch.Tensor]:
+    """Read ``files``' allocated tensors into ``loader.out``."""
+    loader.files = files
+    callback = loader.engine.callback
+    if callback is not None:
+        callback.set_size(sum(f.left for f in files))
+    await loader.run(loader.parts())
+    if loader.device.type == "cuda":
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, torch.cuda.synchronize, loader.device)
     return loader.out
+
+
+async def _load(uri: str, config: TransferConfig, **kw: Any) -> dict[str, torch.Tensor]:
+    async with _session(uri, config, **kw) as (loader, end):
+        files = await _plan(loader, end)
+        for file in files:
+            _allocate(file, file.tensors, loader.pin)
+        return await _read(loader, files)
+
+
+async def _fetch(
+    uri: str, config: TransferConfig, files: list[_File], **kw: Any
+) -> dict[str, torch.Tensor]:
+    async with _session(uri, config, **kw) as (loader, _):
+        return await _read(loader, files)
+
+
+async def _planned(uri: str, config: TransferConfig, **kw: Any) -> list[_File]:
+    async with _session(uri, config, **kw) as (loader, end):
+        files = await _plan(loader, end)
+    # what other ranks are sent: an object's listing entry stays here
+    for file in files:
+        file.item = dataclasses.replace(file.item, info={})
+    return files
+
+
+def _load_group(
+    uri: str, config: TransferConfig, group: Group, **kw: Any
+) -> dict[str, torch.Tensor]:
+    """Rank 0 plans; each rank reads its share; owners broadcast; every rank has it all."""
+    device: torch.device = kw["device"]
+    files: list[_File] | None = None
+    error: BaseException | None = None
+    if group.rank == 0:
+        try:
+            files = run_sync(_planned(uri, config, **kw))
+        except Exception as exc:
+            error = exc
+    group.agree(error)
+    files = group.share(files, src=0)
+    assert files is not None
+    flat = [(file, tensor) for file in files for tensor in file.tensors]
+    own = owners([t.end - t.start for _, t in flat], group.world)
+    mine: list[_File] = []
+    for file in files:
+        owned = [
+            t for (f, t), o in zip(flat, own, strict=True)
+            if f is file and o == group.rank and t.end > t.start
+        ]  # fmt: skip
+        if owned:
+            # this rank reads part of the object: its checksum is checked once all is here
+            share = _File(file.item, file.header, [], file.whole, None)
+            _allocate(share, owned, device.type == "cuda")
+            mine.append(share)
+    out: dict[str, torch.Tensor] = {}
+    error = None
+    try:
+        if mine:
+            out = run_sync(_fetch(uri, config, mine, **kw))
+    except Exception as exc:
+        error = exc
+    group.agree(error)
+
+    buffers = []
+    for (_, tensor), owner in zip(flat, own, strict=True):
+        size = tensor.end - tensor.start
+        if size == 0:
+            out[tensor.name] = torch.empty(tensor.shape, dtype=tensor.dtype, device=device)
+            continue
+        if owner == group.rank:
+            buffer = out[tensor.name].reshape(-1).view(torch.uint8).to(group.device)
+        else:
+            buffer = torch.empty(size, dtype=torch.uint8, device=group.device)
+            out[tensor.name] = buffer.view(tensor.dtype).reshape(tensor.shape)
+        buffers.append((buffer, owner))
+    group.broadcast(buffers)
+    for name, value in out.items():
+        if value.device != device:
+            out[name] = value.to(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+    error = None
+    try:
+        for number, file in enumerate(files):
+            if file.expect is not None and number % group.world == group.rank:
+                _verify(file, file.expect, out)
+    except Exception as exc:
+        error = exc
+    group.agree(error)
+    return out
+
+
+def _verify(file: _File, expect: Expect, out: dict[str, torch.Tensor]) -> None:
+    """The whole object's checksum, over the bytes every rank now holds."""
+    memories = [
+        memoryview(out[t.name].cpu().reshape(-1).view(torch.uint8).numpy())  # type: ignore[arg-type]
+        for t in file.tensors
+        if t.end > t.start
+    ]
+    digest = _hash(expect, file.header, memories)
+    if digest != expect.digest and (expect.kind != "md5-parts" or file.item.checksum is not None):
+        raise Permanent(
+            f"{file.item.remote}: {expect.kind} mismatch: read {digest}, the store "
+            f"reports {expect.digest}"
+        )
 
 
 def load_safetensors(
@@ -566,6 +712,8 @@ def load_safetensors(
     device: str | torch.device = "cpu",
     auth: Mapping[str, Any] | AuthConfig | None = None,
     include: Sequence[str] | str | None = None,
+    group: Any = None,
+    timeout: float | timedelta | None = 300.0,
     concurrency: int | None = None,
     part_size: int | None = None,
     max_buffer: int | None = None,
@@ -584,6 +732,13 @@ def load_safetensors(
 
     ``device="cuda:N"`` lands bytes in pinned host memory and moves each tensor to the GPU
     as soon as its bytes are in; on a machine without CUDA, ask for ``"cpu"``.
+
+    ``group`` (a ``torch.distributed`` process group, or ``"auto"`` for the default group
+    when one is initialised) loads the model once per group: rank 0 reads the headers, each
+    rank reads a balanced, contiguous byte share of the tensors, and the owners broadcast
+    them (gloo on CPU, NCCL for CUDA tensors), so every rank returns the whole state dict.
+    Every rank must make the same call. A failure on any rank raises the same error on every
+    rank; ``timeout`` (seconds) bounds each collective, so a rank that died fails the others.
 
     ``concurrency`` caps requests in flight (default 64, ramped up while it pays),
     ``max_buffer`` the bytes they may hold (default 128 MiB), ``part_size`` the size of each
@@ -606,9 +761,14 @@ def load_safetensors(
         concurrency=concurrency, part_size=part_size, max_buffer=max_buffer, retries=retries,
         verify=verify, callback=callback,
     )  # fmt: skip
-    return run_sync(
-        _load(
-            str(uri), config, device=target, auth=auth, include=patterns,
-            storage_options=storage_options,
-        )
-    )  # fmt: skip
+    kw: dict[str, Any] = {
+        "device": target, "auth": auth, "include": patterns, "storage_options": storage_options
+    }  # fmt: skip
+    process_group = resolve_group(group)
+    if process_group is None:
+        out = run_sync(_load(str(uri), config, **kw))
+    else:
+        out = _load_group(str(uri), config, Group(process_group, timeout, target), **kw)
+    if patterns and not out:
+        raise SafetensorsError(f"no tensor in {uri} matches include={list(patterns)}")
+    return out

@@ -1,0 +1,204 @@
+"""load_safetensors(group=...): ranks share the reading, every rank ends with the model."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import pickle
+import socket
+import traceback
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+import safetensors.torch
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from conftest import CLOUDS, Store
+from fsspec.callbacks import Callback
+
+import unifs
+from unifs.testing.faults import FaultProxy, route_through
+from unifs.torch.distributed import owners
+
+KiB = 1024
+
+
+def _model(seed: int, rows: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "embed.weight": torch.randn(rows, 257, generator=g),
+        "layer.0.attn": torch.randn(129, 511, generator=g).to(torch.float16),
+        "layer.0.mlp": torch.randn(1023, 65, generator=g).to(torch.bfloat16),
+        "layer.1.ids": torch.randint(-(2**40), 2**40, (4099,), generator=g),
+        "layer.1.mask": torch.rand(777, generator=g) > 0.5,
+        "norm.scale": torch.tensor(1.5),
+        "empty": torch.zeros(0, 4),
+    }
+
+
+def _write_sharded(store: Store, folder: str, shards: int = 2) -> tuple[dict[str, bytes], str]:
+    """Shards of about 1.3 MiB each and their index; returns {name: bytes} and the index URI."""
+    files: dict[str, bytes] = {}
+    weight_map = {}
+    for shard in range(shards):
+        tensors = {f"s{shard}.{k}": v for k, v in _model(20 + shard, rows=1000).items()}
+        name = f"model-{shard + 1:05d}-of-{shards:05d}.safetensors"
+        files[name] = safetensors.torch.save(tensors)
+        weight_map.update(dict.fromkeys(tensors, name))
+        fs, path = store.fs_path(f"{folder}/{name}")
+        fs.pipe_file(path, files[name])
+    fs, path = store.fs_path(f"{folder}/model.safetensors.index.json")
+    fs.pipe_file(path, json.dumps({"weight_map": weight_map}).encode())
+    return files, store.uri(folder, "model.safetensors.index.json")
+
+
+def _reference(files: dict[str, bytes]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for data in files.values():
+        out.update(safetensors.torch.load(data))
+    return out
+
+
+def _same(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
+    assert sorted(got) == sorted(want)
+    for name, tensor in want.items():
+        assert got[name].dtype == tensor.dtype, name
+        assert got[name].shape == tensor.shape, name
+        assert torch.equal(got[name], tensor), name
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _replace(uri: str, options: dict[str, Any], data: bytes) -> None:
+    fs, path = unifs.url_to_fs(uri, **options)
+    fs.pipe_file(path, data)
+
+
+class _ReplaceOnFirstBytes(Callback):
+    """Replaces an object (from another process) as soon as this rank has its first bytes."""
+
+    def __init__(self, uri: str, options: dict[str, Any], data: bytes) -> None:
+        super().__init__()
+        self.args = (uri, options, data)
+        self.done = False
+
+    def call(self, *args: Any, **kwargs: Any) -> None:
+        if not self.done and self.value:
+            self.done = True
+            process = multiprocessing.get_context("spawn").Process(target=_replace, args=self.args)
+            process.start()
+            process.join(120)
+
+
+def _rank(rank: int, world: int, port: int, out: str, job: dict[str, Any]) -> None:
+    """One rank: load, then write its tensors (or its error) to ``out/rank.pt``."""
+    from unifs.testing.network import guard
+
+    guard()
+    from unifs.torch import load_safetensors
+
+    result: dict[str, Any]
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+        timeout=timedelta(seconds=120),
+    )  # fmt: skip
+    try:
+        kwargs = dict(job.get("kwargs", {}))
+        replace = job.get("replace", {}).get(rank)
+        if replace is not None:
+            kwargs["callback"] = _ReplaceOnFirstBytes(replace[0], job["options"], replace[1])
+        tensors = load_safetensors(job["uri"], group="auto", **kwargs, **job["options"])
+        result = {"tensors": tensors}
+    except Exception as exc:
+        result = {"error": type(exc).__name__, "message": str(exc), "tb": traceback.format_exc()}
+    finally:
+        dist.destroy_process_group()
+    torch.save(result, Path(out) / f"{rank}.pt")
+
+
+def _run(world: int, tmp_path: Path, job: dict[str, Any]) -> list[dict[str, Any]]:
+    out = tmp_path / f"ranks-{world}"
+    out.mkdir()
+    pickle.dumps(job)  # what the children are sent must travel
+    mp.spawn(_rank, args=(world, _free_port(), str(out), job), nprocs=world, join=True)
+    return [torch.load(out / f"{r}.pt", weights_only=False) for r in range(world)]
+
+
+def test_owners_are_balanced_contiguous_shares() -> None:
+    assert owners([10, 10, 10, 10], 2) == [0, 0, 1, 1]
+    assert owners([1, 1, 100, 1], 2) == [0, 0, 1, 1]
+    assert owners([5] * 9, 4) == [0, 0, 1, 1, 2, 2, 2, 3, 3]
+    assert owners([0, 0], 3) == [0, 0]
+    shares = owners([7, 3, 9, 1, 4, 4, 8, 2], 3)
+    assert shares == sorted(shares) and set(shares) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("store", CLOUDS, indirect=True)
+def test_two_ranks_each_get_the_whole_model(store: Store, tmp_path: Path) -> None:
+    files, uri = _write_sharded(store, "two")
+    want = _reference(files)
+    results = _run(2, tmp_path, {"uri": uri, "options": store.options})
+    for result in results:
+        assert "error" not in result, result.get("tb")
+        _same(result["tensors"], want)
+
+
+def _served(proxy: FaultProxy, names: list[str]) -> int:
+    return sum(
+        seen.body_bytes
+        for seen in proxy.requests("GET")
+        if unquote(seen.target.split("?", 1)[0]).rsplit("/", 1)[-1] in names
+    )
+
+
+@pytest.mark.parametrize("world", [1, 2, 4])
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_bytes_served_are_the_model_once(
+    store: Store, s3_server: Any, tmp_path: Path, world: int
+) -> None:
+    files, uri = _write_sharded(store, f"once{world}")
+    want = _reference(files)
+    model = sum(len(d) for d in files.values())
+    with FaultProxy(s3_server.endpoint) as proxy:
+        options = route_through(store.options, s3_server.endpoint, proxy.endpoint)
+        results = _run(world, tmp_path, {"uri": uri, "options": options})
+        served = _served(proxy, list(files))
+    for result in results:
+        assert "error" not in result, result.get("tb")
+        _same(result["tensors"], want)
+    assert model <= served <= 1.05 * model, (served, model)
+
+
+@pytest.mark.parametrize("store", ["s3", "gcs"], indirect=True)
+def test_object_replaced_in_one_ranks_share_fails_every_rank(store: Store, tmp_path: Path) -> None:
+    files, uri = _write_sharded(store, "moving")
+    second = list(files)[1]  # rank 1's share: the second shard
+    old = safetensors.torch.load(files[second])
+    new = safetensors.torch.save({k: v + 1 if v.is_floating_point() else v for k, v in old.items()})
+    assert len(new) == len(files[second]) and new != files[second]
+    job = {
+        "uri": uri,
+        "options": store.options,
+        "kwargs": {"part_size": 64 * KiB, "concurrency": 2},
+        "replace": {1: (store.uri("moving", second), new)},
+    }
+    results = _run(2, tmp_path, job)
+    for result in results:
+        assert result.get("error") == "ObjectChangedError", result
+        assert second in result["message"] and "replaced on the server" in result["message"]
+    assert results[0]["message"] == results[1]["message"]
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="NCCL needs CUDA devices; this machine is CPU-only"
+)
+def test_nccl_cuda_ranks(store: Store) -> None:  # pragma: no cover - no GPU here
+    pytest.skip("written against CUDA hosts only")
