@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import pickle
 import socket
 import traceback
@@ -110,6 +111,8 @@ def _rank(rank: int, world: int, port: int, out: str, job: dict[str, Any]) -> No
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
         timeout=timedelta(seconds=120),
     )  # fmt: skip
+    if job.get("die") == rank:
+        os._exit(3)  # a rank lost after joining the group: no load, no goodbye
     try:
         kwargs = dict(job.get("kwargs", {}))
         replace = job.get("replace", {}).get(rank)
@@ -125,11 +128,28 @@ def _rank(rank: int, world: int, port: int, out: str, job: dict[str, Any]) -> No
 
 
 def _run(world: int, tmp_path: Path, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each rank in its own spawned process; their results, rank by rank (None: it died)."""
     out = tmp_path / f"ranks-{world}"
     out.mkdir()
     pickle.dumps(job)  # what the children are sent must travel
-    mp.spawn(_rank, args=(world, _free_port(), str(out), job), nprocs=world, join=True)
-    return [torch.load(out / f"{r}.pt", weights_only=False) for r in range(world)]
+    context = mp.get_context("spawn")
+    port = _free_port()
+    ranks = [
+        context.Process(target=_rank, args=(r, world, port, str(out), job)) for r in range(world)
+    ]
+    for process in ranks:
+        process.start()
+    for process in ranks:
+        process.join(300)
+    alive = [r for r, p in enumerate(ranks) if p.is_alive()]
+    for process in ranks:
+        if process.is_alive():
+            process.kill()
+    assert not alive, f"ranks {alive} still running: a hang, not a failure"
+    return [
+        torch.load(out / f"{r}.pt", weights_only=False) if (out / f"{r}.pt").exists() else None
+        for r in range(world)
+    ]
 
 
 def test_owners_are_balanced_contiguous_shares() -> None:
@@ -197,8 +217,18 @@ def test_object_replaced_in_one_ranks_share_fails_every_rank(store: Store, tmp_p
     assert results[0]["message"] == results[1]["message"]
 
 
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_a_rank_that_dies_fails_the_others(store: Store, tmp_path: Path) -> None:
+    _, uri = _write_sharded(store, "dies")
+    job = {"uri": uri, "options": store.options, "kwargs": {"timeout": 30}, "die": 1}
+    results = _run(2, tmp_path, job)
+    assert results[1] is None
+    assert results[0] is not None and results[0].get("error") == "DistributedLoadError", results
+    assert "rank 0 of 2" in results[0]["message"]
+
+
 @pytest.mark.skipif(
     not torch.cuda.is_available(), reason="NCCL needs CUDA devices; this machine is CPU-only"
 )
-def test_nccl_cuda_ranks(store: Store) -> None:  # pragma: no cover - no GPU here
-    pytest.skip("written against CUDA hosts only")
+def test_nccl_cuda_ranks() -> None:  # pragma: no cover - no GPU here
+    pytest.skip("the NCCL path (device='cuda:N', init_process_group('nccl')) needs GPU hosts")

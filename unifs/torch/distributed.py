@@ -26,15 +26,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from unifs.errors import UnifsError
+from unifs.errors import DistributedLoadError as DistributedLoadError
 
 __all__ = ["DistributedLoadError", "Group", "owners", "resolve_group"]
 
 BUCKET = 64 * 2**20  # the staging buffer small tensors travel in
-
-
-class DistributedLoadError(UnifsError, OSError):
-    """Another rank's load failed with an error this rank cannot rebuild by type."""
 
 
 def resolve_group(group: Any) -> Any:
