@@ -22,6 +22,7 @@ from conftest import CLOUDS, Store
 from fsspec.callbacks import Callback
 
 import unifs
+import unifs.torch
 from unifs.testing.faults import FaultProxy, route_through
 from unifs.torch.distributed import owners
 
@@ -104,7 +105,11 @@ def _rank(rank: int, world: int, port: int, out: str, job: dict[str, Any]) -> No
     from unifs.testing.network import guard
 
     guard()
+    import unifs.torch.distributed
     from unifs.torch import load_safetensors
+
+    if job.get("bucket"):
+        unifs.torch.distributed.BUCKET = job["bucket"]
 
     result: dict[str, Any]
     dist.init_process_group(
@@ -115,6 +120,8 @@ def _rank(rank: int, world: int, port: int, out: str, job: dict[str, Any]) -> No
         os._exit(3)  # a rank lost after joining the group: no load, no goodbye
     try:
         kwargs = dict(job.get("kwargs", {}))
+        if job.get("shard"):
+            kwargs["shard"] = {pattern: (0, rank, world) for pattern in job["shard"]}
         replace = job.get("replace", {}).get(rank)
         if replace is not None:
             kwargs["callback"] = _ReplaceOnFirstBytes(replace[0], job["options"], replace[1])
@@ -165,7 +172,9 @@ def test_owners_are_balanced_contiguous_shares() -> None:
 def test_two_ranks_each_get_the_whole_model(store: Store, tmp_path: Path) -> None:
     files, uri = _write_sharded(store, "two")
     want = _reference(files)
-    results = _run(2, tmp_path, {"uri": uri, "options": store.options})
+    # a small staging buffer: several packed broadcasts, and tensors larger than it sent alone
+    job = {"uri": uri, "options": store.options, "bucket": 300 * KiB}
+    results = _run(2, tmp_path, job)
     for result in results:
         assert "error" not in result, result.get("tb")
         _same(result["tensors"], want)
@@ -195,6 +204,43 @@ def test_bytes_served_are_the_model_once(
         assert "error" not in result, result.get("tb")
         _same(result["tensors"], want)
     assert model <= served <= 1.05 * model, (served, model)
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_shard_reads_only_the_slice(store: Store, s3_server: Any) -> None:
+    files, uri = _write_sharded(store, "slice")
+    want = _reference(files)["s0.embed.weight"].tensor_split(3)[1]
+    first = next(iter(files))
+    with FaultProxy(s3_server.endpoint) as proxy:
+        options = route_through(store.options, s3_server.endpoint, proxy.endpoint)
+        got = unifs.torch.load_safetensors(
+            uri, include="s0.*", shard={"*.embed.weight": (0, 1, 3)}, **options
+        )
+        served = _served(proxy, [first])
+    assert torch.equal(got["s0.embed.weight"], want)
+    assert got["s0.embed.weight"].untyped_storage().nbytes() == want.nbytes
+    rest = sum(v.nbytes for k, v in got.items() if k != "s0.embed.weight")
+    # the slice, the other tensors and at most the 64 KiB header probe; not the whole weight
+    assert served <= want.nbytes + rest + 68 * KiB < len(files[first])
+    with pytest.raises(ValueError, match="only dim 0"):
+        unifs.torch.load_safetensors(uri, shard={"*": (1, 0, 2)}, **store.options)
+    with pytest.raises(ValueError, match="part 2 of 2"):
+        unifs.torch.load_safetensors(uri, shard={"*": (0, 2, 2)}, **store.options)
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_two_ranks_with_tensor_parallel_slices(store: Store, tmp_path: Path) -> None:
+    files, uri = _write_sharded(store, "tp")
+    want = _reference(files)
+    job = {"uri": uri, "options": store.options, "shard": ["*.layer.0.attn", "*.empty"]}
+    results = _run(2, tmp_path, job)
+    for rank, result in enumerate(results):
+        assert result is not None and "error" not in result, result
+        expected = {
+            k: v.tensor_split(2)[rank] if k.endswith((".layer.0.attn", ".empty")) else v
+            for k, v in want.items()
+        }
+        _same(result["tensors"], expected)
 
 
 @pytest.mark.parametrize("store", ["s3", "gcs"], indirect=True)

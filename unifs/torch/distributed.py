@@ -155,9 +155,13 @@ class Group:
             raise error
         raise _unpack(packed, first) from None
 
-    def broadcast(self, buffers: Sequence[tuple[torch.Tensor, int]], bucket: int = BUCKET) -> None:
+    def broadcast(
+        self, buffers: Sequence[tuple[torch.Tensor, int]], bucket: int | None = None
+    ) -> None:
         """Fill every rank's flat uint8 ``buffers`` from their owners' (the ``int``), in the
-        order given; runs of one owner's small buffers share one staging broadcast."""
+        order given; runs of one owner's small buffers share one staging broadcast of at
+        most ``bucket`` bytes (default :data:`BUCKET`)."""
+        bucket = bucket or BUCKET
         staging: torch.Tensor | None = None
         run: list[torch.Tensor] = []
         run_owner = -1

@@ -48,6 +48,7 @@ from unifs.engine.report import TransferReport
 from unifs.engine.retries import Permanent, RetryPolicy, ShortRead
 from unifs.engine.scheduling import Engine, run_sync
 from unifs.torch.distributed import Group, owners, resolve_group
+from unifs.torch.slices import Slice, check_shard, rows, spec_for
 
 __all__ = ["SafetensorsError", "load_safetensors"]
 
@@ -239,6 +240,21 @@ def _build(
         # every byte is read: the object's own checksum can be recomputed
         expect = expectation(item, [])[0]
     return _File(item, header, chosen, whole, expect)
+
+
+def _slice(files: list[_File], shard: Mapping[str, Slice]) -> set[str]:
+    """Narrow the tensors ``shard`` names to their slices; the names sliced."""
+    sliced = set()
+    for file in files:
+        for tensor in file.tensors:
+            spec = spec_for(tensor.name, shard) if shard else None
+            if spec is not None:
+                tensor.start, tensor.end, tensor.shape = rows(
+                    tensor.name, tensor.shape, tensor.dtype.itemsize, tensor.start, spec
+                )
+                sliced.add(tensor.name)
+                file.expect = None  # not every byte is read: only the version is checked
+    return sliced
 
 
 def _allocate(file: _File, tensors: list[_Tensor], pin: bool) -> None:
@@ -600,9 +616,12 @@ async def _read(loader: _Loader, files: list[_File]) -> dict[str, torch.Tensor]:
     return loader.out
 
 
-async def _load(uri: str, config: TransferConfig, **kw: Any) -> dict[str, torch.Tensor]:
+async def _load(
+    uri: str, config: TransferConfig, shard: Mapping[str, Slice], **kw: Any
+) -> dict[str, torch.Tensor]:
     async with _session(uri, config, **kw) as (loader, end):
         files = await _plan(loader, end)
+        _slice(files, shard)
         for file in files:
             _allocate(file, file.tensors, loader.pin)
         return await _read(loader, files)
@@ -625,9 +644,10 @@ async def _planned(uri: str, config: TransferConfig, **kw: Any) -> list[_File]:
 
 
 def _load_group(
-    uri: str, config: TransferConfig, group: Group, **kw: Any
+    uri: str, config: TransferConfig, group: Group, shard: Mapping[str, Slice], **kw: Any
 ) -> dict[str, torch.Tensor]:
-    """Rank 0 plans; each rank reads its share; owners broadcast; every rank has it all."""
+    """Rank 0 plans; each rank reads its share (and its own slices); owners broadcast;
+    every rank has it all."""
     device: torch.device = kw["device"]
     files: list[_File] | None = None
     error: BaseException | None = None
@@ -639,14 +659,17 @@ def _load_group(
     group.agree(error)
     files = group.share(files, src=0)
     assert files is not None
-    flat = [(file, tensor) for file in files for tensor in file.tensors]
+    # a tensor-parallel slice is this rank's own: read here, never broadcast
+    sliced = _slice(files, shard)
+    flat = [(f, t) for f in files for t in f.tensors if t.name not in sliced]
     own = owners([t.end - t.start for _, t in flat], group.world)
     mine: list[_File] = []
     for file in files:
         owned = [
             t for (f, t), o in zip(flat, own, strict=True)
             if f is file and o == group.rank and t.end > t.start
-        ]  # fmt: skip
+        ] + [t for t in file.tensors if t.name in sliced and t.end > t.start]  # fmt: skip
+        owned.sort(key=lambda t: t.start)
         if owned:
             # this rank reads part of the object: its checksum is checked once all is here
             share = _File(file.item, file.header, [], file.whole, None)
@@ -661,6 +684,10 @@ def _load_group(
         error = exc
     group.agree(error)
 
+    for file in files:
+        for tensor in file.tensors:
+            if tensor.name in sliced and tensor.end == tensor.start:
+                out[tensor.name] = torch.empty(tensor.shape, dtype=tensor.dtype, device=device)
     buffers = []
     for (_, tensor), owner in zip(flat, own, strict=True):
         size = tensor.end - tensor.start
@@ -713,6 +740,7 @@ def load_safetensors(
     auth: Mapping[str, Any] | AuthConfig | None = None,
     include: Sequence[str] | str | None = None,
     group: Any = None,
+    shard: Mapping[str, tuple[int, int, int]] | None = None,
     timeout: float | timedelta | None = 300.0,
     concurrency: int | None = None,
     part_size: int | None = None,
@@ -740,6 +768,14 @@ def load_safetensors(
     Every rank must make the same call. A failure on any rank raises the same error on every
     rank; ``timeout`` (seconds) bounds each collective, so a rank that died fails the others.
 
+    ``shard`` maps tensor-name glob patterns to ``(dim, part, parts)``: a matching tensor is
+    loaded as part ``part`` of ``parts`` along ``dim`` (as ``torch.tensor_split`` cuts it),
+    e.g. ``{"*.q_proj.weight": (0, rank, world)}`` for tensor parallelism. Only dim 0 is
+    supported: its parts are contiguous byte ranges, and only those bytes are read. With a
+    ``group``, every rank must name the same patterns; their slices are read by each rank
+    itself, never broadcast. An object a slice was taken from is checked for its version,
+    not its checksum (not all of its bytes are read).
+
     ``concurrency`` caps requests in flight (default 64, ramped up while it pays),
     ``max_buffer`` the bytes they may hold (default 128 MiB), ``part_size`` the size of each
     ranged read (default: where reads stream, one request per span, split while more
@@ -764,11 +800,12 @@ def load_safetensors(
     kw: dict[str, Any] = {
         "device": target, "auth": auth, "include": patterns, "storage_options": storage_options
     }  # fmt: skip
+    slices = check_shard(shard)
     process_group = resolve_group(group)
     if process_group is None:
-        out = run_sync(_load(str(uri), config, **kw))
+        out = run_sync(_load(str(uri), config, slices, **kw))
     else:
-        out = _load_group(str(uri), config, Group(process_group, timeout, target), **kw)
+        out = _load_group(str(uri), config, Group(process_group, timeout, target), slices, **kw)
     if patterns and not out:
         raise SafetensorsError(f"no tensor in {uri} matches include={list(patterns)}")
     return out
