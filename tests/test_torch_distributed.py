@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import pickle
 import socket
@@ -19,7 +18,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from conftest import CLOUDS, Store
-from fsspec.callbacks import Callback
+from test_torch_safetensors import _ReplaceOnFirstBytes, _same
 
 import unifs
 import unifs.torch
@@ -65,39 +64,10 @@ def _reference(files: dict[str, bytes]) -> dict[str, torch.Tensor]:
     return out
 
 
-def _same(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
-    assert sorted(got) == sorted(want)
-    for name, tensor in want.items():
-        assert got[name].dtype == tensor.dtype, name
-        assert got[name].shape == tensor.shape, name
-        assert torch.equal(got[name], tensor), name
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _replace(uri: str, options: dict[str, Any], data: bytes) -> None:
-    fs, path = unifs.url_to_fs(uri, **options)
-    fs.pipe_file(path, data)
-
-
-class _ReplaceOnFirstBytes(Callback):
-    """Replaces an object (from another process) as soon as this rank has its first bytes."""
-
-    def __init__(self, uri: str, options: dict[str, Any], data: bytes) -> None:
-        super().__init__()
-        self.args = (uri, options, data)
-        self.done = False
-
-    def call(self, *args: Any, **kwargs: Any) -> None:
-        if not self.done and self.value:
-            self.done = True
-            process = multiprocessing.get_context("spawn").Process(target=_replace, args=self.args)
-            process.start()
-            process.join(120)
 
 
 def _rank(rank: int, world: int, port: int, out: str, job: dict[str, Any]) -> None:
