@@ -22,7 +22,7 @@ from test_torch_safetensors import _ReplaceOnFirstBytes, _same
 
 import unifs
 import unifs.torch
-from unifs.testing.faults import FaultProxy, route_through
+from unifs.testing.faults import Fault, FaultProxy, route_through
 from unifs.torch.distributed import owners
 
 KiB = 1024
@@ -241,6 +241,24 @@ def test_a_rank_that_dies_fails_the_others(store: Store, tmp_path: Path) -> None
     assert results[1] is None
     assert results[0] is not None and results[0].get("error") == "DistributedLoadError", results
     assert "rank 0 of 2" in results[0]["message"]
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_checksum_mismatch_on_one_rank_fails_every_rank(
+    store: Store, s3_server: Any, tmp_path: Path
+) -> None:
+    files, uri = _write_sharded(store, "corrupt")
+    second = list(files)[1]  # rank 1 reads it and checks its MD5
+    # rank 0's header probe passes; rank 1's first read of the shard has a byte flipped
+    flip = Fault(kind="corrupt", method="GET", path=second, ranged=True, skip=1, times=1)
+    with FaultProxy(s3_server.endpoint, faults=[flip]) as proxy:
+        options = route_through(store.options, s3_server.endpoint, proxy.endpoint)
+        results = _run(2, tmp_path, {"uri": uri, "options": options})
+    assert flip.hits == 1
+    for result in results:
+        assert result is not None and result.get("error") == "Permanent", result
+        assert second in result["message"] and "md5 mismatch" in result["message"]
+    assert results[0]["message"] == results[1]["message"]
 
 
 @pytest.mark.skipif(
