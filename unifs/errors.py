@@ -52,6 +52,7 @@ __all__ = [
     "CacheEntryDamagedError",
     "CopyRefused",
     "CopyTimedOut",
+    "DistributedLoadError",
     "MissingDependencyError",
     "ModelVerificationError",
     "NotRestoredError",
@@ -207,6 +208,11 @@ class CacheEntryDamagedError(UnifsError, OSError):
 
 class SafetensorsError(UnifsError, ValueError):
     """An object is not a valid safetensors file, or an index names what is not there."""
+
+
+class DistributedLoadError(UnifsError, OSError):
+    """A load shared by a ``torch.distributed`` group failed on another rank with an error
+    this rank cannot rebuild by type, or a collective failed or timed out (a rank died)."""
 
 
 def causes(exc: BaseException, *, hidden: bool = True) -> Iterator[BaseException]:

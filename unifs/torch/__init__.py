@@ -22,7 +22,7 @@ _EXPORTS = {
     "ObjectDataset": "unifs.torch.datasets",
     "SafetensorsError": "unifs.torch.safetensors",
     "ShardedObjects": "unifs.torch.datasets",
-    "load_safetensors": "unifs.torch.safetensors",
+    "load_safetensors": "unifs.torch.loading",
 }
 
 

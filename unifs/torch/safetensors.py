@@ -1,4 +1,5 @@
-"""Stream safetensors models from any store straight into tensors: ``load_safetensors``.
+"""Stream safetensors models from any store straight into tensors (the machinery of
+:func:`unifs.torch.load_safetensors`, in :mod:`unifs.torch.loading`).
 
 Bytes travel once: from ranged, parallel reads (the transfer engine's request gate, byte
 budget and retries) into each tensor's own memory. No temporary file, no whole-file buffer:
@@ -17,11 +18,12 @@ import asyncio
 import bisect
 import collections
 import contextlib
+import dataclasses
 import json
 import posixpath
 import struct
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +37,7 @@ except ImportError as exc:  # pragma: no cover - the torch extra installs them
     raise MissingDependencyError("unifs.torch", "torch", exc.name or "torch") from exc
 
 from unifs.auth import AuthConfig
-from unifs.endpoint import endpoint
+from unifs.endpoint import Endpoint, endpoint
 from unifs.engine.backend import Backend, open_backend
 from unifs.engine.checksums import Expect, expectation
 from unifs.engine.config import TransferConfig
@@ -43,10 +45,11 @@ from unifs.engine.limits import MIN_SPLIT, SPLIT_PAYBACK, STREAM_RESERVE, MiB, a
 from unifs.engine.listing import alist_files, matches
 from unifs.engine.planning import Item, identity, make_item
 from unifs.engine.report import TransferReport
-from unifs.engine.retries import Permanent, RetryPolicy, ShortRead
-from unifs.engine.scheduling import Engine, run_sync
+from unifs.engine.retries import Permanent, ShortRead
+from unifs.engine.scheduling import Engine
+from unifs.torch.slices import Slice, rows, spec_for
 
-__all__ = ["SafetensorsError", "load_safetensors"]
+__all__ = ["SafetensorsError"]
 
 #: safetensors dtype names -> torch dtypes (those this torch build has)
 _DTYPES: dict[str, torch.dtype] = {
@@ -214,6 +217,58 @@ def _is_safetensors(relative: str) -> bool:
     return relative.endswith(".safetensors")
 
 
+def _build(
+    item: Item, names: set[str] | None, header: bytes, include: Sequence[str] | None, verify: bool
+) -> _File:
+    """The tensors to load from ``item`` (those an index assigns it, matching ``include``),
+    from its stored ``header``; no memory yet."""
+    length, parsed = _parse_header(item, header)
+    every = _tensors(item, length, parsed)
+    whole = _covers(every, 8 + length, item.size)
+    tensors = every
+    if names is not None:
+        missing = names - {t.name for t in tensors}
+        if missing:
+            raise SafetensorsError(
+                f"{item.remote} lacks tensors its index assigns it: {sorted(missing)[:5]}"
+            )
+        tensors = [t for t in tensors if t.name in names]
+    chosen = [t for t in tensors if _wanted(t.name, include)]
+    expect = None
+    if verify and whole and len(chosen) == len(every):
+        # every byte is read: the object's own checksum can be recomputed
+        expect = expectation(item, [])[0]
+    return _File(item, header, chosen, whole, expect)
+
+
+def _slice(files: list[_File], shard: Mapping[str, Slice]) -> set[str]:
+    """Narrow the tensors ``shard`` names to their slices; the names sliced."""
+    sliced = set()
+    for file in files:
+        for tensor in file.tensors:
+            spec = spec_for(tensor.name, shard) if shard else None
+            if spec is not None:
+                tensor.start, tensor.end, tensor.shape = rows(
+                    tensor.name, tensor.shape, tensor.dtype.itemsize, tensor.start, spec
+                )
+                sliced.add(tensor.name)
+                file.expect = None  # not every byte is read: only the version is checked
+    return sliced
+
+
+def _allocate(file: _File, tensors: list[_Tensor], pin: bool) -> None:
+    """Give ``tensors`` (of ``file``) their memory; they are the ones this process reads."""
+    for tensor in tensors:
+        size = tensor.end - tensor.start
+        tensor.host = torch.empty(size, dtype=torch.uint8, pin_memory=pin)
+        tensor.memory = memoryview(tensor.host.numpy())  # type: ignore[arg-type]
+        tensor.left = size
+    file.tensors = tensors
+    file.segments = [t for t in tensors if t.end > t.start]
+    file.starts = [t.start for t in file.segments]
+    file.left = sum(t.left for t in tensors)
+
+
 class _Loader:
     def __init__(
         self,
@@ -303,37 +358,19 @@ class _Loader:
         # every shard at once: a large model has hundreds, and each is a round trip
         return list(await asyncio.gather(*(shard_item(shard) for shard in sorted(shards))))
 
-    async def plan(self, item: Item, names: set[str] | None) -> _File:
+    async def probe(self, item: Item) -> bytes:
+        """The object's length prefix and JSON header, as stored."""
         probe = await self.cat(item.remote, 0, min(item.size, _HEADER_PROBE), item)
         if len(probe) < 8:
             raise SafetensorsError(f"{item.remote} is too short to be a safetensors file")
-        length, header = _parse_header(item, probe)
+        length, _ = _parse_header(item, probe)
         if 8 + length > len(probe):
             probe += await self.cat(item.remote, len(probe), 8 + length, item)
-        every = _tensors(item, length, header)
-        whole = _covers(every, 8 + length, item.size)
-        tensors = every
-        if names is not None:
-            missing = names - {t.name for t in tensors}
-            if missing:
-                raise SafetensorsError(
-                    f"{item.remote} lacks tensors its index assigns it: {sorted(missing)[:5]}"
-                )
-            tensors = [t for t in tensors if t.name in names]
-        chosen = [t for t in tensors if _wanted(t.name, self.include)]
-        expect = None
-        if self.verify and whole and len(chosen) == len(every):
-            # every byte is read: the object's own checksum can be recomputed
-            expect = expectation(item, [])[0]
-        for tensor in chosen:
-            size = tensor.end - tensor.start
-            tensor.host = torch.empty(size, dtype=torch.uint8, pin_memory=self.pin)
-            tensor.memory = memoryview(tensor.host.numpy())  # type: ignore[arg-type]
-            tensor.left = size
-        file = _File(item, probe[: 8 + length], chosen, whole, expect)
-        file.segments = [t for t in chosen if t.end > t.start]
-        file.starts = [t.start for t in file.segments]
-        file.left = sum(t.left for t in chosen)
+        return probe[: 8 + length]
+
+    async def plan(self, item: Item, names: set[str] | None) -> _File:
+        file = _build(item, names, await self.probe(item), self.include, self.verify)
+        _allocate(file, file.tensors, self.pin)
         return file
 
     def parts(self) -> list[_Part]:
@@ -514,17 +551,24 @@ async def _gather_or_cancel(tasks: Sequence[asyncio.Future[None]]) -> None:
 
 
 def _digest(file: _File, expect: Expect) -> str:
-    hasher = expect.hasher()
-    hasher.update(file.header)
+    memories = []
     for tensor in file.tensors:
         assert tensor.memory is not None
-        data = tensor.memory
+        memories.append(tensor.memory)
+    return _hash(expect, file.header, memories)
+
+
+def _hash(expect: Expect, header: bytes, memories: Sequence[memoryview]) -> str:
+    hasher = expect.hasher()
+    hasher.update(header)
+    for data in memories:
         for at in range(0, len(data), _HASH_SLICE):
             hasher.update(data[at : at + _HASH_SLICE])
     return hasher.hexdigest()
 
 
-async def _load(
+@contextlib.asynccontextmanager
+async def _session(
     uri: str,
     config: TransferConfig,
     *,
@@ -532,83 +576,67 @@ async def _load(
     auth: Mapping[str, Any] | AuthConfig | None,
     include: Sequence[str] | None,
     storage_options: dict[str, Any],
-) -> dict[str, torch.Tensor]:
+) -> AsyncIterator[tuple[_Loader, Endpoint]]:
     end = endpoint(uri, auth=auth, **storage_options)
-    parsed, path = end.uri, end.path
     backend = await open_backend(end, config.concurrency)
-    report = TransferReport(source=parsed.url, destination=str(device))
+    report = TransferReport(source=end.uri.url, destination=str(device))
     engine = Engine(backend, report, config, callback=config.callback)
     loader = _Loader(
         engine, backend, include=include, device=device, verify=config.verify,
         part_size=config.part_size,
     )  # fmt: skip
     try:
-        objects = await loader.objects(path, parsed.is_prefix)
-        loader.files = list(
-            await asyncio.gather(*(loader.plan(item, names) for item, names in objects))
-        )
-        if config.callback is not None:
-            config.callback.set_size(sum(f.left for f in loader.files))
-        await loader.run(loader.parts())
-        if include and not loader.out:
-            raise SafetensorsError(f"no tensor in {uri} matches include={list(include)}")
-        if device.type == "cuda":
-            await asyncio.get_running_loop().run_in_executor(None, torch.cuda.synchronize, device)
+        yield loader, end
     finally:
         await asyncio.get_running_loop().run_in_executor(None, engine.close)
         loader.release()
+
+
+async def _plan(loader: _Loader, end: Endpoint) -> list[_File]:
+    """The objects and tensors to load (headers read; no tensor memory yet)."""
+    objects = await loader.objects(end.path, end.uri.is_prefix)
+    headers = await asyncio.gather(*(loader.probe(item) for item, _ in objects))
+    return [
+        _build(item, names, header, loader.include, loader.verify)
+        for (item, names), header in zip(objects, headers, strict=True)
+    ]
+
+
+async def _read(loader: _Loader, files: list[_File]) -> dict[str, torch.Tensor]:
+    """Read ``files``' allocated tensors into ``loader.out``."""
+    loader.files = files
+    callback = loader.engine.callback
+    if callback is not None:
+        callback.set_size(sum(f.left for f in files))
+    await loader.run(loader.parts())
+    if loader.device.type == "cuda":
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, torch.cuda.synchronize, loader.device)
     return loader.out
 
 
-def load_safetensors(
-    uri: str,
-    *,
-    device: str | torch.device = "cpu",
-    auth: Mapping[str, Any] | AuthConfig | None = None,
-    include: Sequence[str] | str | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    max_buffer: int | None = None,
-    retries: int | RetryPolicy | None = None,
-    verify: bool = True,
-    callback: Any = None,
-    **storage_options: Any,
+async def _load(
+    uri: str, config: TransferConfig, shard: Mapping[str, Slice], **kw: Any
 ) -> dict[str, torch.Tensor]:
-    """Load a safetensors model from ``uri`` into tensors, streamed in parallel ranged reads.
+    async with _session(uri, config, **kw) as (loader, end):
+        files = await _plan(loader, end)
+        _slice(files, shard)
+        for file in files:
+            _allocate(file, file.tensors, loader.pin)
+        return await _read(loader, files)
 
-    ``uri`` names one ``.safetensors`` object, a ``model.safetensors.index.json`` (its shards
-    are read), or a prefix (every ``.safetensors`` object below it), in any dialect unifs
-    reads; ``auth`` and ``storage_options`` are as for :func:`unifs.url_to_fs`.
-    ``include`` keeps only tensors whose names match these glob patterns (shards an index
-    assigns none of them are not read).
 
-    ``device="cuda:N"`` lands bytes in pinned host memory and moves each tensor to the GPU
-    as soon as its bytes are in; on a machine without CUDA, ask for ``"cpu"``.
+async def _fetch(
+    uri: str, config: TransferConfig, files: list[_File], **kw: Any
+) -> dict[str, torch.Tensor]:
+    async with _session(uri, config, **kw) as (loader, _):
+        return await _read(loader, files)
 
-    ``concurrency`` caps requests in flight (default 64, ramped up while it pays),
-    ``max_buffer`` the bytes they may hold (default 128 MiB), ``part_size`` the size of each
-    ranged read (default: where reads stream, one request per span, split while more
-    streams pay; elsewhere 8-64 MiB, 16 reads to the budget). ``retries`` is a count or a
-    :class:`unifs.transfer.RetryPolicy`. ``callback`` is an fsspec ``Callback`` told the
-    bytes as they land, e.g. ``unifs.transfer.progress_bar("model")``.
 
-    Raises :class:`unifs.errors.ObjectChangedError` if an object was replaced during the
-    load, :class:`SafetensorsError` for an object that is not valid safetensors, and
-    ``OSError`` when a checksum does not match or reads fail past their retries.
-    """
-    target = torch.device(device)
-    if target.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={str(device)!r} but this machine has no CUDA device; use device='cpu'"
-        )
-    patterns = [include] if isinstance(include, str) else include
-    config = TransferConfig.of(
-        concurrency=concurrency, part_size=part_size, max_buffer=max_buffer, retries=retries,
-        verify=verify, callback=callback,
-    )  # fmt: skip
-    return run_sync(
-        _load(
-            str(uri), config, device=target, auth=auth, include=patterns,
-            storage_options=storage_options,
-        )
-    )  # fmt: skip
+async def _planned(uri: str, config: TransferConfig, **kw: Any) -> list[_File]:
+    async with _session(uri, config, **kw) as (loader, end):
+        files = await _plan(loader, end)
+    # what other ranks are sent: an object's listing entry stays here
+    for file in files:
+        file.item = dataclasses.replace(file.item, info={})
+    return files
