@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,9 @@ def test_a_region_the_sdk_knows_is_not_questioned():
     check_regions(Namespace(uri="oci://n/acme/b/m/o/", auth=["region=iad"]))
     # far from every known region: passed on, the store decides (tables lag new regions)
     check_regions(Namespace(uri="s3://models/", auth=["region=far-from-anything-9"]))
+
+
+def test_docs_index_lists_every_verb():
+    index = (Path(__file__).resolve().parent.parent / "docs" / "index.md").read_text()
+    missing = [verb for verb in ALL if f"`{verb}`" not in index]
+    assert not missing, f"docs/index.md does not list: {missing}"
