@@ -16,6 +16,9 @@ working::
     ├── CopyRefused (PermissionError, NotImplementedError)  a server-side copy the store refused
     ├── CopyTimedOut (OSError)                   a server-side copy outlived its deadline
     ├── RestoreTimedOut (OSError)                restores not finished within max_wait
+    ├── ShortRead (OSError)                      a response ended before its range (retried)
+    ├── Permanent (OSError)                      a failure no retry can fix (the engine's)
+    ├── NotRead (ValueError)                     a file the scanner would not read
     ├── MissingDependencyError (ImportError)     a provider's extra is not installed
     ├── TransferError (OSError)                  files failed to transfer (``.report``)
     ├── TransferBusyError (BlockingIOError)      another transfer holds the destination
@@ -55,11 +58,14 @@ __all__ = [
     "DistributedLoadError",
     "MissingDependencyError",
     "ModelVerificationError",
+    "NotRead",
     "NotRestoredError",
     "ObjectChangedError",
+    "Permanent",
     "PresignError",
     "RestoreTimedOut",
     "SafetensorsError",
+    "ShortRead",
     "TransferBusyError",
     "TransferError",
     "URIError",
@@ -151,6 +157,18 @@ class CopyTimedOut(UnifsError, OSError):
 
 class RestoreTimedOut(UnifsError, OSError):
     """The restores asked for were not finished within ``max_wait`` (they go on in the store)."""
+
+
+class ShortRead(UnifsError, OSError):
+    """The server ended a response before the range was complete (a truncated body)."""
+
+
+class Permanent(UnifsError, OSError):
+    """A failure no retry can fix."""
+
+
+class NotRead(UnifsError, ValueError):
+    """The file was not read: not a regular file, or over the size limit."""
 
 
 class MissingDependencyError(UnifsError, ImportError):

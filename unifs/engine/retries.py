@@ -6,17 +6,8 @@ import asyncio
 from typing import Any
 
 from unifs.engine.planning import UnsafeKeyError
-from unifs.errors import ObjectChangedError, causes, http_status
+from unifs.errors import ObjectChangedError, Permanent, ShortRead, causes, http_status
 from unifs.types import RetryPolicy as RetryPolicy  # the policy type lives below providers
-
-
-class ShortRead(OSError):
-    """The server ended a response before the range was complete (a truncated body)."""
-
-
-class Permanent(OSError):
-    """A failure no retry can fix."""
-
 
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 

@@ -29,6 +29,7 @@ import tokenize
 from dataclasses import dataclass
 from io import BytesIO
 
+from unifs.errors import NotRead
 from unifs.scan.visitor import Finding, scan_source
 
 __all__ = ["Limits", "Scanner", "scan_file"]
@@ -59,10 +60,6 @@ def _kind(mode: int) -> str:
 
 def _mib(size: int) -> str:
     return f"{size / 2**20:.0f} MiB" if size >= 2**20 else f"{size} bytes"
-
-
-class NotRead(ValueError):
-    """The file was not read: not a regular file, or over the size limit."""
 
 
 def describe(exc: BaseException) -> str:
