@@ -56,6 +56,7 @@ __all__ = [
     "ModelVerificationError",
     "NotRestoredError",
     "ObjectChangedError",
+    "PartSizeError",
     "PresignError",
     "RestoreTimedOut",
     "SafetensorsError",
@@ -179,6 +180,10 @@ class TransferBusyError(UnifsError, BlockingIOError):
 
 class UnsafeKeyError(UnifsError, ValueError):
     """An object key would be written outside the destination directory."""
+
+
+class PartSizeError(UnifsError, ValueError):
+    """The byte budget cannot hold one part of the size the destination store requires."""
 
 
 class ArtifactNotCachedError(UnifsError, FileNotFoundError):

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 from unifs.engine.backend import open_backend
 from unifs.engine.checksums import MD5, Hasher, expectation, hash_file, hash_file_into
 from unifs.engine.config import TransferConfig
-from unifs.engine.limits import MAX_PART_SIZE, MIN_PART_SIZE, MIN_UPLOAD_PART
+from unifs.engine.limits import (
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
+    MIN_UPLOAD_PART,
+    check_budget,
+    fit_part_size,
+)
 from unifs.engine.planning import below, make_item, plan_local
 from unifs.engine.progress import attach_report, split_callback
 from unifs.engine.report import TransferError, TransferReport
@@ -157,7 +163,9 @@ async def upload(
     chosen = config.part_size or min(
         MAX_PART_SIZE, max(MIN_PART_SIZE, config.max_buffer // config.concurrency)
     )
-    chosen = max(chosen, MIN_UPLOAD_PART)
+    limits = backend.provider.part_limits
+    check_budget(config.max_buffer, limits, uri.url)  # before any byte moves
+    chosen = fit_part_size(max(chosen, MIN_UPLOAD_PART), limits)
     if fs_callback is not None:
         sizes = await engine.on_disk(lambda: sum(os.path.getsize(p) for p, _ in pairs))
         fs_callback.set_size(sizes)

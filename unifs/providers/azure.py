@@ -30,7 +30,7 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
-from unifs.types import AuthMode, Capabilities, Param, PresignedURL
+from unifs.types import AuthMode, Capabilities, MiB, Param, PartLimits, PresignedURL
 from unifs.uri import StorageURI
 
 __all__ = ["AzureProvider"]
@@ -61,6 +61,8 @@ class AzureProvider(Provider):
     """Azure URIs: ``az://``, ``abfs(s)://``, ``wasb(s)://`` and blob/dfs https URLs."""
 
     name = "azure"
+    #: Azure: a block is at most 4000 MiB, a blob at most 50,000 blocks
+    part_limits = PartLimits(max_part=4000 * MiB, max_parts=50_000)
     schemes = ("az", "abfs", "abfss", "wasb", "wasbs")
     fsspec_protocol = "az"
     styles = ("fsspec", "https")

@@ -21,7 +21,7 @@ from unifs.errors import (
 )
 from unifs.redact import install_log_filters
 from unifs.registry import get_provider
-from unifs.types import AuthMode, Capabilities, Param, PresignedURL, Resolved
+from unifs.types import AuthMode, Capabilities, Param, PartLimits, PresignedURL, Resolved
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
@@ -230,6 +230,9 @@ class Provider(ABC):
         number aborted, or None where the store keeps no such uploads that can be listed.
         """
         return None
+
+    #: sizes the store accepts for the parts of one upload (the engine fits its parts to them)
+    part_limits: ClassVar[PartLimits] = PartLimits()
 
     #: whether :meth:`put_file_options` needs the file's MD5 before the upload starts
     md5_before_put: ClassVar[bool] = False

@@ -37,7 +37,17 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
-from unifs.types import AuthMode, Capabilities, Param, PresignedURL, Resolved, TiB
+from unifs.types import (
+    AuthMode,
+    Capabilities,
+    GiB,
+    MiB,
+    Param,
+    PartLimits,
+    PresignedURL,
+    Resolved,
+    TiB,
+)
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
@@ -129,6 +139,8 @@ class OCIProvider(Provider):
     """OCI Object Storage URIs in the OME, ocifs and https dialects."""
 
     name = "oci"
+    #: OCI multipart: parts of 5 MiB or more (but the last), at most 10,000
+    part_limits = PartLimits(min_part=5 * MiB, max_part=50 * GiB, max_parts=10_000)
     #: ``ocios://`` is OME's name for Object Storage once ``oci://`` means registry artifacts
     schemes = ("oci", "ocios")
     fsspec_protocol = "oci"

@@ -24,7 +24,17 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
-from unifs.types import AuthMode, Capabilities, Param, PresignedURL, TiB, seconds_until
+from unifs.types import (
+    AuthMode,
+    Capabilities,
+    GiB,
+    MiB,
+    Param,
+    PartLimits,
+    PresignedURL,
+    TiB,
+    seconds_until,
+)
 from unifs.uri import StorageURI
 
 __all__ = ["REGION", "S3Provider"]
@@ -59,6 +69,8 @@ class S3Provider(Provider):
     """AWS S3 URIs: ``s3://``, ``s3a://``, ``s3n://``, ``s3://bucket@region/key`` and https."""
 
     name = "s3"
+    #: S3 multipart: parts of 5 MiB to 5 GiB (but the last), at most 10,000
+    part_limits = PartLimits(min_part=5 * MiB, max_part=5 * GiB, max_parts=10_000)
     schemes = ("s3", "s3a", "s3n")
     fsspec_protocol = "s3"
     styles = ("fsspec", "https")
