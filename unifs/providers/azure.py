@@ -422,6 +422,16 @@ class AzureProvider(Provider):
             "token (tampered, expired, or missing a permission)"
         )
 
+    def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        # azure-storage-blob retries a 500 ten times with a 15 s-based back-off (its
+        # StorageRetryPolicy default); adlfs passes no retry setting on, see filesystem()
+        return {**options, "retry_total": 0}
+
+    def filesystem(self, **storage_options: Any) -> Any:
+        fs = super().filesystem(**storage_options)
+        _bound_retries(fs)
+        return fs
+
     def forget_clients(self, fs: Any) -> list[Any]:
         dropped = [v for v in (getattr(fs, "service_client", None),) if v is not None]
         if getattr(fs, "sync_credential", None) is not None:
@@ -434,6 +444,7 @@ class AzureProvider(Provider):
                 fs.credential, fs.sync_credential = fs._get_default_azure_credential(**fs.kwargs)
         if hasattr(fs, "do_connect"):
             fs.do_connect()  # a new BlobServiceClient; it connects on first use
+            _bound_retries(fs)
         return dropped
 
     def forget_file_clients(self, f: Any) -> list[Any]:
@@ -688,3 +699,17 @@ class AzureProvider(Provider):
         from azure.storage.blob import ContentSettings
 
         return {"content_settings": ContentSettings(content_md5=bytearray(md5))}
+
+
+def _bound_retries(fs: Any) -> None:
+    """Give ``fs``'s blob client the ``retry_total`` its storage options name, if any.
+
+    adlfs keeps options it does not know in ``fs.kwargs`` and builds its
+    BlobServiceClient without them; the client's retry policy (shared by every blob
+    client made from it) is the one place the count can be set.
+    """
+    total = getattr(fs, "kwargs", {}).get("retry_total")
+    config = getattr(getattr(fs, "service_client", None), "_config", None)
+    policy = getattr(config, "retry_policy", None)
+    if total is not None and policy is not None and hasattr(policy, "total_retries"):
+        policy.total_retries = int(total)

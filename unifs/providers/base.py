@@ -237,6 +237,15 @@ class Provider(ABC):
     #: whether :meth:`put_file_options` needs the file's MD5 before the upload starts
     md5_before_put: ClassVar[bool] = False
 
+    def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` with the SDK's own retry loop turned down to one try per call.
+
+        The transfer engine retries every request under its :class:`RetryPolicy`; an SDK
+        that retried too would multiply the attempts (and hold a persistent failure for
+        minutes behind its own back-off). Providers map this to their SDK's knob.
+        """
+        return dict(options)
+
     def put_file_options(
         self, fs: Any, *, part_size: int, md5: bytes | None = None
     ) -> dict[str, Any]:

@@ -717,6 +717,9 @@ class OCIProvider(Provider):
 
         await (await Multipart.attach(fs, path, upload)).abort()
 
+    def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        return {**options, "max_attempts": 1}  # unifs's OCI filesystem's own retry loop
+
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
         from unifs.providers.oci_io import Multipart
 

@@ -259,6 +259,12 @@ class S3Provider(Provider):
             return [first] * (parts - 1) + [last]
         return [first, *[await length(n) for n in range(2, parts)], last]
 
+    def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        # botocore's retry config (its legacy default tries a 500 five times)
+        config = dict(options.get("config_kwargs") or {})
+        config["retries"] = {"total_max_attempts": 1, "mode": "standard"}
+        return {**options, "config_kwargs": config}
+
     def start_parts(self, fs: Any, path: str, *, part_size: int | None = None) -> Any:
         if not hasattr(fs, "_call_s3"):
             return None
