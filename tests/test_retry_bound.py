@@ -64,3 +64,55 @@ def test_a_persistent_500_ends_within_the_policys_attempts(request, tmp_path, ba
     assert fault.hits == len(tried) and 1 <= len(tried) <= POLICY.attempts, (
         f"{len(tried)} attempts at bad.bin, the policy allows {POLICY.attempts}"
     )
+
+
+# -- keys a store refuses (issue 25, item 9) ----------------------------------------------------
+
+REFUSED = {
+    "azure": ["nl/x\ny.bin", "tab/x\ty.bin"],
+    "oci": ["k" * 1100, "nl/x\ny.bin"],
+    "s3": ["k" * 1100, "nl/x\ny.bin"],
+}
+
+
+@pytest.mark.parametrize("backend", sorted(REFUSED))
+def test_keys_the_store_refuses_are_listed_before_any_byte(request, tmp_path, backend):
+    """put from local disk: every refused key named at once, and nothing written."""
+    server, root = _root(request, backend)
+    up = tmp_path / "up"
+    up.mkdir()
+    (up / "fine.bin").write_bytes(b"fine")
+    for key in REFUSED[backend]:
+        if len(key) > 255:  # no local name that long: the key is a path of short segments
+            key = "/".join(key[i : i + 200] for i in range(0, len(key), 200))
+        path = up / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"data")
+    with FaultProxy(server.endpoint) as proxy:
+        routed = route_through(dict(server.storage_options), server.endpoint, proxy.endpoint)
+        with pytest.raises(unifs.errors.RefusedKeyError) as refused:
+            unifs.put(up, root, retries=POLICY, callback=False, **routed)
+        writes = [s for s in proxy.requests() if s.method in ("PUT", "POST")]
+    message = str(refused.value)
+    assert "fine.bin" not in message
+    assert f"{len(REFUSED[backend])} key(s)" in message, message
+    assert repr("x\ny.bin")[1:-1] in message, message
+    assert writes == [], "a refused key's transfer sent writes"
+
+
+def test_dot_segments_are_refused_before_a_copy_to_azure(request):
+    """``dot/./x`` used to end in "Server failed to authenticate the request"."""
+    s3, src = _root(request, "s3")
+    server, dst = _root(request, "azure")
+    fs, path = unifs.url_to_fs(src, **s3.storage_options)
+    for key in ("fine.bin", "dot/./x.bin", "dot/../y.bin"):
+        fs.pipe_file(path + key, b"data")
+    fs.invalidate_cache()
+    with FaultProxy(server.endpoint) as proxy:
+        routed = route_through(dict(server.storage_options), server.endpoint, proxy.endpoint)
+        with pytest.raises(unifs.errors.RefusedKeyError) as refused:
+            unifs.copy(src, dst, dst_options=routed, callback=False, **s3.storage_options)
+        writes = [s for s in proxy.requests() if s.method in ("PUT", "POST")]
+    message = str(refused.value)
+    assert "dot/./x.bin" in message and "dot/../y.bin" in message and "fine" not in message
+    assert writes == []

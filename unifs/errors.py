@@ -58,6 +58,7 @@ __all__ = [
     "ObjectChangedError",
     "PartSizeError",
     "PresignError",
+    "RefusedKeyError",
     "RestoreTimedOut",
     "SafetensorsError",
     "TransferBusyError",
@@ -180,6 +181,10 @@ class TransferBusyError(UnifsError, BlockingIOError):
 
 class UnsafeKeyError(UnifsError, ValueError):
     """An object key would be written outside the destination directory."""
+
+
+class RefusedKeyError(UnsafeKeyError):
+    """Object keys the destination store would refuse or change, found before a transfer."""
 
 
 class PartSizeError(UnifsError, ValueError):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from unifs.engine.listing import alist_files, matches
 from unifs.engine.workdir import WORK_DIR
+from unifs.errors import RefusedKeyError
 from unifs.errors import UnsafeKeyError as UnsafeKeyError
 from unifs.uri import StorageURI
 
@@ -171,3 +172,29 @@ def check_targets(targets: Sequence[tuple[str, str]], root: str) -> None:
             f"local path or clash with unifs's own files: {shown}{more}. Download them one "
             "by one to explicit paths, or rename the objects."
         )
+
+
+def refuse_keys(provider: Provider, keys: Iterable[str], where: str) -> None:
+    """Raise :class:`RefusedKeyError` listing the keys ``provider``'s store would refuse.
+
+    Asked before any byte moves: such a key would otherwise fail (or be renamed) on its own,
+    with the store's words for some other problem.
+    """
+    problems = []
+    for key in keys:
+        reason = provider.refused_key_reason(key)
+        if reason is not None:
+            problems.append(f"{key!r}: {reason}")
+    if problems:
+        shown = "; ".join(sorted(problems)[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise RefusedKeyError(
+            f"refusing to copy into {where}: {len(problems)} key(s) the store would refuse "
+            f"or change: {shown}{more}. Rename the objects, or leave them out with exclude."
+        )
+
+
+def key_below(prefix_key: str, relative: str) -> str:
+    """The object key of ``relative`` below the key ``prefix_key`` (joined, nothing parsed)."""
+    base = prefix_key.rstrip("/")
+    return f"{base}/{relative}" if base else relative

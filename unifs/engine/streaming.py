@@ -27,7 +27,7 @@ from unifs.engine.limits import (
     check_budget,
     fit_part_size,
 )
-from unifs.engine.planning import Item, below, plan_remote
+from unifs.engine.planning import Item, below, key_below, plan_remote, refuse_keys
 from unifs.engine.progress import attach_report, split_callback
 from unifs.engine.report import TransferReport
 from unifs.engine.retries import Permanent, ShortRead, describe
@@ -420,6 +420,10 @@ async def copy_remote(
         )
         report.skipped.extend(same)
         todo = [by_name[name] for name in changed]
+        # keys the destination would refuse are listed now, before any byte moves
+        whole_key = single and not dst.uri.is_prefix
+        keys = [dst.uri.key if whole_key else key_below(dst.uri.key, i.relative) for i, _ in todo]
+        refuse_keys(db.provider, keys, dst.uri.url)
         if fs_callback is not None:
             fs_callback.set_size(sum(item.size for item, _ in todo))
             attach_report(fs_callback, report, len(todo))

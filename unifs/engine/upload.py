@@ -19,7 +19,7 @@ from unifs.engine.limits import (
     check_budget,
     fit_part_size,
 )
-from unifs.engine.planning import below, make_item, plan_local
+from unifs.engine.planning import below, key_below, make_item, plan_local, refuse_keys
 from unifs.engine.progress import attach_report, split_callback
 from unifs.engine.report import TransferError, TransferReport
 from unifs.engine.retries import Permanent, describe
@@ -163,6 +163,11 @@ async def upload(
     chosen = config.part_size or min(
         MAX_PART_SIZE, max(MIN_PART_SIZE, config.max_buffer // config.concurrency)
     )
+    keys = [
+        dst.uri.key if single and not (prefix or uri.is_prefix) else key_below(dst.uri.key, rel)
+        for _, rel in pairs
+    ]
+    refuse_keys(backend.provider, keys, uri.url)  # before any byte moves
     limits = backend.provider.part_limits
     check_budget(config.max_buffer, limits, uri.url)  # before any byte moves
     chosen = fit_part_size(max(chosen, MIN_UPLOAD_PART), limits)

@@ -61,6 +61,8 @@ class AzureProvider(Provider):
     """Azure URIs: ``az://``, ``abfs(s)://``, ``wasb(s)://`` and blob/dfs https URLs."""
 
     name = "azure"
+    max_key_bytes = 1024  # characters, in fact; 1024 bytes is the safe side
+    plain_keys_only = True
     #: Azure: a block is at most 4000 MiB, a blob at most 50,000 blocks
     part_limits = PartLimits(max_part=4000 * MiB, max_parts=50_000)
     schemes = ("az", "abfs", "abfss", "wasb", "wasbs")
@@ -421,6 +423,11 @@ class AzureProvider(Provider):
             f"Azure refused the credentials ({detail}): check the account key, or the SAS "
             "token (tampered, expired, or missing a permission)"
         )
+
+    def refused_key_reason(self, key: str) -> str | None:
+        if any(segment in (".", "..") for segment in key.split("/")):
+            return "a '.' or '..' segment: Azure resolves it away and the request is refused"
+        return super().refused_key_reason(key)
 
     def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         # azure-storage-blob retries a 500 ten times with a 15 s-based back-off (its

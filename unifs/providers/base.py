@@ -237,6 +237,29 @@ class Provider(ABC):
     #: whether :meth:`put_file_options` needs the file's MD5 before the upload starts
     md5_before_put: ClassVar[bool] = False
 
+    #: longest object key the store takes, in UTF-8 bytes (None: no limit)
+    max_key_bytes: ClassVar[int | None] = None
+    #: whether keys holding control characters or ending in '/' are refused (object stores:
+    #: their SDKs mangle them, and the request fails with an unrelated error)
+    plain_keys_only: ClassVar[bool] = False
+
+    def refused_key_reason(self, key: str) -> str | None:
+        """Why the store would refuse (or silently change) the object key ``key``; None if not.
+
+        Asked of the destination for every key before a transfer starts, so that such keys
+        are listed up front instead of failing one by one with the store's words.
+        """
+        if self.max_key_bytes is not None and len(key.encode("utf-8")) > self.max_key_bytes:
+            size = len(key.encode("utf-8"))
+            return f"{size} bytes in UTF-8: {self.name} keys are at most {self.max_key_bytes}"
+        if not self.plain_keys_only:
+            return None
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+            return "a control character (newline, tab, ...): rename the object"
+        if key.endswith("/"):
+            return f"ends in '/': {self.name} takes that for a directory and drops the slash"
+        return None
+
     def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """``options`` with the SDK's own retry loop turned down to one try per call.
 

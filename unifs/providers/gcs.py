@@ -58,6 +58,8 @@ class GCSProvider(Provider):
     """GCS URIs: ``gs://``, ``gcs://``, storage.googleapis.com and console URLs."""
 
     name = "gcs"
+    max_key_bytes = 1024
+    plain_keys_only = True
     #: GCS resumable uploads: chunks are multiples of 256 KiB
     part_limits = PartLimits(min_part=256 * KiB, multiple=256 * KiB)
     schemes = ("gs", "gcs")

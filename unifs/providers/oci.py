@@ -139,6 +139,8 @@ class OCIProvider(Provider):
     """OCI Object Storage URIs in the OME, ocifs and https dialects."""
 
     name = "oci"
+    max_key_bytes = 1024
+    plain_keys_only = True
     #: OCI multipart: parts of 5 MiB or more (but the last), at most 10,000
     part_limits = PartLimits(min_part=5 * MiB, max_part=50 * GiB, max_parts=10_000)
     #: ``ocios://`` is OME's name for Object Storage once ``oci://`` means registry artifacts

@@ -69,6 +69,8 @@ class S3Provider(Provider):
     """AWS S3 URIs: ``s3://``, ``s3a://``, ``s3n://``, ``s3://bucket@region/key`` and https."""
 
     name = "s3"
+    max_key_bytes = 1024
+    plain_keys_only = True
     #: S3 multipart: parts of 5 MiB to 5 GiB (but the last), at most 10,000
     part_limits = PartLimits(min_part=5 * MiB, max_part=5 * GiB, max_parts=10_000)
     schemes = ("s3", "s3a", "s3n")
