@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 import pytest
+from fsspec.asyn import sync
 
 import unifs
 from unifs.errors import PartSizeError
@@ -165,3 +166,32 @@ def test_a_part_that_keeps_failing_fails_its_file_within_its_own_attempts(copy_e
     assert len(starts) == 1
     fs, path = unifs.url_to_fs(dst, **server.storage_options)
     assert not fs.exists(path + "big.bin")
+
+
+def _unfinished(backend: str, server: Any, root: str, name: str) -> list[str]:
+    """Upload ids of the multipart uploads to ``name`` the store still holds open."""
+    fs, path = unifs.url_to_fs(root + name, **server.storage_options)
+    if backend == "s3":
+        bucket, key, _ = fs.split_path(path)
+        page = sync(fs.loop, fs._call_s3, "list_multipart_uploads", Bucket=bucket, Prefix=key)
+        return [u["UploadId"] for u in page.get("Uploads", []) if u["Key"] == key]
+    bucket, namespace, key = fs.split_path(path)
+    listed = sync(fs.loop, fs._call, "GET", fs._rest(namespace, bucket, "/u"), what=name)
+    return [u["uploadId"] for u in listed.json() if u["object"] == key]
+
+
+def test_a_rerun_copy_aborts_the_upload_a_killed_copy_left(copy_ends):
+    """Issue 25 item 6: a killed copy's multipart upload, one part in, is gone after a rerun."""
+    src, src_options, backend, server, dst = copy_ends
+    data = os.urandom(2 * 5 * MiB + 3)
+    _write(src, src_options, {"big.bin": data})
+    end = unifs.endpoint(dst + "big.bin", **server.storage_options)
+    provider = end.backend
+    upload = sync(end.fs.loop, provider.start_parts, end.fs, end.path, part_size=5 * MiB)
+    sync(end.fs.loop, provider.put_part, end.fs, end.path, upload, 1, b"x" * (5 * MiB))
+    assert _unfinished(backend, server, dst, "big.bin") == [upload]
+    report = unifs.copy(src, dst, dst_options=dict(server.storage_options), callback=False,
+                        part_size=5 * MiB, **src_options)  # fmt: skip
+    assert report.transferred == ["big.bin"]
+    assert _read(dst, dict(server.storage_options), "big.bin") == data
+    assert _unfinished(backend, server, dst, "big.bin") == []

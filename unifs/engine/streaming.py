@@ -32,6 +32,7 @@ from unifs.engine.progress import attach_report, split_callback
 from unifs.engine.report import TransferReport
 from unifs.engine.retries import Permanent, ShortRead, describe
 from unifs.engine.scheduling import Engine
+from unifs.engine.upload import abort_unfinished
 
 if TYPE_CHECKING:
     from unifs.endpoint import Endpoint
@@ -210,6 +211,7 @@ class Copier:
         first = provider.start_parts(dst.fs, target, part_size=size)
         if first is None:
             return False
+        await abort_unfinished(dst, target)  # what a killed run left at this key
         made = [first]
 
         async def start(_: int) -> str:

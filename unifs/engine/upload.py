@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from unifs.engine.backend import open_backend
+from unifs.engine.backend import Backend, open_backend
 from unifs.engine.checksums import MD5, Hasher, expectation, hash_file, hash_file_into
 from unifs.engine.config import TransferConfig
 from unifs.engine.limits import (
@@ -85,14 +85,14 @@ async def _put_one(
             report.requests += 1
             await backend.call("put_file", local, remote, **options)
 
-        await _abort_unfinished(engine, remote)  # what a killed or failed put left
+        await abort_unfinished(engine.backend, remote)  # what a killed or failed put left
         try:
             async with engine.slots.hold(parallel), engine.budget.hold(parallel * part_size):
                 await engine.retrying(upload_file)
         except BaseException:
             # a failed or interrupted upload leaves no parts behind (the SDKs abort on some
             # errors only, and never on cancellation)
-            await asyncio.shield(_abort_unfinished(engine, remote))
+            await asyncio.shield(abort_unfinished(engine.backend, remote))
             raise
         finally:
             await hashing
@@ -124,9 +124,11 @@ async def _put_one(
     (report.checksum_verified if verified else report.size_only).append(relative)
 
 
-async def _abort_unfinished(engine: Engine, remote: str) -> None:
-    """Abort the multipart uploads to ``remote`` begun before now, where the store has them."""
-    backend = engine.backend
+async def abort_unfinished(backend: Backend, remote: str) -> None:
+    """Abort the multipart uploads to ``remote`` begun before now, where the store has them.
+
+    What a killed or failed run left (its parts are stored, and billed, until aborted).
+    """
     now = datetime.now(timezone.utc)
     try:
         aborted = await backend.resolve(
