@@ -165,11 +165,9 @@ def check_targets(targets: Sequence[tuple[str, str]], root: str) -> None:
         if parent in by_path and parent != path:
             problems.append(f"{by_path[parent][0]!r} is a file and {keys[0]!r} is below it")
     if problems:
-        shown = "; ".join(sorted(problems)[:10])
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise UnsafeKeyError(
             f"refusing to download into {root!r}: object keys that would land on the same "
-            f"local path or clash with unifs's own files: {shown}{more}. Download them one "
+            f"local path or clash with unifs's own files: {_listed(problems)}. Download them one "
             "by one to explicit paths, or rename the objects."
         )
 
@@ -186,12 +184,16 @@ def refuse_keys(provider: Provider, keys: Iterable[str], where: str) -> None:
         if reason is not None:
             problems.append(f"{key!r}: {reason}")
     if problems:
-        shown = "; ".join(sorted(problems)[:10])
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise RefusedKeyError(
             f"refusing to copy into {where}: {len(problems)} key(s) the store would refuse "
-            f"or change: {shown}{more}. Rename the objects, or leave them out with exclude."
+            f"or change: {_listed(problems)}. Rename the objects, or leave them out with exclude."
         )
+
+
+def _listed(problems: list[str]) -> str:
+    """The first ten ``problems``, sorted, and how many more there are."""
+    more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+    return "; ".join(sorted(problems)[:10]) + more
 
 
 def key_below(prefix_key: str, relative: str) -> str:
