@@ -155,6 +155,11 @@ class Endpoint:
         resolved = replace(self.resolved, path=path[: len(path) - len(self.uri.key)] + uri.key)
         return replace(self, uri=uri, resolved=resolved)
 
+    def with_options(self, options: Mapping[str, Any]) -> Endpoint:
+        """This endpoint reached with the storage options ``options`` (a filesystem of its own)."""
+        resolved = replace(self.resolved, options=dict(options))
+        return replace(self, resolved=resolved, _filesystem=_Filesystem())
+
     def check_reachable(self) -> None:
         """Fail within seconds when the auth mode's metadata service is not there.
 

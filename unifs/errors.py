@@ -61,8 +61,10 @@ __all__ = [
     "NotRead",
     "NotRestoredError",
     "ObjectChangedError",
+    "PartSizeError",
     "Permanent",
     "PresignError",
+    "RefusedKeyError",
     "RestoreTimedOut",
     "SafetensorsError",
     "ShortRead",
@@ -198,6 +200,14 @@ class TransferBusyError(UnifsError, BlockingIOError):
 
 class UnsafeKeyError(UnifsError, ValueError):
     """An object key would be written outside the destination directory."""
+
+
+class RefusedKeyError(UnsafeKeyError):
+    """Object keys the destination store would refuse or change, found before a transfer."""
+
+
+class PartSizeError(UnifsError, ValueError):
+    """The byte budget cannot hold one part of the size the destination store requires."""
 
 
 class ArtifactNotCachedError(UnifsError, FileNotFoundError):

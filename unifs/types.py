@@ -43,6 +43,9 @@ URILike = str | os.PathLike[str] | StorageURI
 #: :class:`unifs.AuthConfig` (itself a mapping); None for the backend's default chain
 AuthLike = Mapping[str, Any] | None
 
+KiB = 2**10
+MiB = 2**20
+GiB = 2**30
 TiB = 2**40
 
 #: what :func:`unifs.storage_options` can produce options for
@@ -113,6 +116,20 @@ class Resolved:
 
 
 # -- capabilities ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartLimits:
+    """What a store accepts as the parts of one upload (a fact of the provider).
+
+    ``min_part`` binds every part but the last; ``multiple`` is what every part but the
+    last must be a multiple of; ``max_parts`` is the most parts one object may have.
+    """
+
+    min_part: int = 1
+    max_part: int | None = None
+    max_parts: int | None = None
+    multiple: int = 1
 
 
 @dataclass(frozen=True)

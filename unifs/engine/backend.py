@@ -125,6 +125,11 @@ async def open_backend(end: Endpoint, threads: int) -> Backend:
     service is not there (off the cloud) fails now, not after minutes of SDK retries.
     """
     end.check_reachable()
+    # the engine's RetryPolicy is the one bound on attempts: the SDK tries each call once
+    # (a filesystem of its own, shared by every transfer to this store with these options)
+    options = end.backend.one_try_options(end.options)
+    if options != end.options:
+        end = end.with_options(options)
     backend = Backend(end.fs, end.provider, threads, end)
     await backend.start()
     return backend

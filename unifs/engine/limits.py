@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from unifs.errors import PartSizeError
+from unifs.types import PartLimits
+
 MiB = 2**20
 
 
@@ -64,3 +67,30 @@ def auto_part_size(total: int, concurrency: int, max_buffer: int, streams: bool)
     part = -(-part // MiB) * MiB
     part = min(max(part, MIN_PART_SIZE), MAX_PART_SIZE)
     return min(part, max(MiB, max_buffer // 16))  # 16 such reads fit the budget
+
+
+def fit_part_size(part_size: int, limits: PartLimits, size: int = 0) -> int:
+    """``part_size`` moved into what the store accepts, grown so ``size`` needs few enough parts.
+
+    Raised to ``limits.min_part``, rounded up to ``limits.multiple``, grown (in MiB steps)
+    where an object of ``size`` bytes would need more than ``limits.max_parts``, and cut to
+    ``limits.max_part``.
+    """
+    part = max(part_size, limits.min_part, 1)
+    if limits.max_parts and size:
+        needed = -(-size // limits.max_parts)
+        part = max(part, -(-needed // MiB) * MiB)
+    if limits.max_part:
+        part = min(part, limits.max_part)
+    multiple = max(limits.multiple, 1)
+    return -(-part // multiple) * multiple
+
+
+def check_budget(max_buffer: int, limits: PartLimits, where: str) -> None:
+    """Refuse, before any byte moves, a budget that cannot hold one part the store accepts."""
+    if limits.min_part > max_buffer:
+        raise PartSizeError(
+            f"max_buffer={max_buffer} bytes cannot hold one part of {where}: it takes parts of "
+            f"at least {limits.min_part} bytes ({limits.min_part / MiB:g} MiB); raise "
+            f"max_buffer to {limits.min_part} or more"
+        )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from unifs.engine.listing import alist_files, matches
 from unifs.engine.workdir import WORK_DIR
+from unifs.errors import RefusedKeyError
 from unifs.errors import UnsafeKeyError as UnsafeKeyError
 from unifs.uri import StorageURI
 
@@ -181,10 +182,38 @@ def check_targets(targets: Sequence[tuple[str, str]], root: str) -> None:
         if parent in by_path and parent != path:
             problems.append(f"{by_path[parent][0]!r} is a file and {keys[0]!r} is below it")
     if problems:
-        shown = "; ".join(sorted(problems)[:10])
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise UnsafeKeyError(
             f"refusing to download into {root!r}: object keys that would land on the same "
-            f"local path or clash with unifs's own files: {shown}{more}. Download them one "
+            f"local path or clash with unifs's own files: {_listed(problems)}. Download them one "
             "by one to explicit paths, or rename the objects."
         )
+
+
+def refuse_keys(provider: Provider, keys: Iterable[str], where: str) -> None:
+    """Raise :class:`RefusedKeyError` listing the keys ``provider``'s store would refuse.
+
+    Asked before any byte moves: such a key would otherwise fail (or be renamed) on its own,
+    with the store's words for some other problem.
+    """
+    problems = []
+    for key in keys:
+        reason = provider.refused_key_reason(key)
+        if reason is not None:
+            problems.append(f"{key!r}: {reason}")
+    if problems:
+        raise RefusedKeyError(
+            f"refusing to copy into {where}: {len(problems)} key(s) the store would refuse "
+            f"or change: {_listed(problems)}. Rename the objects, or leave them out with exclude."
+        )
+
+
+def _listed(problems: list[str]) -> str:
+    """The first ten ``problems``, sorted, and how many more there are."""
+    more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+    return "; ".join(sorted(problems)[:10]) + more
+
+
+def key_below(prefix_key: str, relative: str) -> str:
+    """The object key of ``relative`` below the key ``prefix_key`` (joined, nothing parsed)."""
+    base = prefix_key.rstrip("/")
+    return f"{base}/{relative}" if base else relative

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import posixpath
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from unifs.engine.backend import Backend, open_backend
@@ -19,12 +20,19 @@ from unifs.engine.compare import (
     stored_item,
 )
 from unifs.engine.config import TransferConfig
-from unifs.engine.limits import COPY_PART, MAX_PART_SIZE, MIN_PART_SIZE
-from unifs.engine.planning import Item, below, plan_remote
+from unifs.engine.limits import (
+    COPY_PART,
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
+    check_budget,
+    fit_part_size,
+)
+from unifs.engine.planning import Item, below, key_below, plan_remote, refuse_keys
 from unifs.engine.progress import attach_report, split_callback
 from unifs.engine.report import TransferReport
-from unifs.engine.retries import Permanent, describe
+from unifs.engine.retries import Permanent, ShortRead, describe
 from unifs.engine.scheduling import Engine
+from unifs.engine.upload import abort_unfinished
 
 if TYPE_CHECKING:
     from unifs.endpoint import Endpoint
@@ -55,6 +63,9 @@ class Copier:
             if "chunksize" in accepts:
                 self.put_options["chunksize"] = part_size
         self.whole = max(part_size, engine.budget.limit // 2) if self.parallel_put else part_size
+        # whether large files go out as numbered parts, each retried alone (until the
+        # destination says it has none: ``Provider.start_parts``)
+        self.part_uploads = True
 
     async def copy(self, item: Item, target: str) -> None:
         engine, report = self.engine, self.engine.report
@@ -92,6 +103,19 @@ class Copier:
             for hasher in hashers.values():
                 hasher.update(chunk)
 
+        if item.size > self.part_size and self.part_uploads:
+            # Each part read and sent side by side, hashed in order: the budget holds the
+            # parts being read and those being sent.
+            width = self.put_options.get("max_concurrency", READ_AHEAD)
+            ahead = max(1, min(width, (engine.budget.limit // self.part_size - 1) // 2))
+            async with (
+                engine.slots.hold(2 * ahead),
+                engine.budget.hold((2 * ahead + 1) * self.part_size),
+            ):
+                if await self._send_parts(item, target, feed, ahead):
+                    report.bytes_transferred += item.size
+                    return hashers
+                self.part_uploads = False  # the destination has no part uploads
         try:
             if item.size <= self.whole:
                 parts = max(1, -(-item.size // self.part_size))
@@ -153,6 +177,109 @@ class Copier:
             engine.callback.relative_update(item.size)
         report.bytes_transferred += item.size
         return hashers
+
+    async def _read_part(self, item: Item, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` of ``item``, retried on their own."""
+
+        async def attempt(_: int) -> bytes:
+            pieces = [c async for c in self.src.read(item.remote, start, end, item.pin)]
+            data = b"".join(pieces)
+            if len(data) != end - start:
+                raise ShortRead(f"{item.remote}: read {len(data)} of bytes {start}-{end - 1}")
+            return data
+
+        try:
+            return await self.engine.retrying(attempt)
+        except Exception as exc:  # its own attempts are spent: the file is not tried again
+            raise Permanent(
+                f"reading bytes {start}-{end - 1} of {item.remote}: {describe(exc)}"
+            ) from exc
+
+    async def _send_parts(
+        self, item: Item, target: str, feed: Callable[[bytes], None], ahead: int
+    ) -> bool:
+        """Copy ``item`` as the numbered parts of one upload, each part retried on its own.
+
+        A failed part costs its own attempts, not the file's: the parts before it stay
+        sent. When a part runs out of attempts the upload is cancelled and the file fails
+        (no retry of the whole file). False where the destination has no part uploads.
+        """
+        engine, dst = self.engine, self.dst
+        provider = dst.provider
+        # grown where the object would need more parts than the store allows
+        part_size = size = fit_part_size(self.part_size, provider.part_limits, item.size)
+        first = provider.start_parts(dst.fs, target, part_size=size)
+        if first is None:
+            return False
+        await abort_unfinished(dst, target)  # what a killed run left at this key
+        made = [first]
+
+        async def start(_: int) -> str:
+            begun = made.pop() if made else provider.start_parts(dst.fs, target, part_size=size)
+            return str(await dst.resolve(begun))
+
+        upload = await engine.retrying(start)
+        starts = list(range(0, item.size, part_size))
+        reads: dict[int, asyncio.Future[bytes]] = {}
+        puts: dict[int, asyncio.Future[str]] = {}
+        sent = 0
+
+        async def put(number: int, piece: bytes) -> str:
+            async def attempt(_: int) -> str:
+                return str(
+                    await dst.resolve(provider.put_part(dst.fs, target, upload, number, piece))
+                )
+
+            try:
+                token = await engine.retrying(attempt)
+            except Exception as exc:  # its own attempts are spent: the file is not tried again
+                raise Permanent(
+                    f"part {number} of {len(starts)} to {target} failed "
+                    f"{engine.policy.attempts} time(s): {describe(exc)}"
+                ) from exc
+            nonlocal sent
+            sent += len(piece)
+            if engine.callback is not None:
+                engine.callback.relative_update(len(piece))
+            return token
+
+        async def room() -> None:
+            """Wait until fewer than ``ahead`` parts are being sent; raise a part's failure."""
+            while True:
+                for done in [f for f in puts.values() if f.done()]:
+                    done.result()
+                busy = [f for f in puts.values() if not f.done()]
+                if len(busy) < ahead:
+                    return
+                await asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED)
+
+        try:
+            for index, offset in enumerate(starts):
+                for later in starts[index : index + ahead + 1]:
+                    if later not in reads:
+                        end = min(later + part_size, item.size)
+                        reads[later] = asyncio.ensure_future(self._read_part(item, later, end))
+                piece = await reads.pop(offset)
+                await engine.on_hash(feed, piece)
+                await room()
+                puts[index + 1] = asyncio.ensure_future(put(index + 1, piece))
+            tokens = [await puts[number] for number in sorted(puts)]
+            await engine.retrying(
+                lambda _: dst.resolve(provider.finish_parts(dst.fs, target, upload, tokens))
+            )
+        except BaseException:
+            for pending in reads.values():
+                pending.cancel()
+            for putting in puts.values():
+                putting.cancel()
+            await asyncio.gather(*reads.values(), *puts.values(), return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(dst.resolve(provider.cancel_parts(dst.fs, target, upload)))
+            if sent and engine.callback is not None:
+                engine.callback.relative_update(-sent)  # these bytes will be sent again
+            raise
+        engine.report.requests += 2 + 2 * len(starts)
+        return True
 
     async def _read_whole(self, item: Item, width: int) -> bytes:
         """The whole object, in ``part_size`` ranges read ``width`` at a time."""
@@ -270,6 +397,7 @@ async def copy_remote(
     engine = Engine(sb, report, config, callback=fs_callback)
     todo: list[tuple[Item, str]] = []
     try:
+        check_budget(config.max_buffer, db.provider.part_limits, dst.uri.url)  # before any byte
         items, single = await engine.retrying(
             lambda _: plan_remote(
                 sb, spath, src.uri, config.include, config.exclude, prefix=only is not None
@@ -295,11 +423,18 @@ async def copy_remote(
         )
         report.skipped.extend(same)
         todo = [by_name[name] for name in changed]
+        # keys the destination would refuse are listed now, before any byte moves
+        whole_key = single and not dst.uri.is_prefix
+        keys = [dst.uri.key if whole_key else key_below(dst.uri.key, i.relative) for i, _ in todo]
+        refuse_keys(db.provider, keys, dst.uri.url)
         if fs_callback is not None:
             fs_callback.set_size(sum(item.size for item, _ in todo))
             attach_report(fs_callback, report, len(todo))
         chosen = config.part_size or min(MAX_PART_SIZE, max(MIN_PART_SIZE, COPY_PART))
         chosen = max(MIN_PART_SIZE // 2, min(chosen, config.max_buffer // 4))
+        # the destination's part limits bind, whatever the budget suggested
+        limits = db.provider.part_limits
+        chosen = min(fit_part_size(chosen, limits), max(config.max_buffer, limits.min_part))
         server_side = sb.fs is db.fs and sb.provider.capabilities(sb.fs).server_side_copy
         copier = Copier(engine, db, chosen, config.verify, server_side)
         queue = iter(todo)

@@ -9,11 +9,17 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from unifs.engine.backend import open_backend
+from unifs.engine.backend import Backend, open_backend
 from unifs.engine.checksums import MD5, Hasher, expectation, hash_file, hash_file_into
 from unifs.engine.config import TransferConfig
-from unifs.engine.limits import MAX_PART_SIZE, MIN_PART_SIZE, MIN_UPLOAD_PART
-from unifs.engine.planning import below, make_item, plan_local
+from unifs.engine.limits import (
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
+    MIN_UPLOAD_PART,
+    check_budget,
+    fit_part_size,
+)
+from unifs.engine.planning import below, key_below, make_item, plan_local, refuse_keys
 from unifs.engine.progress import attach_report, split_callback
 from unifs.engine.report import TransferError, TransferReport
 from unifs.engine.retries import Permanent, describe
@@ -79,14 +85,14 @@ async def _put_one(
             report.requests += 1
             await backend.call("put_file", local, remote, **options)
 
-        await _abort_unfinished(engine, remote)  # what a killed or failed put left
+        await abort_unfinished(engine.backend, remote)  # what a killed or failed put left
         try:
             async with engine.slots.hold(parallel), engine.budget.hold(parallel * part_size):
                 await engine.retrying(upload_file)
         except BaseException:
             # a failed or interrupted upload leaves no parts behind (the SDKs abort on some
             # errors only, and never on cancellation)
-            await asyncio.shield(_abort_unfinished(engine, remote))
+            await asyncio.shield(abort_unfinished(engine.backend, remote))
             raise
         finally:
             await hashing
@@ -118,9 +124,11 @@ async def _put_one(
     report.settle(relative, expect.label if verified and expect is not None else None)
 
 
-async def _abort_unfinished(engine: Engine, remote: str) -> None:
-    """Abort the multipart uploads to ``remote`` begun before now, where the store has them."""
-    backend = engine.backend
+async def abort_unfinished(backend: Backend, remote: str) -> None:
+    """Abort the multipart uploads to ``remote`` begun before now, where the store has them.
+
+    What a killed or failed run left (its parts are stored, and billed, until aborted).
+    """
     now = datetime.now(timezone.utc)
     try:
         aborted = await backend.resolve(
@@ -157,7 +165,14 @@ async def upload(
     chosen = config.part_size or min(
         MAX_PART_SIZE, max(MIN_PART_SIZE, config.max_buffer // config.concurrency)
     )
-    chosen = max(chosen, MIN_UPLOAD_PART)
+    keys = [
+        dst.uri.key if single and not (prefix or uri.is_prefix) else key_below(dst.uri.key, rel)
+        for _, rel in pairs
+    ]
+    refuse_keys(backend.provider, keys, uri.url)  # before any byte moves
+    limits = backend.provider.part_limits
+    check_budget(config.max_buffer, limits, uri.url)  # before any byte moves
+    chosen = fit_part_size(max(chosen, MIN_UPLOAD_PART), limits)
     if fs_callback is not None:
         sizes = await engine.on_disk(lambda: sum(os.path.getsize(p) for p, _ in pairs))
         fs_callback.set_size(sizes)

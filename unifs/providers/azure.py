@@ -30,7 +30,7 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
-from unifs.types import AuthMode, Capabilities, Param, PresignedURL
+from unifs.types import AuthMode, Capabilities, MiB, Param, PartLimits, PresignedURL
 from unifs.uri import StorageURI
 
 __all__ = ["AzureProvider"]
@@ -72,6 +72,10 @@ class AzureProvider(Provider):
     """Azure URIs: ``az://``, ``abfs(s)://``, ``wasb(s)://`` and blob/dfs https URLs."""
 
     name = "azure"
+    max_key_bytes = 1024  # characters, in fact; 1024 bytes is the safe side
+    plain_keys_only = True
+    #: Azure: a block is at most 4000 MiB, a blob at most 50,000 blocks
+    part_limits = PartLimits(max_part=4000 * MiB, max_parts=50_000)
     schemes = ("az", "abfs", "abfss", "wasb", "wasbs")
     fsspec_protocol = "az"
     styles = ("fsspec", "https")
@@ -452,6 +456,21 @@ class AzureProvider(Provider):
             "token (tampered, expired, or missing a permission)"
         )
 
+    def refused_key_reason(self, key: str) -> str | None:
+        if any(segment in (".", "..") for segment in key.split("/")):
+            return "a '.' or '..' segment: Azure resolves it away and the request is refused"
+        return super().refused_key_reason(key)
+
+    def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        # azure-storage-blob retries a 500 ten times with a 15 s-based back-off (its
+        # StorageRetryPolicy default); adlfs passes no retry setting on, see filesystem()
+        return {**options, "retry_total": 0}
+
+    def filesystem(self, **storage_options: Any) -> Any:
+        fs = super().filesystem(**storage_options)
+        _bound_retries(fs)
+        return fs
+
     def forget_clients(self, fs: Any) -> list[Any]:
         dropped = [v for v in (getattr(fs, "service_client", None),) if v is not None]
         if getattr(fs, "sync_credential", None) is not None:
@@ -464,6 +483,7 @@ class AzureProvider(Provider):
                 fs.credential, fs.sync_credential = fs._get_default_azure_credential(**fs.kwargs)
         if hasattr(fs, "do_connect"):
             fs.do_connect()  # a new BlobServiceClient; it connects on first use
+            _bound_retries(fs)
         return dropped
 
     def forget_file_clients(self, f: Any) -> list[Any]:
@@ -718,3 +738,17 @@ class AzureProvider(Provider):
         from azure.storage.blob import ContentSettings
 
         return {"content_settings": ContentSettings(content_md5=bytearray(md5))}
+
+
+def _bound_retries(fs: Any) -> None:
+    """Give ``fs``'s blob client the ``retry_total`` its storage options name, if any.
+
+    adlfs keeps options it does not know in ``fs.kwargs`` and builds its
+    BlobServiceClient without them; the client's retry policy (shared by every blob
+    client made from it) is the one place the count can be set.
+    """
+    total = getattr(fs, "kwargs", {}).get("retry_total")
+    config = getattr(getattr(fs, "service_client", None), "_config", None)
+    policy = getattr(config, "retry_policy", None)
+    if total is not None and policy is not None and hasattr(policy, "total_retries"):
+        policy.total_retries = int(total)

@@ -21,7 +21,7 @@ from unifs.errors import (
 )
 from unifs.redact import install_log_filters
 from unifs.registry import get_provider
-from unifs.types import AuthMode, Capabilities, Param, PresignedURL, Resolved
+from unifs.types import AuthMode, Capabilities, Param, PartLimits, PresignedURL, Resolved
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
@@ -249,8 +249,43 @@ class Provider(ABC):
         """
         return None
 
+    #: sizes the store accepts for the parts of one upload (the engine fits its parts to them)
+    part_limits: ClassVar[PartLimits] = PartLimits()
+
     #: whether :meth:`put_file_options` needs the file's MD5 before the upload starts
     md5_before_put: ClassVar[bool] = False
+
+    #: longest object key the store takes, in UTF-8 bytes (None: no limit)
+    max_key_bytes: ClassVar[int | None] = None
+    #: whether keys holding control characters or ending in '/' are refused (object stores:
+    #: their SDKs mangle them, and the request fails with an unrelated error)
+    plain_keys_only: ClassVar[bool] = False
+
+    def refused_key_reason(self, key: str) -> str | None:
+        """Why the store would refuse (or silently change) the object key ``key``; None if not.
+
+        Asked of the destination for every key before a transfer starts, so that such keys
+        are listed up front instead of failing one by one with the store's words.
+        """
+        if self.max_key_bytes is not None and len(key.encode("utf-8")) > self.max_key_bytes:
+            size = len(key.encode("utf-8"))
+            return f"{size} bytes in UTF-8: {self.name} keys are at most {self.max_key_bytes}"
+        if not self.plain_keys_only:
+            return None
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+            return "a control character (newline, tab, ...): rename the object"
+        if key.endswith("/"):
+            return f"ends in '/': {self.name} takes that for a directory and drops the slash"
+        return None
+
+    def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` with the SDK's own retry loop turned down to one try per call.
+
+        The transfer engine retries every request under its :class:`RetryPolicy`; an SDK
+        that retried too would multiply the attempts (and hold a persistent failure for
+        minutes behind its own back-off). Providers map this to their SDK's knob.
+        """
+        return dict(options)
 
     def put_file_options(
         self, fs: Any, *, part_size: int, md5: bytes | None = None

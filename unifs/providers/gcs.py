@@ -24,7 +24,16 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
-from unifs.types import AuthMode, Capabilities, Param, PresignedURL, TiB, seconds_until
+from unifs.types import (
+    AuthMode,
+    Capabilities,
+    KiB,
+    Param,
+    PartLimits,
+    PresignedURL,
+    TiB,
+    seconds_until,
+)
 from unifs.uri import StorageURI
 
 __all__ = ["GCSProvider"]
@@ -49,6 +58,10 @@ class GCSProvider(Provider):
     """GCS URIs: ``gs://``, ``gcs://``, storage.googleapis.com and console URLs."""
 
     name = "gcs"
+    max_key_bytes = 1024
+    plain_keys_only = True
+    #: GCS resumable uploads: chunks are multiples of 256 KiB
+    part_limits = PartLimits(min_part=256 * KiB, multiple=256 * KiB)
     schemes = ("gs", "gcs")
     fsspec_protocol = "gs"
     styles = ("fsspec", "https")

@@ -24,7 +24,8 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from unifs.errors import AmbiguousURIError, AuthError, PresignError, UnsupportedError, URIError
+from unifs.errors import AmbiguousURIError, AuthError, UnsupportedError, URIError
+from unifs.providers import oci_pars
 from unifs.providers.base import (
     Provider,
     b64_to_hex,
@@ -38,7 +39,17 @@ from unifs.providers.base import (
     split_scheme_uri,
 )
 from unifs.providers.oci_console import CONSOLE_HOST, parse_console
-from unifs.types import AuthMode, Capabilities, Param, PresignedURL, Resolved, TiB
+from unifs.types import (
+    AuthMode,
+    Capabilities,
+    GiB,
+    MiB,
+    Param,
+    PartLimits,
+    PresignedURL,
+    Resolved,
+    TiB,
+)
 from unifs.uri import StorageURI
 
 if TYPE_CHECKING:
@@ -73,26 +84,6 @@ _ACCESS_KEY = Param("access_key_id", "a Customer Secret Key's access key", env="
 _SECRET_KEY = Param(
     "secret_access_key", "a Customer Secret Key's secret", env="OCI_SECRET_ACCESS_KEY", secret=True
 )
-_PAR_ACCESS = (
-    "ObjectRead",
-    "ObjectWrite",
-    "ObjectReadWrite",
-    "AnyObjectRead",
-    "AnyObjectWrite",
-    "AnyObjectReadWrite",
-)
-
-
-def _parse_time(text: Any) -> Any:
-    """An RFC 3339 timestamp from a JSON answer as an aware datetime (None stays None)."""
-    from datetime import datetime, timezone
-
-    if not text:
-        return None
-    value = str(text).replace("Z", "+00:00").replace("z", "+00:00")
-    value = re.sub(r"\.(\d+)", lambda m: "." + (m.group(1) + "000000")[:6], value, count=1)
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def service_endpoint(region: str) -> str:
@@ -129,6 +120,10 @@ class OCIProvider(Provider):
     """OCI Object Storage URIs in the OME, ocifs and https dialects."""
 
     name = "oci"
+    max_key_bytes = 1024
+    plain_keys_only = True
+    #: OCI multipart: parts of 5 MiB or more (but the last), at most 10,000
+    part_limits = PartLimits(min_part=5 * MiB, max_part=50 * GiB, max_parts=10_000)
     #: ``ocios://`` is OME's name for Object Storage once ``oci://`` means registry artifacts
     schemes = ("oci", "ocios")
     fsspec_protocol = "oci"
@@ -411,49 +406,10 @@ class OCIProvider(Provider):
         content_type: str | None,
         access: str | None,
     ) -> PresignedURL:
-        import uuid
-
-        bucket, namespace, key = fs.split_path(path)
-        prefix = uri.is_prefix
-        default = ("AnyObject" if prefix else "Object") + ("Read" if method == "GET" else "Write")
-        access_type = access or default
-        if access_type not in _PAR_ACCESS:
-            raise PresignError(
-                f"{access_type!r} is not a PAR access type; choose one of {', '.join(_PAR_ACCESS)}"
-            )
-        if access_type.startswith("AnyObject") != prefix:
-            scope = "a prefix" if access_type.startswith("AnyObject") else "one object"
-            slash = "without" if prefix else "with"
-            raise PresignError(
-                f"{access_type} is for {scope}: write the URI {slash} a trailing '/'"
-            )
-        details: dict[str, Any] = {
-            "name": f"unifs-{uuid.uuid4().hex[:12]}",
-            "accessType": access_type,
-            "timeExpires": expires_at.isoformat(),
-        }
-        object_name = (f"{key}/" if prefix and key else key) or None
-        if object_name:
-            details["objectName"] = object_name
-        if access_type == "AnyObjectRead":
-            details["bucketListingAction"] = "ListObjects"
-        par = fs.create_par(f"{bucket}@{namespace}", details)
-        url = par["fullPath"]
-        if prefix and key:
-            # OCI's URL for a prefix PAR ends at the bucket (/o/); naming the prefix in it
-            # makes the URL address that directory, and object names still append to it
-            url = f"{url.rstrip('/')}/{encode_key(key)}/"
-        headers = {"Content-Type": content_type} if method == "PUT" and content_type else {}
-        return PresignedURL(
-            url=url,
-            method=method,
-            expires_at=expires_at,
-            headers=headers,
-            provider=self.name,
-            kind="par",
-            uri=f"oci://{bucket}@{namespace}/{key}{'/' if prefix and key else ''}",
-            par_id=par["id"],
-        )
+        return oci_pars.presign(
+            fs, path, uri, method=method, expires_at=expires_at,
+            content_type=content_type, access=access,
+        )  # fmt: skip
 
     def revoke(self, fs: Any, signed: PresignedURL) -> bool:
         bucket, namespace, _ = fs.split_path(self.fs_path(self.parse(signed.uri)))
@@ -461,18 +417,7 @@ class OCIProvider(Provider):
         return True
 
     def list_presigned(self, fs: Any, path: str) -> list[dict[str, Any]]:
-        bucket, namespace, key = fs.split_path(path)
-        pars = fs.list_pars(f"{bucket}@{namespace}", key or None)
-        return [
-            {
-                "id": par.get("id"),
-                "name": par.get("name"),
-                "access_type": par.get("accessType"),
-                "object_name": par.get("objectName"),
-                "time_expires": _parse_time(par.get("timeExpires")),
-            }
-            for par in pars
-        ]
+        return oci_pars.list_pars(fs, path)
 
     # -- capabilities -----------------------------------------------------------------------
 
@@ -762,6 +707,9 @@ class OCIProvider(Provider):
         from unifs.providers.oci_io import Multipart
 
         await (await Multipart.attach(fs, path, upload)).abort()
+
+    def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        return {**options, "max_attempts": 1}  # unifs's OCI filesystem's own retry loop
 
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
         from unifs.providers.oci_io import Multipart

@@ -25,7 +25,17 @@ from unifs.providers.base import (
     split_https,
     split_scheme_uri,
 )
-from unifs.types import AuthMode, Capabilities, Param, PresignedURL, TiB, seconds_until
+from unifs.types import (
+    AuthMode,
+    Capabilities,
+    GiB,
+    MiB,
+    Param,
+    PartLimits,
+    PresignedURL,
+    TiB,
+    seconds_until,
+)
 from unifs.uri import StorageURI
 
 __all__ = ["REGION", "S3Provider"]
@@ -71,6 +81,10 @@ class S3Provider(Provider):
     """AWS S3 URIs: ``s3://``, ``s3a://``, ``s3n://``, ``s3://bucket@region/key`` and https."""
 
     name = "s3"
+    max_key_bytes = 1024
+    plain_keys_only = True
+    #: S3 multipart: parts of 5 MiB to 5 GiB (but the last), at most 10,000
+    part_limits = PartLimits(min_part=5 * MiB, max_part=5 * GiB, max_parts=10_000)
     schemes = ("s3", "s3a", "s3n")
     fsspec_protocol = "s3"
     styles = ("fsspec", "https")
@@ -327,6 +341,12 @@ class S3Provider(Provider):
         if size - first - last == (parts - 2) * first:  # the usual layout: equal parts, a tail
             return [first] * (parts - 1) + [last]
         return [first, *[await length(n) for n in range(2, parts)], last]
+
+    def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        # botocore's retry config (its legacy default tries a 500 five times)
+        config = dict(options.get("config_kwargs") or {})
+        config["retries"] = {"total_max_attempts": 1, "mode": "standard"}
+        return {**options, "config_kwargs": config}
 
     def start_parts(self, fs: Any, path: str, *, part_size: int | None = None) -> Any:
         if not hasattr(fs, "_call_s3"):
