@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import inspect
 from collections.abc import AsyncGenerator, Callable
@@ -36,6 +37,9 @@ class Backend:
         # synchronous backends (ocifs, local, memory) block a thread per request
         self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="unifs-io")
         self.streams = False
+        #: the caller's filesystem, where the engine writes through one of its own (see
+        #: :func:`open_backend`): its cached listings are forgotten when the work is done
+        self.callers_fs: AbstractFileSystem | None = None
 
     async def start(self) -> None:
         """Find out whether the provider streams ranged reads for this filesystem."""
@@ -50,6 +54,11 @@ class Backend:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.callers_fs is not None:
+            # what this backend wrote is not in the listings the caller's filesystem cached
+            # (s3fs answers info() from them): a read after the transfer must see it
+            with contextlib.suppress(AttributeError):
+                self.callers_fs.invalidate_cache()
 
     def put_file_parameters(self) -> frozenset[str]:
         """Names ``put_file`` takes, to tell it part size and parallelism where it can use them."""
@@ -128,8 +137,11 @@ async def open_backend(end: Endpoint, threads: int) -> Backend:
     # the engine's RetryPolicy is the one bound on attempts: the SDK tries each call once
     # (a filesystem of its own, shared by every transfer to this store with these options)
     options = end.backend.one_try_options(end.options)
+    callers = None
     if options != end.options:
-        end = end.with_options(options)
+        callers, end = end, end.with_options(options)
     backend = Backend(end.fs, end.provider, threads, end)
+    if callers is not None:
+        backend.callers_fs = callers.fs
     await backend.start()
     return backend
