@@ -107,6 +107,8 @@ def docs_build(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def notebooks(session: nox.Session) -> None:
     """Execute every notebook against the local servers."""
-    _install(session, ".[test]", TORCH, "nbclient", "nbformat", "ipykernel", "ipywidgets")
+    _install(
+        session, ".[test]", TORCH, "nbclient", "nbformat", "ipykernel", "ipywidgets", "matplotlib"
+    )
     _install_azurite(session)
     session.run("python", "-m", "unifs.testing.notebooks", "notebooks")
