@@ -40,7 +40,6 @@ directory, e.g. ``~/.cache/unifs/artifacts``)::
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import logging
@@ -182,7 +181,7 @@ def _list_remote(
 
     fs, path = url_to_fs(uri, auth=auth, **storage_options)
     provider = get_provider(uri.provider)
-    # the same listing and filters as unifs.get: fnmatch on the relative path, '*' crosses '/'
+    # the same listing and filters as unifs.get (unifs.engine.filters' rules)
     listing = list_files(fs, path, include=include, exclude=exclude, single=not uri.is_prefix)
     objects = tuple((f.relative, f.size, _identity(provider, f.info)) for f in listing.files)
     if listing.single:
@@ -486,12 +485,13 @@ class _Repair:
             _write_atomic(self.meta, json.dumps(record, indent=1))
 
     def _fetch(self, entry_dir: Path, names: tuple[str, ...]) -> None:
+        from unifs.engine.filters import literal
         from unifs.transfer import get
 
         if self.single:
             target, include = entry_dir / self.single, None
         else:
-            target, include = entry_dir, [glob.escape(name) for name in names]
+            target, include = entry_dir, [literal(name) for name in names]
         get(
             self.uri,
             target,

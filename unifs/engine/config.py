@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, cast
 
+from unifs.engine.filters import check
 from unifs.engine.limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_BUFFER, MiB
 from unifs.engine.retries import RetryPolicy
 
@@ -24,7 +25,7 @@ __all__ = ["COMMON", "KEYWORDS", "TransferConfig", "config_keywords", "pop_confi
 class TransferConfig:
     """What to move and how: filters, parallelism, memory, part size, checks, retries."""
 
-    #: fnmatch-style globs on the path below the source prefix (``*`` also matches ``/``)
+    #: patterns on the path below the source prefix, rclone's rules (:mod:`unifs.engine.filters`)
     include: tuple[str, ...] | None = None
     exclude: tuple[str, ...] | None = None
     #: requests in flight at once, across all files
@@ -89,7 +90,9 @@ class TransferConfig:
 def _patterns(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
-    return (value,) if isinstance(value, str) else tuple(value)
+    patterns = (value,) if isinstance(value, str) else tuple(value)
+    check(patterns)  # a malformed pattern is refused before anything is listed
+    return patterns
 
 
 #: the keywords a verb takes for its config, as users write them: (annotation, default)

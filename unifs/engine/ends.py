@@ -4,7 +4,6 @@ is given, and which way the bytes go between them (:func:`copy_between`)."""
 from __future__ import annotations
 
 import asyncio
-import glob
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -13,6 +12,7 @@ from unifs.endpoint import Endpoint, endpoint
 from unifs.engine.backend import open_backend
 from unifs.engine.compare import decide, list_items
 from unifs.engine.config import TransferConfig
+from unifs.engine.filters import literal
 from unifs.engine.report import TransferReport
 from unifs.engine.scheduling import Engine
 from unifs.registry import get_provider
@@ -121,8 +121,8 @@ async def copy_between(
         return TransferReport(source=src.uri.url, destination=dst.uri.url)
     local_src, local_dst = on_local_disk(src.uri), on_local_disk(dst.uri)
     if only is not None and (local_src or local_dst):
-        # get and put take globs: each name, escaped, matches only itself
-        config = config.but(include=[glob.escape(name) for name in sorted(only)], exclude=None)
+        # get and put take patterns: each name's literal pattern matches only itself
+        config = config.but(include=[literal(name) for name in sorted(only)], exclude=None)
     if local_dst:
         return await download(src, dst.uri.key, config, prefix=only is not None)
     if local_src:
@@ -135,7 +135,7 @@ async def copy_between(
                     return TransferReport(
                         source=src.uri.url, destination=dst.uri.url, skipped=skipped
                     )
-                config = config.but(include=[glob.escape(name) for name in needed], exclude=None)
+                config = config.but(include=[literal(name) for name in needed], exclude=None)
         report = await upload(src.uri.key, dst, config, prefix=only is not None)
         report.skipped.extend(skipped)
         return report

@@ -6,8 +6,9 @@ signing, the torch datasets and safetensors loader, ``unifs du`` -- lists it her
 
 - only files (``type == "file"``) count; directory markers and prefixes do not;
 - ``relative`` is the path below the prefix, ``/``-separated, never empty;
-- ``include`` / ``exclude`` are fnmatch-style globs on ``relative`` (``*`` also matches
-  ``/``), applied with :func:`matches`; ``keep`` is any other test a caller adds;
+- ``include`` / ``exclude`` are patterns on ``relative`` with rclone's rules (``*`` within a
+  segment, ``**`` across, a leading ``/`` anchors), applied with
+  :func:`unifs.engine.filters.matches`; ``keep`` is any other test a caller adds;
 - entries come sorted by ``relative``.
 
 :func:`list_files` lists through a filesystem's blocking calls, :func:`alist_files` through
@@ -18,10 +19,11 @@ an engine :class:`~unifs.engine.backend.Backend` (async where the filesystem is)
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import posixpath
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from unifs.engine.filters import matches
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -34,7 +36,6 @@ __all__ = [
     "alist_files",
     "files_below",
     "list_files",
-    "matches",
     "prefix_base",
 ]
 
@@ -59,13 +60,6 @@ class Listing(NamedTuple):
     single: bool
     #: entries ``find`` returned before any filter: 0 means nothing is there at all
     found: int
-
-
-def matches(relative: str, include: Sequence[str] | None, exclude: Sequence[str] | None) -> bool:
-    """Whether ``relative`` passes ``include`` (any of, when given) and ``exclude`` (none of)."""
-    if include and not any(fnmatch.fnmatchcase(relative, pat) for pat in include):
-        return False
-    return not (exclude and any(fnmatch.fnmatchcase(relative, pat) for pat in exclude))
 
 
 def prefix_base(fs: AbstractFileSystem, path: str) -> str:

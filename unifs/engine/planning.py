@@ -9,7 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from unifs.engine.listing import alist_files, matches
+from unifs.engine.filters import matches
+from unifs.engine.listing import alist_files
 from unifs.engine.workdir import WORK_DIR
 from unifs.errors import RefusedKeyError
 from unifs.errors import UnsafeKeyError as UnsafeKeyError

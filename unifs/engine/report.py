@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from unifs.engine.filters import unmatched
 from unifs.engine.limits import MiB
 from unifs.errors import TransferError as TransferError
 
@@ -46,6 +48,22 @@ class TransferReport:
     #: per file, what it was verified against: ``crc64nvme``, ``crc32c``, ``md5``,
     #: ``md5-of-parts``, or ``size+version only``
     verified_against: dict[str, str] = field(default_factory=dict)
+    #: ``include`` patterns that kept no source file (each most likely a typo: not an error,
+    #: as an empty prefix is not; the ``unifs`` command exits 3 unless ``--allow-empty``)
+    unmatched: list[str] = field(default_factory=list)
+
+    def selected(self) -> list[str]:
+        """The source files the filters kept: moved, skipped as valid, or failed."""
+        return [*self.transferred, *self.skipped, *self.failed]
+
+    def check_includes(self, include: Sequence[str] | None) -> None:
+        """Record (in ``unmatched`` and ``notes``) the patterns of ``include`` that kept no file."""
+        if not include:
+            return
+        self.unmatched = unmatched(include, self.selected())
+        if self.unmatched:
+            names = ", ".join(repr(p) for p in self.unmatched)
+            self.notes.append(f"include {names} matched no file")
 
     def settle(self, relative: str, against: str | None) -> None:
         """Count ``relative`` as checksum-verified against ``against`` (None: size only)."""
@@ -109,12 +127,17 @@ class SyncReport(TransferReport):
     would_delete: list[str] = field(default_factory=list)
     dry_run: bool = False
 
+    def selected(self) -> list[str]:
+        """The source files the filters kept (with ``dry_run``: those it would copy too)."""
+        return [*super().selected(), *self.would_copy]
+
     def summary(self) -> str:
         """One line for a log or a terminal."""
         if self.dry_run:
-            return (
+            line = (
                 f"dry run: would copy {len(self.would_copy)} files, delete "
                 f"{len(self.would_delete)}; {len(self.skipped)} already match"
             )
+            return "".join([line, *(f"; {note}" for note in self.notes)])
         line = super().summary()
         return line + (f", {len(self.deleted)} deleted" if self.deleted else "")

@@ -15,15 +15,17 @@ registered for that verb (:mod:`unifs.engine.hooks`) gets every argument.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import warnings
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from unifs.engine.config import COMMON, config_keywords, pop_config
 from unifs.engine.hooks import hook
 from unifs.engine.progress import auto_progress
+from unifs.engine.report import TransferError, TransferReport
 from unifs.engine.scheduling import run_async, run_sync
 
 __all__ = ["asynchronous", "blocking"]
@@ -45,6 +47,23 @@ def _renamed(name: str, kwargs: dict[str, Any], renamed: Mapping[str, str]) -> N
             stacklevel=3,
         )
         kwargs[new] = kwargs.pop(old)
+
+
+def _checked(result: _R, include: Any) -> _R:
+    """``result``, its report told which ``include`` patterns kept no file (where it is one)."""
+    if isinstance(result, TransferReport):
+        result.check_includes([include] if isinstance(include, str) else include)
+    return result
+
+
+@contextlib.contextmanager
+def _includes_checked(include: Any) -> Iterator[None]:
+    """The report a failed transfer raises with, told the same as :func:`_checked`'s."""
+    try:
+        yield
+    except TransferError as exc:
+        _checked(exc.report, include)
+        raise
 
 
 def asynchronous(
@@ -70,7 +89,10 @@ def asynchronous(
             with auto_progress(kwargs.get("callback"), description) as bar:
                 kwargs["callback"] = bar
                 made = pop_config(kwargs, names)
-                return await run_async(fn(*args, transfer_config=made, **kwargs))
+                with _includes_checked(made.include):
+                    return _checked(
+                        await run_async(fn(*args, transfer_config=made, **kwargs)), made.include
+                    )
 
         verb.__signature__ = config_keywords(fn, names)  # type: ignore[attr-defined]
         verb._unifs_verb = (fn, description, renames, names)  # type: ignore[attr-defined]
@@ -95,11 +117,14 @@ def blocking(verb: _Verb[_R], name: str, *, distributed: bool = False) -> Callab
             if client is not None:
                 # the bar is drawn here already: None now means no bar
                 kwargs["callback"] = False if bar is None else bar
-                result: _R = hook(name)(*args, client=client, **kwargs)
-                return result
+                include = kwargs.get("include")
+                with _includes_checked(include):
+                    result: _R = hook(name)(*args, client=client, **kwargs)
+                return _checked(result, include)
             kwargs["callback"] = bar
             made = pop_config(kwargs, names)
-            return run_sync(fn(*args, transfer_config=made, **kwargs))
+            with _includes_checked(made.include):
+                return _checked(run_sync(fn(*args, transfer_config=made, **kwargs)), made.include)
 
     twin.__name__ = twin.__qualname__ = name
     twin.__doc__ = (

@@ -41,8 +41,9 @@ from unifs.endpoint import Endpoint, endpoint
 from unifs.engine.backend import Backend, open_backend
 from unifs.engine.checksums import Expect, expectation
 from unifs.engine.config import TransferConfig
+from unifs.engine.filters import matches
 from unifs.engine.limits import MIN_SPLIT, SPLIT_PAYBACK, STREAM_RESERVE, MiB, auto_part_size
-from unifs.engine.listing import alist_files, matches
+from unifs.engine.listing import alist_files
 from unifs.engine.planning import Item, identity, make_item
 from unifs.engine.report import TransferReport
 from unifs.engine.retries import Permanent, ShortRead
