@@ -17,7 +17,8 @@ examples:
   unifs cp -r s3://b/a/ s3://b/b/                          server-side within one store
 -o/-a apply to the source (and to the destination when it is the same provider);
 -O/-A to the destination. Objects that already match at the destination are skipped.
-exit status: 0 copied, 1 some files failed, 2 bad usage, auth or not found
+exit status: 0 copied, 1 some files failed, 2 bad usage, auth or not found,
+             3 an --include matched no file (0 with --allow-empty)
 """
 
 

@@ -14,7 +14,8 @@ examples:
   unifs get gs://b/model.bin ./model.bin                 one object
   unifs get oci://n/acme/b/m/o/llama/ ./llama/ -a auth=instance_principal \\
       --verify-signature --public-key signer.pub          nothing published unless it matches
-exit status: 0 downloaded, 1 some files failed, 2 bad usage, auth or not found
+exit status: 0 downloaded, 1 some files failed, 2 bad usage, auth or not found,
+             3 an --include matched no file (0 with --allow-empty)
 """
 
 

@@ -13,7 +13,8 @@ examples:
   unifs mv s3://b/tmp/model.bin s3://b/final/model.bin   one object (server-side)
   unifs mv -r ./out/ gs://runs/7/                         upload, then remove local files
   unifs mv -r s3://old/m/ oci://n/acme/b/new/o/m/ -A auth=user_principal
-exit status: 0 moved, 1 some files failed (their sources kept), 2 bad usage or not found
+exit status: 0 moved, 1 some files failed (their sources kept), 2 bad usage or not found,
+             3 an --include matched no file (0 with --allow-empty)
 """
 
 
@@ -37,7 +38,13 @@ def register(subparsers: Any, with_options: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unifs.commands.cp import check_recursive, copy_kwargs
-    from unifs.commands.shared import print_failures, print_json, progress, report_dict
+    from unifs.commands.shared import (
+        print_failures,
+        print_json,
+        progress,
+        report_dict,
+        unmatched_status,
+    )
     from unifs.errors import TransferError
     from unifs.transfer import copy
 
@@ -67,4 +74,4 @@ def run(args: argparse.Namespace) -> int:
         print_json({**report_dict(report), "removed": removed})
     else:
         print(f"mv: {report.summary()}, {removed} source objects removed")
-    return 1 if failed else 0
+    return 1 if failed else unmatched_status(args, "mv", report)

@@ -13,7 +13,8 @@ examples:
   unifs put ./llama/ s3://models/llama/                  a directory, in parallel
   unifs put ./model.bin gs://b/model.bin                 one file
   unifs put ./llama/ az://models/llama/ --exclude '*.tmp' -o account_name=acme
-exit status: 0 uploaded, 1 some files failed, 2 bad usage, auth or not found
+exit status: 0 uploaded, 1 some files failed, 2 bad usage, auth or not found,
+             3 an --include matched no file (0 with --allow-empty)
 """
 
 

@@ -236,8 +236,18 @@ def print_json(value: Any) -> None:
 
 def add_transfer_flags(p: argparse.ArgumentParser, *, verify: bool = True) -> None:
     """Filters and the engine's limits, as get, put, cp, mv and sync take them."""
-    p.add_argument("--include", action="append", metavar="GLOB", help="keep matching paths")
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="GLOB",
+        help="keep matching paths (rclone's rules: * within a segment, ** across, / anchors)",
+    )
     p.add_argument("--exclude", action="append", metavar="GLOB", help="drop matching paths")
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 when an --include matches nothing (default: a warning and exit 3)",
+    )
     p.add_argument("--concurrency", type=int, help="requests in flight at once (64)")
     p.add_argument("--part-size", type=int, metavar="MIB", help="part size in MiB")
     p.add_argument("--retries", type=int, help="retries per request (5)")
@@ -289,8 +299,31 @@ def print_failures(verb: str, failed: dict[str, str]) -> None:
         print(f"unifs {verb}: ... and {len(failed) - 10} more failed", file=sys.stderr)
 
 
+#: the exit status of a transfer whose ``--include`` patterns (some of them) matched nothing
+EXIT_UNMATCHED = 3
+
+
+def unmatched_status(args: argparse.Namespace, verb: str, report: Any) -> int:
+    """Warn about includes that kept no file: ``EXIT_UNMATCHED``, or 0 with --allow-empty."""
+    left = getattr(report, "unmatched", None)
+    if not left:
+        return 0
+    names = " ".join(repr(p) for p in left)
+    if getattr(args, "allow_empty", False):
+        print(f"unifs {verb}: warning: --include {names} matched no file", file=sys.stderr)
+        return 0
+    print(
+        f"unifs {verb}: --include {names} matched no file below the source; check the pattern "
+        "(* stays within one path segment, ** crosses them, a leading / anchors it at the "
+        "source) or pass --allow-empty",
+        file=sys.stderr,
+    )
+    return EXIT_UNMATCHED
+
+
 def run_transfer(args: argparse.Namespace, verb: str, call: Any) -> int:
-    """Run ``call(callback)``; print the summary (or JSON); 1 when some files failed."""
+    """Run ``call(callback)``; print the summary (or JSON); 1 when some files failed, 3 when an
+    include matched nothing (see :func:`unmatched_status`)."""
     bar = progress(verb)
     try:
         report = call(bar)
@@ -307,4 +340,4 @@ def run_transfer(args: argparse.Namespace, verb: str, call: Any) -> int:
         print_json(report_dict(report))
     else:
         print(f"{verb}: {report.summary()}")
-    return 0
+    return unmatched_status(args, verb, report)

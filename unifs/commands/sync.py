@@ -6,7 +6,13 @@ import argparse
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands.shared import add_transfer_flags, print_json, report_dict, run_transfer
+from unifs.commands.shared import (
+    add_transfer_flags,
+    print_json,
+    report_dict,
+    run_transfer,
+    unmatched_status,
+)
 
 EXAMPLES = """\
 examples:
@@ -16,7 +22,8 @@ examples:
   unifs sync --exclude '*.tmp' oci://n/acme/b/m/o/x/ ./x/
 A file is copied when DST lacks it or holds other bytes (size, then checksum; hashed where
 the stores report nothing comparable); modification times are not the deciding fact.
-exit status: 0 in sync, 1 some files failed, 2 bad usage, auth or not found
+exit status: 0 in sync, 1 some files failed, 2 bad usage, auth or not found,
+             3 an --include matched no file (0 with --allow-empty)
 """
 
 
@@ -60,10 +67,10 @@ def run(args: argparse.Namespace) -> int:
     report = call(False)
     if args.json:
         print_json(report_dict(report))
-        return 0
+        return unmatched_status(args, "sync", report)
     for name in report.would_copy:
         print(f"would copy {name}")
     for name in report.would_delete:
         print(f"would delete {name}")
     print(f"sync: {report.summary()}")
-    return 0
+    return unmatched_status(args, "sync", report)
