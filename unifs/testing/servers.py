@@ -49,6 +49,7 @@ import atexit
 import collections
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -338,6 +339,11 @@ def start_s3(*, timeout: float = DEFAULT_TIMEOUT) -> S3LocalServer:
     moto = None
     if endpoint is None:
         moto_server = _require("moto.server", provider="S3 test server", extra="testing")
+        # werkzeug logs every request moto serves at INFO to stderr (a notebook cell fills
+        # with them); quiet unless someone set the "werkzeug" logger's level themselves
+        werkzeug_log = logging.getLogger("werkzeug")
+        if werkzeug_log.level == logging.NOTSET:
+            werkzeug_log.setLevel(logging.WARNING)
         moto = moto_server.ThreadedMotoServer(ip_address=_HOST, port=0, verbose=False)
         moto.start()
         host, port = moto.get_host_and_port()
