@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 
 from unifs.errors import UnifsError
 
-__all__ = ["FilterPatternError", "compile_pattern", "literal", "matches", "unmatched"]
+__all__ = ["FilterPatternError", "check", "compile_pattern", "literal", "matches", "unmatched"]
 
 _SPECIAL = frozenset("*?[]{}\\")
 
