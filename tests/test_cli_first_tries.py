@@ -77,14 +77,45 @@ def test_prefix_without_r_is_refused_with_or_without_slash(store, verb, tmp_path
     assert copied in (["a.bin"], ["llama/a.bin"])
 
 
-def test_mkdir_error_is_one_line_exit_2(s3_server, capsys):
+def test_mkdir_in_us_east_1_sends_no_location_constraint(s3_server, capsys):
+    """us-east-1 is the region S3 creates buckets in without a LocationConstraint (and a
+    request naming it is refused): ``mkdir -a region=us-east-1`` creates the bucket there."""
+    import boto3
+
     opts = _opts(dict(s3_server.storage_options))
-    status = main(["mkdir", "s3://mkdir-region-test", "-a", "region=us-east-1", *opts])
+    bucket = f"mkdir-east-{uuid.uuid4().hex[:8]}"
+    assert main(["mkdir", f"s3://{bucket}", "-a", "region=us-east-1", *opts]) == 0
+    assert capsys.readouterr().out.strip() == f"created s3://{bucket}"
+    client = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=s3_server.endpoint,
+        aws_access_key_id=s3_server.storage_options["key"],
+        aws_secret_access_key=s3_server.storage_options["secret"],
+    )
+    assert client.get_bucket_location(Bucket=bucket).get("LocationConstraint") is None
+    # again: the bucket is there, which mkdir does not count as an error
+    assert main(["mkdir", f"s3://{bucket}", "-a", "region=us-east-1", *opts]) == 0
+    # another region is sent as its LocationConstraint
+    other = f"mkdir-west-{uuid.uuid4().hex[:8]}"
+    assert main(["mkdir", f"s3://{other}", "-a", "region=eu-west-1", *opts]) == 0
+    assert client.get_bucket_location(Bucket=other)["LocationConstraint"] == "eu-west-1"
+
+
+def test_mkdir_refusal_is_one_line_exit_2(s3_server, capsys):
+    from unifs.testing.faults import Fault, FaultProxy, route_through
+
+    refused = f"s3://mkdir-denied-{uuid.uuid4().hex[:8]}"
+    with FaultProxy(
+        s3_server.endpoint, faults=[Fault(status=403, method="PUT", times=None)]
+    ) as proxy:
+        options = route_through(s3_server.storage_options, s3_server.endpoint, proxy.endpoint)
+        status = main(["mkdir", refused, *_opts(dict(options))])
     err = capsys.readouterr().err
-    assert status == 2
+    assert status == 2, err
     assert len(err.strip().splitlines()) == 1
-    assert err.startswith("unifs mkdir: s3://mkdir-region-test: refused: ")
-    assert "OSError" not in err and "region" in err
+    assert err.startswith(f"unifs mkdir: {refused}: "), err
+    assert "Traceback" not in err and "OSError" not in err
 
 
 MTIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"

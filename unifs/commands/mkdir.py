@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import Any
 
 from unifs.commands import ExamplesFormatter
-from unifs.commands.shared import open_fs
+from unifs.commands.shared import open_endpoint
 
 EXAMPLES = """\
 examples:
@@ -32,11 +33,9 @@ def register(subparsers: Any, with_options: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    fs, path = open_fs(args, args.uri)
-    import contextlib
-
+    ep = open_endpoint(args, args.uri)
     with contextlib.suppress(FileExistsError):
-        fs.mkdir(path.rstrip("/") or path, create_parents=True)
-    fs.invalidate_cache()
+        ep.provider.make_bucket(ep.fs, ep.path.rstrip("/") or ep.path)
+    ep.fs.invalidate_cache()
     print(f"created {args.uri}")
     return 0

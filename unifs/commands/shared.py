@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from unifs.errors import TransferError, UnifsError
 from unifs.redact import mask_secrets
+
+if TYPE_CHECKING:
+    from unifs.endpoint import Endpoint
 
 
 def options(pairs: Any, flag: str = "-o") -> dict[str, Any]:
@@ -98,12 +101,18 @@ def with_options(
     return p
 
 
-def open_fs(args: argparse.Namespace, uri: str) -> tuple[Any, str]:
-    """The filesystem and path for ``uri`` with the verb's ``-o``/``-a``."""
+def open_endpoint(args: argparse.Namespace, uri: str) -> Endpoint:
+    """``uri`` resolved with the verb's ``-o``/``-a``, its store checked reachable."""
     from unifs.endpoint import endpoint
 
     ep = endpoint(uri, auth=auth(args), **options(args.option))
     ep.check_reachable()
+    return ep
+
+
+def open_fs(args: argparse.Namespace, uri: str) -> tuple[Any, str]:
+    """The filesystem and path for ``uri`` with the verb's ``-o``/``-a``."""
+    ep = open_endpoint(args, uri)
     return ep.fs, ep.path
 
 

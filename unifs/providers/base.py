@@ -135,6 +135,14 @@ class Provider(ABC):
         """
         return ()
 
+    def make_bucket(self, fs: Any, path: str) -> None:
+        """Create the bucket (or local directory) ``path`` names, with ``fs``'s settings.
+
+        Raises FileExistsError where it is already there. Providers override this where the
+        backend's own ``mkdir`` sends what the store refuses.
+        """
+        fs.mkdir(path, create_parents=True)
+
     def checksum(self, info: dict[str, Any]) -> tuple[str, str] | None:
         """The whole-object checksum in an fsspec ``info`` dict as ``(kind, hex)``, if any.
 

@@ -342,6 +342,19 @@ class S3Provider(Provider):
             return [first] * (parts - 1) + [last]
         return [first, *[await length(n) for n in range(2, parts)], last]
 
+    def make_bucket(self, fs: Any, path: str) -> None:
+        # s3fs sends LocationConstraint=<region> whatever the region, and S3 refuses
+        # LocationConstraint=us-east-1 (that region is the one without a constraint)
+        region = (getattr(fs, "client_kwargs", None) or {}).get("region_name")
+        bucket, key, _ = fs.split_path(path)
+        if key or not hasattr(fs, "call_s3") or region not in (None, "us-east-1"):
+            super().make_bucket(fs, path)
+            return
+        if fs.exists(bucket):
+            raise FileExistsError(bucket)
+        fs.call_s3("create_bucket", Bucket=bucket)  # s3fs turns a refusal into an OSError
+        fs.invalidate_cache(bucket)
+
     def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         # botocore's retry config (its legacy default tries a 500 five times)
         config = dict(options.get("config_kwargs") or {})
