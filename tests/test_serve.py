@@ -110,3 +110,55 @@ def test_serve_refuses_an_unknown_provider() -> None:
     result = _unifs("serve", "dropbox")
     assert result.returncode == 2
     assert "invalid choice: 'dropbox'" in result.stderr
+
+
+_ENV_LINE = re.compile(r"^  environment: (?P<exports>.+)$")
+
+
+def test_serve_azure_drives_the_cli_with_its_flags_and_its_environment(tmp_path: Path) -> None:
+    """Azurite through ``unifs serve azure``: the printed ``-o`` flags and, separately, the
+    printed ``export`` line each reach it from the CLI; SIGTERM closes its port."""
+    import os
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "unifs.cli", "serve", "azure"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        if line.startswith("serving "):
+            break
+        lines.append(line.rstrip("\n"))
+    else:
+        _, err = process.communicate(timeout=30)
+        raise AssertionError(f"serve ended early: {err}")
+    try:
+        (uri, flags), = [
+            (m["uri"], shlex.split(m["flags"])) for m in map(_LS_LINE.match, lines) if m
+        ]  # fmt: skip
+        (exports,) = [m["exports"] for m in map(_ENV_LINE.match, lines) if m]
+        words = shlex.split(exports)
+        assert words[0] == "export"
+        env = {**os.environ, **dict(w.split("=", 1) for w in words[1:])}
+        blob = re.search(r"BlobEndpoint=(http://127\.0\.0\.1:\d+)", flags[1])
+        assert uri == "az://unifs/" and blob is not None
+        endpoint = blob[1]
+        source = tmp_path / "weights.bin"
+        source.write_bytes(os.urandom(3 << 20))
+        put = _unifs("put", str(source), uri + "m/weights.bin", *flags)
+        assert put.returncode == 0, put.stderr
+        # the environment alone (no -o) reaches the same server
+        listing = _unifs("ls", "-l", uri + "m/", env=env)
+        assert listing.returncode == 0, listing.stderr
+        assert "weights.bin" in listing.stdout and str(3 << 20) in listing.stdout
+        back = tmp_path / "back.bin"
+        get = _unifs("get", uri + "m/weights.bin", str(back), env=env)
+        assert get.returncode == 0, get.stderr
+        assert back.read_bytes() == source.read_bytes()
+        assert _port_open(endpoint)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert not _port_open(endpoint)
