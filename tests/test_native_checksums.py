@@ -288,3 +288,51 @@ def test_get_json_says_what_each_file_was_verified_against(
     assert main(["get", f"s3://{s3_bucket}/j/", str(tmp_path / "out"), "--json", *opts]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["verified_against"] == {"c.bin": "crc32c", "s.bin": "md5"}
+
+
+# -- bit rot at rest, on every store -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gcs_on_disk(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """fake-gcs-server keeping its objects as files, so that a test can rot one."""
+    from unifs.testing.servers import start_gcs
+
+    with start_gcs(data_dir=str(tmp_path_factory.mktemp("gcs-data"))) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def azure_on_disk(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Azurite keeping its blobs on disk, so that a test can rot one."""
+    from unifs.testing.servers import start_azure
+
+    with start_azure(data_dir=str(tmp_path_factory.mktemp("azure-data"))) as server:
+        yield server
+
+
+@pytest.mark.parametrize("size", [200_000, 9 * MiB + 5], ids=["one-request", "parts"])
+@pytest.mark.parametrize("backend", ["s3", "gcs", "azure", "oci"])
+def test_a_flipped_byte_at_rest_is_caught_on_every_store(
+    backend: str, size: int, request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    """An object unifs wrote, rotted in the store's own storage (its checksums kept): the get
+    fails that file, names the mismatch, and leaves nothing at the final path."""
+    server = request.getfixturevalue(
+        {"gcs": "gcs_on_disk", "azure": "azure_on_disk"}.get(backend, f"{backend}_server")
+    )
+    bucket = _fresh_bucket(server)
+    data = os.urandom(size)
+    (tmp_path / "w.bin").write_bytes(data)
+    uri = server.uri(bucket, "at-rest/w.bin")
+    unifs.put(tmp_path / "w.bin", uri, **server.storage_options)
+    good = unifs.get(uri, tmp_path / "good.bin", part_size=4 * MiB, **server.storage_options)
+    assert (tmp_path / "good.bin").read_bytes() == data and good.verified_against
+    if backend == "oci":
+        server.oci_server.rot(bucket, "at-rest/w.bin", size // 3)
+    else:
+        server.rot(bucket, "at-rest/w.bin", size // 3)
+    with pytest.raises(unifs.TransferError) as failed:
+        unifs.get(uri, tmp_path / "out.bin", part_size=4 * MiB, retries=0, **server.storage_options)
+    assert "mismatch" in failed.value.report.failed["w.bin"], failed.value.report.failed
+    assert not (tmp_path / "out.bin").exists()

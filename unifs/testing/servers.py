@@ -208,6 +208,28 @@ class S3LocalServer(LocalServer):
         finally:
             client.close()
 
+    def rot(self, bucket: str, key: str, offset: int) -> None:
+        """Flip one bit of the stored object's byte at ``offset`` and keep its ETag and
+        checksums: bit rot at rest, which only a reader that verifies notices.
+
+        Reaches moto's state in this process, so only for a server this process started.
+        """
+        if self._moto is None:
+            raise ServerStartError("rot needs the moto server this process started")
+        from moto.s3.models import s3_backends
+
+        for regions in s3_backends.values():
+            for backend in regions.values():
+                found = backend.buckets.get(bucket)
+                stored = found.keys.get(key) if found is not None else None
+                if stored is not None:
+                    _ = stored.etag  # computed (and kept) from the good bytes first
+                    rotten = bytearray(stored.value)
+                    rotten[offset] ^= 0x01
+                    stored.value = bytes(rotten)
+                    return
+        raise KeyError(f"no object {key!r} in S3 bucket {bucket!r}")
+
     def stop(self) -> None:
         """Stop the moto thread and free its port (no-op for a reused server)."""
         moto, self._moto = self._moto, None
@@ -217,8 +239,13 @@ class S3LocalServer(LocalServer):
 
 @dataclass
 class GCSLocalServer(LocalServer):
-    """Use fake-gcs-server (in-memory backend) in a subprocess; ``stop()`` terminates it."""
+    """Use fake-gcs-server in a subprocess; ``stop()`` terminates it.
 
+    Its objects live in memory, or as files under ``data_dir`` when it was started with one
+    (then :meth:`rot` can damage them at rest).
+    """
+
+    data_dir: str | None = None
     _process: _ServerProcess | None = field(default=None, repr=False)
     _xml: GCSXMLAdapter | None = field(default=None, repr=False)
 
@@ -255,6 +282,13 @@ class GCSLocalServer(LocalServer):
                 raise FileExistsError(f"GCS bucket {name!r} already exists: {detail}") from None
             raise OSError(f"creating GCS bucket {name!r} failed: {err.code} {detail}") from None
 
+    def rot(self, bucket: str, key: str, offset: int) -> None:
+        """Flip one bit of the stored object's byte at ``offset``, keeping its CRC32C and MD5:
+        bit rot at rest. Needs a server started with ``data_dir`` (objects on disk)."""
+        if self.data_dir is None:
+            raise ServerStartError("rot needs a server started with start_gcs(data_dir=...)")
+        _flip(os.path.join(self.data_dir, bucket, *key.split("/")), offset)
+
     def stop(self) -> None:
         """Terminate fake-gcs-server (no-op for a reused server) and its XML adapter."""
         xml, self._xml = self._xml, None
@@ -267,10 +301,15 @@ class GCSLocalServer(LocalServer):
 
 @dataclass
 class AzureLocalServer(LocalServer):
-    """Use Azurite's blob service (in-memory) in a Node subprocess; ``stop()`` terminates it."""
+    """Use Azurite's blob service in a Node subprocess; ``stop()`` terminates it.
+
+    Its blobs live in memory, or on disk under ``data_dir`` when it was started with one
+    (then :meth:`rot` can damage them at rest).
+    """
 
     account_name: str = AZURITE_ACCOUNT_NAME
     account_key: str = field(default=AZURITE_ACCOUNT_KEY, repr=False)
+    data_dir: str | None = None
     _process: _ServerProcess | None = field(default=None, repr=False)
 
     @property
@@ -287,6 +326,29 @@ class AzureLocalServer(LocalServer):
                 client.create_container(name)
             except errors.ResourceExistsError as err:
                 raise FileExistsError(f"Azure container {name!r} already exists") from err
+
+    def rot(self, bucket: str, key: str, offset: int) -> None:
+        """Flip one bit of the stored blob's byte at ``offset``, keeping its Content-MD5: bit
+        rot at rest. Needs a server started with ``data_dir`` (blobs on disk).
+
+        Azurite keeps blob bytes in extent files shared by many blobs; the bytes around
+        ``offset`` (read through the service first) say where in which extent they lie.
+        """
+        if self.data_dir is None:
+            raise ServerStartError("rot needs a server started with start_azure(data_dir=...)")
+        blob = _require("azure.storage.blob", provider="Azure test server", extra="azure")
+        with blob.BlobClient.from_connection_string(self.connection_string, bucket, key) as c:
+            window = c.download_blob(offset=offset, length=256).readall()
+        extents = os.path.join(self.data_dir, "__blobstorage__")
+        found = []
+        for name in sorted(os.listdir(extents)):
+            with open(os.path.join(extents, name), "rb") as handle:
+                at = handle.read().find(window)
+            if at >= 0:
+                found.append((os.path.join(extents, name), at))
+        if len(found) != 1:
+            raise KeyError(f"the bytes at {offset} of {key!r} are in {len(found)} extents, not 1")
+        _flip(*found[0])
 
     def stop(self) -> None:
         """Terminate Azurite (no-op for a reused server)."""
@@ -329,6 +391,17 @@ class OCILocalServer(LocalServer):
             self.oci_server.stop()
 
 
+def _flip(path: str, offset: int) -> None:
+    """Flip the lowest bit of the byte at ``offset`` of the file ``path``, in place."""
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        if not byte:
+            raise ValueError(f"{path} has no byte at {offset}")
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0x01]))
+
+
 # -- starting each server ------------------------------------------------------------------
 
 
@@ -363,9 +436,15 @@ def start_s3(*, timeout: float = DEFAULT_TIMEOUT) -> S3LocalServer:
     )
 
 
-def start_gcs(*, timeout: float = DEFAULT_TIMEOUT) -> GCSLocalServer:
-    """Start fake-gcs-server on a free port (or reuse ``UNIFS_TEST_GCS_ENDPOINT``)."""
-    reused = _reuse_endpoint("GCS", timeout=timeout)
+def start_gcs(*, timeout: float = DEFAULT_TIMEOUT, data_dir: str | None = None) -> GCSLocalServer:
+    """Start fake-gcs-server on a free port (or reuse ``UNIFS_TEST_GCS_ENDPOINT``).
+
+    ``data_dir`` keeps its objects as files there instead of in memory (a new server only).
+    """
+    reused = None if data_dir is not None else _reuse_endpoint("GCS", timeout=timeout)
+    storage = ["-backend", "memory"] if data_dir is None else [
+        "-backend", "filesystem", "-filesystem-root", data_dir,
+    ]  # fmt: skip
     process = None
     if reused is None:
         wrapper = _require(
@@ -380,7 +459,7 @@ def start_gcs(*, timeout: float = DEFAULT_TIMEOUT) -> GCSLocalServer:
             url = f"http://{_HOST}:{port}"
             # -public-host must match what clients dial, or signed and media URLs 404.
             return [
-                binary, "-scheme", "http", "-backend", "memory", "-host", _HOST,
+                binary, "-scheme", "http", *storage, "-host", _HOST,
                 "-port", str(port), "-external-url", url, "-public-host", f"{_HOST}:{port}",
             ]  # fmt: skip
 
@@ -398,13 +477,20 @@ def start_gcs(*, timeout: float = DEFAULT_TIMEOUT) -> GCSLocalServer:
         endpoint=endpoint,
         storage_options={"endpoint_url": endpoint, "token": "anon", "project": _GCS_PROJECT},
         owned=reused is None,
+        data_dir=data_dir,
         _process=process,
     )
 
 
-def start_azure(*, timeout: float = DEFAULT_TIMEOUT) -> AzureLocalServer:
-    """Start Azurite's blob service on a free port (or reuse ``UNIFS_TEST_AZURE_ENDPOINT``)."""
-    reused = _reuse_endpoint("AZURE", timeout=timeout)
+def start_azure(
+    *, timeout: float = DEFAULT_TIMEOUT, data_dir: str | None = None
+) -> AzureLocalServer:
+    """Start Azurite's blob service on a free port (or reuse ``UNIFS_TEST_AZURE_ENDPOINT``).
+
+    ``data_dir`` keeps its blobs on disk there instead of in memory (a new server only).
+    """
+    reused = None if data_dir is not None else _reuse_endpoint("AZURE", timeout=timeout)
+    storage = ["--inMemoryPersistence"] if data_dir is None else ["--location", data_dir]
     process = None
     if reused is None:
         binary = find_azurite()
@@ -412,7 +498,7 @@ def start_azure(*, timeout: float = DEFAULT_TIMEOUT) -> AzureLocalServer:
         process = _ServerProcess(
             "azurite-blob",
             [
-                binary, "--blobHost", _HOST, "--blobPort", "0", "--inMemoryPersistence",
+                binary, "--blobHost", _HOST, "--blobPort", "0", *storage,
                 "--loose", "--skipApiVersionCheck", "--disableTelemetry", "--silent",
             ],
         )  # fmt: skip
@@ -439,6 +525,7 @@ def start_azure(*, timeout: float = DEFAULT_TIMEOUT) -> AzureLocalServer:
         endpoint=blob_endpoint,
         storage_options={"connection_string": connection_string},
         owned=reused is None,
+        data_dir=data_dir,
         _process=process,
     )
 
