@@ -409,17 +409,17 @@ class S3Provider(Provider):
         listed: list[dict[str, Any]] = []
         crcs: list[tuple[int, int]] = []  # (crc, length) of each part
         for number, token in enumerate(parts, 1):
-            etag, *crc = token.split(" ")
+            etag, *carried = token.split(" ")
             listed.append({"PartNumber": number, "ETag": etag})
-            if len(crc) == 2:
-                crcs.append((int(crc[0], 16), int(crc[1])))
+            if len(carried) == 2:
+                crcs.append((int(carried[0], 16), int(carried[1])))
                 listed[-1]["ChecksumCRC64NVME"] = _b64_crc(crcs[-1][0])
         extra: dict[str, Any] = {}
         crt = _crc64nvme()
         if crt is not None and crcs and len(crcs) == len(parts):
             whole, _ = crcs[0]
-            for crc, length in crcs[1:]:
-                whole = crt.combine_crc64nvme(whole, crc, length)
+            for part_crc, length in crcs[1:]:
+                whole = crt.combine_crc64nvme(whole, part_crc, length)
             extra = {"ChecksumType": "FULL_OBJECT", "ChecksumCRC64NVME": _b64_crc(whole)}
         else:  # parts sent without their CRCs: S3 takes the part list alone
             for entry in listed:
