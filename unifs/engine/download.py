@@ -14,7 +14,7 @@ from unifs.engine.backend import open_backend
 from unifs.engine.checksums import DigestMismatch, expectation, is_valid, same_size
 from unifs.engine.config import TransferConfig
 from unifs.engine.hooks import hook
-from unifs.engine.limits import MiB, auto_part_size
+from unifs.engine.limits import HEAD_FOR_CRC_FROM, auto_part_size
 from unifs.engine.parts import download_all
 from unifs.engine.planning import Item, check_targets, make_item, plan_remote, safe_join
 from unifs.engine.progress import attach_report, split_callback
@@ -195,13 +195,9 @@ async def _publish_if_signed(
             dl.discard()
 
 
-#: an MD5 the listing gives costs less than a HEAD for the store's CRC below this size
-_HEAD_FOR_CRC_FROM = 8 * MiB
-
-
 def _worth_asking(item: Item) -> bool:
     """Whether a HEAD for the store's additional checksums may spare hashing an MD5."""
-    return item.checksum is None or (item.checksum[0] == "md5" and item.size >= _HEAD_FOR_CRC_FROM)
+    return item.checksum is None or (item.checksum[0] == "md5" and item.size >= HEAD_FOR_CRC_FROM)
 
 
 async def _with_layouts(engine: Engine, targets: list[tuple[Item, str]]) -> list[tuple[Item, str]]:

@@ -49,6 +49,11 @@ SPLIT_PAYBACK = 4  # ... and only if its tail would take this many first-byte la
 MIN_UPLOAD_PART = 5 * MiB  # S3 refuses multipart parts below this (all but the last)
 
 
+#: from this size a HEAD for the store's additional checksums (a CRC) pays over hashing the
+#: MD5 a listing gives
+HEAD_FOR_CRC_FROM = 8 * MiB
+
+
 def auto_part_size(total: int, concurrency: int, max_buffer: int, streams: bool) -> int:
     """The size files are cut into.
 

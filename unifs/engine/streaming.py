@@ -112,7 +112,7 @@ class Copier:
                 engine.slots.hold(2 * ahead),
                 engine.budget.hold((2 * ahead + 1) * self.part_size),
             ):
-                if await self._send_parts(item, target, feed, ahead):
+                if await self._send_parts(item, target, feed, ahead, hashers["md5"]):
                     report.bytes_transferred += item.size
                     return hashers
                 self.part_uploads = False  # the destination has no part uploads
@@ -126,6 +126,8 @@ class Copier:
                     await engine.on_hash(feed, data)
                     report.requests += parts + (parts if parts > 1 else 1)
                     options = self.put_options if parts > 1 else {}
+                    if parts == 1:  # one request: the store's cheapest checksum goes with it
+                        options = dst.provider.pipe_file_options(dst.fs, data)
                     await dst.call("pipe_file", target, data, **options)
                     sent = len(data)
             else:
@@ -196,7 +198,7 @@ class Copier:
             ) from exc
 
     async def _send_parts(
-        self, item: Item, target: str, feed: Callable[[bytes], None], ahead: int
+        self, item: Item, target: str, feed: Callable[[bytes], None], ahead: int, md5: Hasher
     ) -> bool:
         """Copy ``item`` as the numbered parts of one upload, each part retried on its own.
 
@@ -264,8 +266,11 @@ class Copier:
                 await room()
                 puts[index + 1] = asyncio.ensure_future(put(index + 1, piece))
             tokens = [await puts[number] for number in sorted(puts)]
+            digest = bytes.fromhex(md5.hexdigest())  # every byte fed, in order, by now
             await engine.retrying(
-                lambda _: dst.resolve(provider.finish_parts(dst.fs, target, upload, tokens))
+                lambda _: dst.resolve(
+                    provider.finish_parts(dst.fs, target, upload, tokens, md5=digest)
+                )
             )
         except BaseException:
             for pending in reads.values():

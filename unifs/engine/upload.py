@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -13,6 +14,7 @@ from unifs.engine.backend import Backend, open_backend
 from unifs.engine.checksums import MD5, Hasher, expectation, hash_file, hash_file_into
 from unifs.engine.config import TransferConfig
 from unifs.engine.limits import (
+    HEAD_FOR_CRC_FROM,
     MAX_PART_SIZE,
     MIN_PART_SIZE,
     MIN_UPLOAD_PART,
@@ -38,6 +40,11 @@ def _read_and_hash(local: str, hasher: Hasher) -> bytes:
     return data
 
 
+def _read_range(local: str, offset: int, length: int) -> bytes:
+    with open(local, "rb") as handle:
+        return os.pread(handle.fileno(), length, offset)
+
+
 async def _put_one(
     engine: Engine,
     local: str,
@@ -53,58 +60,196 @@ async def _put_one(
     if size <= part_size:
         async with engine.slots.hold(1), engine.budget.hold(size):
             data = await engine.on_disk(_read_and_hash, local, local_md5)
+            options = backend.provider.pipe_file_options(backend.fs, data)
 
             async def upload(_: int) -> None:
                 report.requests += 1
-                await backend.call("pipe_file", remote, data)
+                await backend.call("pipe_file", remote, data, **options)
 
             await engine.retrying(upload)
-    else:
-        # The backend's own upload streams the file, multipart where the store has it; it is
-        # told the part size and how many parts may fly, and holds that many slots and bytes.
-        accepts = backend.put_file_parameters()
-        options: dict[str, Any] = {}
-        if "chunksize" in accepts:
-            options["chunksize"] = part_size
-        parallel = 1
-        if "max_concurrency" in accepts:
-            parallel = max(1, min(-(-size // part_size), engine.concurrency // 2))
-            parallel = max(1, min(parallel, engine.budget.limit // 2 // part_size))
-            options["max_concurrency"] = parallel
-        provider = backend.provider
-        md5: bytes | None = None
-        if provider.md5_before_put:  # the store keeps a whole-object MD5 only if told it
-            await engine.on_hash(hash_file_into, local, local_md5)
-            md5 = bytes.fromhex(local_md5.hexdigest())
-            hashing = asyncio.ensure_future(asyncio.sleep(0))
-        else:
-            hashing = asyncio.ensure_future(engine.on_hash(hash_file_into, local, local_md5))
-        options.update(provider.put_file_options(backend.fs, part_size=part_size, md5=md5))
-
-        async def upload_file(_: int) -> None:
-            report.requests += 1
-            await backend.call("put_file", local, remote, **options)
-
-        await abort_unfinished(engine.backend, remote)  # what a killed or failed put left
-        try:
-            async with engine.slots.hold(parallel), engine.budget.hold(parallel * part_size):
-                await engine.retrying(upload_file)
-        except BaseException:
-            # a failed or interrupted upload leaves no parts behind (the SDKs abort on some
-            # errors only, and never on cancellation)
-            await asyncio.shield(abort_unfinished(engine.backend, remote))
-            raise
-        finally:
-            await hashing
+        if engine.callback is not None:
+            engine.callback.relative_update(size)
+    elif not await _put_parts(engine, local, remote, size, part_size, local_md5):
+        await _put_whole(engine, local, remote, size, part_size, local_md5)
     report.bytes_transferred += size
+    await _check_upload(engine, local, relative, remote, size, part_size, local_md5, verify)
+
+
+async def _put_parts(
+    engine: Engine, local: str, remote: str, size: int, part_size: int, md5: Hasher
+) -> bool:
+    """Upload ``local`` as the numbered parts of one upload, each part retried on its own.
+
+    Parts are read from disk in order, hashed on the way and sent side by side; progress
+    moves as each part lands. A part that runs out of attempts fails the file (the parts
+    before it are not sent again, the file is not tried again), and any failure or
+    cancellation throws the upload away. False where the store has no part uploads.
+    """
+    backend, report = engine.backend, engine.report
+    provider = backend.provider
+    part_size = fit_part_size(part_size, provider.part_limits, size)  # the store's part count
+    begun = provider.start_parts(backend.fs, remote, part_size=part_size)
+    if begun is None:
+        return False
+    count = -(-size // part_size)
+    # as many parts in flight as the put_file path sends side by side (a part is held twice:
+    # its bytes, and the copy an SDK makes of them)
+    parallel = max(1, min(count, engine.concurrency // 2, engine.budget.limit // 2 // part_size))
+    made = [begun]
+
+    async def start(_: int) -> str:
+        again = (
+            made.pop() if made else provider.start_parts(backend.fs, remote, part_size=part_size)
+        )
+        return str(await backend.resolve(again))
+
+    upload: str | None = None
+    puts: dict[int, asyncio.Future[str]] = {}
+    room = asyncio.Semaphore(parallel)
+    sent = 0
+
+    async def put(upload: str, number: int, data: bytes) -> str:
+        nonlocal sent
+        try:
+
+            async def attempt(_: int) -> str:
+                report.requests += 1
+                done = provider.put_part(backend.fs, remote, upload, number, data)
+                return str(await backend.resolve(done))
+
+            try:
+                token = await engine.retrying(attempt)
+            except Exception as exc:  # its own attempts are spent: the file is not tried again
+                raise Permanent(
+                    f"part {number} of {count} to {remote} failed: {describe(exc)}"
+                ) from exc
+            sent += len(data)
+            if engine.callback is not None:
+                engine.callback.relative_update(len(data))
+            return token
+        finally:
+            room.release()
+
+    try:
+        await abort_unfinished(backend, remote)  # what a killed or failed put left
+        async with engine.slots.hold(parallel), engine.budget.hold(2 * parallel * part_size):
+            upload = await engine.retrying(start)
+            report.requests += 1
+            for number in range(1, count + 1):
+                await room.acquire()
+                for landed in [f for f in puts.values() if f.done()]:
+                    landed.result()  # a part's failure ends the file now
+                offset = (number - 1) * part_size
+                length = min(part_size, size - offset)
+                data = await engine.on_disk(_read_range, local, offset, length)
+                if len(data) != length:
+                    raise Permanent(f"{local} changed while it was uploaded")
+                await engine.on_hash(md5.update, data)  # in order: the whole file's MD5
+                puts[number] = asyncio.ensure_future(put(upload, number, data))
+            tokens = [await puts[number] for number in range(1, count + 1)]
+            digest = bytes.fromhex(md5.hexdigest())
+            await engine.retrying(
+                lambda _: backend.resolve(
+                    provider.finish_parts(backend.fs, remote, upload, tokens, md5=digest)
+                )
+            )
+            report.requests += 1
+    except BaseException:
+        for putting in puts.values():
+            putting.cancel()
+        await asyncio.gather(*puts.values(), return_exceptions=True)
+        for unused in made:  # never begun: close the coroutine instead of leaking it
+            getattr(unused, "close", lambda: None)()
+        if upload is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    backend.resolve(provider.cancel_parts(backend.fs, remote, upload))
+                )
+        # and whatever a begin that failed on the way back may have left
+        await asyncio.shield(abort_unfinished(backend, remote))
+        if sent and engine.callback is not None:
+            engine.callback.relative_update(-sent)  # these bytes never became the object
+        raise
+    return True
+
+
+async def _put_whole(
+    engine: Engine, local: str, remote: str, size: int, part_size: int, local_md5: Hasher
+) -> None:
+    """Upload ``local`` through the backend's own ``put_file`` (stores with no part uploads),
+    retried as a whole."""
+    backend, report = engine.backend, engine.report
+    # The backend's own upload streams the file, multipart where the store has it; it is
+    # told the part size and how many parts may fly, and holds that many slots and bytes.
+    accepts = backend.put_file_parameters()
+    options: dict[str, Any] = {}
+    if "chunksize" in accepts:
+        options["chunksize"] = part_size
+    parallel = 1
+    if "max_concurrency" in accepts:
+        parallel = max(1, min(-(-size // part_size), engine.concurrency // 2))
+        parallel = max(1, min(parallel, engine.budget.limit // 2 // part_size))
+        options["max_concurrency"] = parallel
+    provider = backend.provider
+    md5: bytes | None = None
+    if provider.md5_before_put:  # the store keeps a whole-object MD5 only if told it
+        await engine.on_hash(hash_file_into, local, local_md5)
+        md5 = bytes.fromhex(local_md5.hexdigest())
+        hashing = asyncio.ensure_future(asyncio.sleep(0))
+    else:
+        hashing = asyncio.ensure_future(engine.on_hash(hash_file_into, local, local_md5))
+    options.update(provider.put_file_options(backend.fs, part_size=part_size, md5=md5))
+
+    async def upload_file(_: int) -> None:
+        report.requests += 1
+        await backend.call("put_file", local, remote, **options)
+
+    await abort_unfinished(engine.backend, remote)  # what a killed or failed put left
+    try:
+        async with engine.slots.hold(parallel), engine.budget.hold(parallel * part_size):
+            await engine.retrying(upload_file)
+    except BaseException:
+        # a failed or interrupted upload leaves no parts behind (the SDKs abort on some
+        # errors only, and never on cancellation)
+        await asyncio.shield(abort_unfinished(engine.backend, remote))
+        raise
+    finally:
+        await hashing
     if engine.callback is not None:
         engine.callback.relative_update(size)
-    verified, why = False, ""
+
+
+async def _check_upload(
+    engine: Engine,
+    local: str,
+    relative: str,
+    remote: str,
+    size: int,
+    part_size: int,
+    local_md5: Hasher,
+    verify: bool,
+) -> None:
+    """Check the stored object against the file: its size, and the cheapest checksum the
+    store reports (its additional CRCs asked for where a HEAD pays)."""
+    backend, report = engine.backend, engine.report
+    verified, why, expect = False, "", None
     if verify:
+        backend.fs.invalidate_cache(remote)
         info = await engine.retrying(lambda _: backend.call("info", remote))
         if int(info.get("size", -1)) != size:
             raise Permanent(f"uploaded {size} bytes but the store reports {info.get('size')}")
         item = make_item(backend.provider, remote, relative, info)
+        # the store's additional checksums (S3's CRC64NVME, which unifs sent) where a HEAD
+        # pays: a multipart object's ETag needs a pass of MD5 per part to check
+        md5_only = item.checksum is not None and item.checksum[0] == "md5"
+        if item.checksum is None or (md5_only and size >= HEAD_FOR_CRC_FROM):
+            asked = backend.provider.stored_checksums(backend.fs, remote)
+            try:
+                extra = await engine.retrying(lambda _: backend.resolve(asked)) if asked else {}
+            except Exception as exc:  # the checksum info gave stays what the file is checked by
+                logger.debug("no additional checksums for %s: %s", remote, exc)
+                extra = {}
+            item = make_item(backend.provider, remote, relative, {**info, **extra})
         expect, why = expectation(item, [part_size])
         if expect is not None:
             if expect.kind == "md5":

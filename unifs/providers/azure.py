@@ -557,12 +557,16 @@ class AzureProvider(Provider):
             await client.stage_block(block_id=block, data=data, length=len(data))
         return block
 
-    async def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> None:
-        from azure.storage.blob import BlobBlock
+    async def finish_parts(
+        self, fs: Any, path: str, upload: str, parts: list[str], *, md5: bytes | None = None
+    ) -> None:
+        from azure.storage.blob import BlobBlock, ContentSettings
 
         container, blob, _ = fs.split_path(path)
+        # a blob committed from blocks has a Content-MD5 only if the commit sets it
+        extra = {"content_settings": ContentSettings(content_md5=bytearray(md5))} if md5 else {}
         async with fs.service_client.get_blob_client(container, blob) as client:
-            await client.commit_block_list([BlobBlock(block_id=b) for b in parts])
+            await client.commit_block_list([BlobBlock(block_id=b) for b in parts], **extra)
 
     def presign(
         self,

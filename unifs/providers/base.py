@@ -240,8 +240,14 @@ class Provider(ABC):
         """Send part ``number`` (from 1) of ``upload``; gives what :meth:`finish_parts` needs."""
         raise NotImplementedError(f"{self.name} has no part uploads")
 
-    def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> Any:
-        """Make the object at ``path`` from ``parts`` (:meth:`put_part`'s results, in order)."""
+    def finish_parts(
+        self, fs: Any, path: str, upload: str, parts: list[str], *, md5: bytes | None = None
+    ) -> Any:
+        """Make the object at ``path`` from ``parts`` (:meth:`put_part`'s results, in order).
+
+        ``md5``, the whole object's binary MD5 where the caller has it, is kept with the
+        object by stores that keep one only if told it on commit (:attr:`md5_before_put`).
+        """
         raise NotImplementedError(f"{self.name} has no part uploads")
 
     def cancel_parts(self, fs: Any, path: str, upload: str) -> Any:
@@ -302,6 +308,11 @@ class Provider(ABC):
 
         ``md5`` is the whole file's binary MD5 when :attr:`md5_before_put` asks for it.
         """
+        return {}
+
+    def pipe_file_options(self, fs: Any, data: bytes) -> dict[str, Any]:
+        """Extra ``pipe_file`` arguments for ``data`` sent in one request, so that the stored
+        object keeps the checksum a later read verifies at least cost (S3: its CRC64NVME)."""
         return {}
 
     # -- auth -------------------------------------------------------------------------------

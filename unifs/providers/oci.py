@@ -696,7 +696,9 @@ class OCIProvider(Provider):
         await multipart.part(number, data)
         return multipart.parts[number]
 
-    async def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> None:
+    async def finish_parts(
+        self, fs: Any, path: str, upload: str, parts: list[str], *, md5: bytes | None = None
+    ) -> None:
         from unifs.providers.oci_io import Multipart
 
         multipart = await Multipart.attach(fs, path, upload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -75,6 +76,31 @@ _ADDITIONAL_CHECKSUMS = (
     ("ChecksumCRC32C", "crc32c"),
     ("ChecksumCRC32", "crc32"),
 )
+
+
+#: what create_multipart_upload is told so that S3 keeps a CRC64NVME of the whole object
+_FULL_OBJECT_CRC = {"ChecksumAlgorithm": "CRC64NVME", "ChecksumType": "FULL_OBJECT"}
+
+
+@functools.cache
+def _crc64nvme() -> Any:
+    """awscrt's checksums module where it computes and combines CRC64NVME, else None.
+
+    Without it (awscrt is part of the s3 extra) unifs's uploads send no additional checksum
+    and botocore adds its default CRC32, as before.
+    """
+    try:
+        from awscrt import checksums
+    except ImportError:
+        return None
+    needed = ("crc64nvme", "combine_crc64nvme")
+    return checksums if all(hasattr(checksums, name) for name in needed) else None
+
+
+def _b64_crc(crc: int) -> str:
+    import base64
+
+    return base64.b64encode(crc.to_bytes(8, "big")).decode()
 
 
 class S3Provider(Provider):
@@ -368,23 +394,62 @@ class S3Provider(Provider):
 
     async def _start_parts(self, fs: Any, path: str) -> str:
         bucket, key, _ = fs.split_path(path)
-        started = await fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key)
+        # a full-object CRC64NVME, which a later read verifies at CRC cost (the ETag of a
+        # multipart object is an MD5 of part MD5s: a pass of MD5 per read)
+        extra = _FULL_OBJECT_CRC if _crc64nvme() is not None else {}
+        started = await fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key, **extra)
         return str(started["UploadId"])
 
     async def put_part(self, fs: Any, path: str, upload: str, number: int, data: bytes) -> str:
         bucket, key, _ = fs.split_path(path)
+        crt = _crc64nvme()
+        extra: dict[str, Any] = {}
+        if crt is not None:
+            crc = crt.crc64nvme(data)  # native, ~20 GB/s: no thread hop for one part
+            extra = {"ChecksumAlgorithm": "CRC64NVME", "ChecksumCRC64NVME": _b64_crc(crc)}
         sent = await fs._call_s3(
-            "upload_part", Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data
-        )
-        return str(sent["ETag"])
+            "upload_part", Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data,
+            **extra,
+        )  # fmt: skip
+        # the token carries the part's CRC and length, which finish_parts combines into the
+        # whole object's CRC (parts may come from other processes: the token is all it gets)
+        return f"{sent['ETag']} {crc:016x} {len(data)}" if crt is not None else str(sent["ETag"])
 
-    async def finish_parts(self, fs: Any, path: str, upload: str, parts: list[str]) -> None:
+    async def finish_parts(
+        self, fs: Any, path: str, upload: str, parts: list[str], *, md5: bytes | None = None
+    ) -> None:
         bucket, key, _ = fs.split_path(path)
-        listed = [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(parts, 1)]
+        listed: list[dict[str, Any]] = []
+        crcs: list[tuple[int, int]] = []  # (crc, length) of each part
+        for number, token in enumerate(parts, 1):
+            etag, *carried = token.split(" ")
+            listed.append({"PartNumber": number, "ETag": etag})
+            if len(carried) == 2:
+                crcs.append((int(carried[0], 16), int(carried[1])))
+                listed[-1]["ChecksumCRC64NVME"] = _b64_crc(crcs[-1][0])
+        extra: dict[str, Any] = {}
+        crt = _crc64nvme()
+        if crt is not None and crcs and len(crcs) == len(parts):
+            whole, _ = crcs[0]
+            for part_crc, length in crcs[1:]:
+                whole = crt.combine_crc64nvme(whole, part_crc, length)
+            extra = {"ChecksumType": "FULL_OBJECT", "ChecksumCRC64NVME": _b64_crc(whole)}
+        else:  # parts sent without their CRCs: S3 takes the part list alone
+            for entry in listed:
+                entry.pop("ChecksumCRC64NVME", None)
         await fs._call_s3(
             "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload,
-            MultipartUpload={"Parts": listed},
+            MultipartUpload={"Parts": listed}, **extra,
         )  # fmt: skip
+
+    def pipe_file_options(self, fs: Any, data: bytes) -> dict[str, Any]:
+        crt = _crc64nvme()
+        if crt is None or not hasattr(fs, "_call_s3"):
+            return {}
+        return {
+            "ChecksumAlgorithm": "CRC64NVME",
+            "ChecksumCRC64NVME": _b64_crc(crt.crc64nvme(data)),
+        }
 
     async def cancel_parts(self, fs: Any, path: str, upload: str) -> None:
         bucket, key, _ = fs.split_path(path)
