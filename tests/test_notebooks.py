@@ -84,6 +84,13 @@ def test_output_dir_holds_the_executed_notebook_with_its_chart(tmp_path: Path) -
     assert notebooks.chart(executed).startswith(PNG)  # type: ignore[union-attr]
     texts = _texts(executed)
     assert any("checksum-verified" in t for t in texts), "no transfer printed its summary line"
+    bars = [
+        "".join(o.data["text/plain"])
+        for cell in executed.cells
+        for o in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert bars and all("100%|██████████|" in bar for bar in bars), bars
     leaked = [t for t in texts if REQUEST_LOG.search(t)]
     assert not leaked, f"a server's request log is in the outputs: {leaked[0][:300]}"
     # the notebook in git is untouched: still without outputs
@@ -133,3 +140,30 @@ def test_the_kernel_draws_inline_whatever_mplbackend_says(
     run = notebooks.execute(source)
 
     assert run.chart is not None and run.chart.startswith(PNG)
+
+
+def test_a_progress_widget_reads_as_its_last_state_in_a_static_render(tmp_path: Path) -> None:
+    """GitHub shows a widget's text/plain: the executed copy holds the bar's end, not 0%."""
+    _needs_kernel()
+    from unifs.testing import notebooks
+
+    source = _notebook(
+        tmp_path / "bar.ipynb",
+        GUARD,
+        "from unifs.transfer import progress_bar\n\n"
+        "bar = progress_bar('get', refresh_every=None)\n"
+        "bar.set_size(3 * 2**20)\n"
+        "for _ in range(3):\n"
+        "    bar.relative_update(2**20)\n"
+        "bar.close()",
+        "import matplotlib.pyplot as plt\n\nplt.plot([0, 1])\nplt.show()",
+    )
+
+    run = notebooks.execute(source)
+
+    [shown] = [
+        "".join(o["data"]["text/plain"])
+        for o in run.notebook.cells[1].outputs
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert shown.startswith("get: 100%|██████████| 3.0 MiB/3.0 MiB, "), shown

@@ -10,12 +10,17 @@ notebook ends with a picture of what it just ran: its last code cell must leave 
 notebook, outputs and pictures included, under its own name (the notebooks in git are kept
 without outputs); ``--export-charts`` writes each last cell's picture as ``NAME.png``, which
 is how the charts in the docs are made.
+
+A progress-bar widget's ``text/plain`` (what GitHub and other static renders show) is its
+text when it was first displayed, ``get: 0%|``; in the executed notebooks it is set to the
+bar's last state, read off the widget state the run saved: ``get: 100%|██████████| ...``.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import html
 import os
 import sys
 import time
@@ -55,6 +60,36 @@ def chart(notebook: Any) -> bytes | None:
     return None
 
 
+def _bar_text(widgets: dict[str, Any], model_id: str, width: int = 10) -> str | None:
+    """The text of the tqdm bar whose box is ``model_id``, as its widgets last showed it."""
+    box = widgets.get(model_id, {}).get("state", {})
+    children = [widgets.get(str(c).removeprefix("IPY_MODEL_"), {}) for c in box.get("children", [])]
+    kinds = [child.get("model_name") for child in children]
+    if kinds != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None  # not tqdm's [text, bar, text] box
+    left, bar, right = (child.get("state", {}) for child in children)
+    # tqdm writes spaces as U+2007 and escapes the text for HTML
+    left_text, right_text = (
+        html.unescape(str(part.get("value", ""))).replace("\u2007", " ") for part in (left, right)
+    )
+    most = float(bar.get("max") or 0)
+    done = min(max(float(bar.get("value") or 0) / most, 0.0), 1.0) if most else 0.0
+    filled = round(done * width)
+    return f"{left_text}|{'█' * filled}{' ' * (width - filled)}|{right_text}"
+
+
+def _settle_widget_text(notebook: Any) -> None:
+    """Give each progress-bar widget output the ``text/plain`` of its last state."""
+    saved = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json")
+    widgets = (saved or {}).get("state", {})
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+            text = _bar_text(widgets, view.get("model_id", "")) if view else None
+            if text is not None:
+                output["data"]["text/plain"] = text
+
+
 def execute(
     path: Path,
     *,
@@ -85,6 +120,7 @@ def execute(
             resources={"metadata": {"path": str(path.parent)}},
         ).execute(env={**os.environ, "MPLBACKEND": _INLINE})
     finally:
+        _settle_widget_text(notebook)
         if output_dir is not None:
             output_dir.mkdir(parents=True, exist_ok=True)
             nbformat.write(notebook, output_dir / path.name)
