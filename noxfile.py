@@ -104,11 +104,25 @@ def docs_build(session: nox.Session) -> None:
     )
 
 
+#: where ``nox -s notebooks`` leaves the executed notebooks, outputs and pictures included
+EXECUTED_NOTEBOOKS = "build/notebooks"
+
+
 @nox.session(python=PYTHON)
 def notebooks(session: nox.Session) -> None:
-    """Execute every notebook against the local servers."""
+    """Execute every notebook against the local servers; each must end with a chart.
+
+    The executed copies (outputs, charts) are written to build/notebooks/; the notebooks in
+    git stay without outputs. ``nox -s notebooks -- --export-charts docs/img`` also renews
+    the docs' charts from this run.
+    """
     _install(
         session, ".[test]", TORCH, "nbclient", "nbformat", "ipykernel", "ipywidgets", "matplotlib"
     )
     _install_azurite(session)
-    session.run("python", "-m", "unifs.testing.notebooks", "notebooks")
+    session.run(
+        "python", "-m", "unifs.testing.notebooks", "notebooks",
+        "--output-dir", EXECUTED_NOTEBOOKS, *session.posargs,
+    )  # fmt: skip
+    # the runner's own tests: executed copies, the final chart, no server request log
+    session.run("pytest", "tests/test_notebooks.py")
