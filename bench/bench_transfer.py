@@ -36,7 +36,8 @@ makes each contender log unifs's gate and range splits to stderr.
 
 Prints one table: MiB/s, each peer's speed as a ratio of unifs's, CPU-s per GiB, peak RSS.
 Asserts nothing; moto copies the whole object for every ranged GET, so read S3 numbers with
-that in mind.
+that in mind: ``--providers s3rver`` runs the S3 contenders against s3rver (bench/s3rver.py;
+``npm ci`` installs it), whose ranged GETs are independent.
 """
 
 from __future__ import annotations
@@ -474,7 +475,7 @@ def main() -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", default="all", help="model, small, large or all")
     parser.add_argument("--profile", default="all", help="loopback, link or all")
-    parser.add_argument("--providers", default="s3,gcs,azure,oci")
+    parser.add_argument("--providers", default="s3,gcs,azure,oci", help="and s3rver")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink sizes and counts")
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender (median)")
     parser.add_argument("--concurrency", type=int, default=64, help="for every contender")
@@ -490,6 +491,8 @@ def main() -> int:
         return child(args.child)
     # a terminated run still stops its servers and proxies (atexit runs on SystemExit)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    from s3rver import start_s3rver
 
     from unifs.testing import servers
     from unifs.testing.faults import route_through
@@ -512,7 +515,9 @@ def main() -> int:
     if shutil.which("rclone") is None:
         skipped.append("rclone: not on PATH (apt-get install rclone), not measured")
     for provider in args.providers.split(","):
-        server = servers.start(provider)
+        # s3rver is a second S3 server (bench/s3rver.py): S3's contenders, measured there
+        kind = "s3" if provider == "s3rver" else provider
+        server = start_s3rver() if provider == "s3rver" else servers.start(provider)
         try:
             server.make_bucket(BUCKET)
             for dataset in datasets:
@@ -526,17 +531,17 @@ def main() -> int:
                     link = None
                     options = dict(server.storage_options)
                     if profile == "link":
-                        link, endpoint = start_link(server.endpoint, args, provider)
+                        link, endpoint = start_link(server.endpoint, args, kind)
                         options = route_through(options, server.endpoint, endpoint)
                     try:
                         results: dict[str, dict[str, Any]] = {}
-                        for contender in PEERS[provider]:
+                        for contender in PEERS[kind]:
                             if wanted and contender not in wanted:
                                 continue
                             if contender == "rclone" and shutil.which("rclone") is None:
                                 continue
                             runs = [
-                                measure(contender, provider, root, prefix, options, expected, args)
+                                measure(contender, kind, root, prefix, options, expected, args)
                                 for _ in range(args.repeat)
                             ]
                             good = [r for r in runs if "error" not in r]
@@ -553,7 +558,7 @@ def main() -> int:
                             results[contender] = best
                         ours = results.get("unifs", {})
                         for contender, r in results.items():
-                            name = STOCK[provider] if contender == "fsspec" else contender
+                            name = STOCK[kind] if contender == "fsspec" else contender
                             line = f"{profile:<9}{provider:<7}{dataset:<8}{name:<12}{mib:>7.0f}"
                             if "error" in r:
                                 rows.append(f"{line}{'':>8}{'':>10}{'':>10}{'':>10}  {r['error']}")
