@@ -486,6 +486,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="per contender run")
     parser.add_argument("--contenders", help="comma-separated subset, e.g. unifs,obstore")
     parser.add_argument("--rclone-streams", type=int, default=16, help="streams per large file")
+    parser.add_argument("--plot", help="write a PNG of MiB/s and CPU-s/GiB per contender here")
+    parser.add_argument("--json", help="write every measured row as JSON here")
     args = parser.parse_args()
     if args.child:
         return child(args.child)
@@ -511,6 +513,7 @@ def main() -> int:
         f"{'vs unifs':>10}{'CPU-s/GiB':>10}{'peak RSS':>10}  bytes  notes"
     )
     rows: list[str] = []
+    measured: list[dict[str, Any]] = []
     skipped: list[str] = []
     if shutil.which("rclone") is None:
         skipped.append("rclone: not on PATH (apt-get install rclone), not measured")
@@ -570,6 +573,12 @@ def main() -> int:
                                 if "seconds" in ours and "error" not in ours
                                 else float("nan")
                             )
+                            measured.append(
+                                {"profile": profile, "provider": provider, "dataset": dataset,
+                                 "contender": name, "mib": mib, "mibps": speed,
+                                 "vs_unifs": ratio, "cpu_s_per_gib": r["cpu"] / (mib / 1024),
+                                 "peak_rss_mib": r["rss"] / MiB, "check": r["check"]}
+                            )  # fmt: skip
                             rows.append(
                                 f"{line}{speed:>8.1f}{ratio:>9.2f}x{r['cpu'] / (mib / 1024):>10.2f}"
                                 f"{r['rss'] / MiB:>7.0f}MiB  {r['check']:<5}  {r.get('extra', '')}"
@@ -591,7 +600,49 @@ def main() -> int:
     print(header)
     for row in rows:
         print(row)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(
+                {"args": vars(args), "cores": os.cpu_count(), "rows": measured}, handle, indent=1
+            )
+    if args.plot:
+        plot(measured, args.plot)
     return 0
+
+
+def plot(measured: list[dict[str, Any]], path: str) -> None:
+    """MiB/s (top) and client CPU-s/GiB (bottom) per contender, one column per profile."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    profiles = sorted({m["profile"] for m in measured}, key=PROFILES.index)
+    fig, axes = plt.subplots(2, len(profiles), figsize=(7 * len(profiles), 7), squeeze=False)
+    contenders = list(dict.fromkeys(m["contender"] for m in measured))
+    colours = {c: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(contenders)}
+    for column, profile in enumerate(profiles):
+        rows = [m for m in measured if m["profile"] == profile]
+        groups = list(dict.fromkeys(f"{m['provider']}\n{m['dataset']}" for m in rows))
+        for line, (key, label) in enumerate((("mibps", "MiB/s"), ("cpu_s_per_gib", "CPU-s/GiB"))):
+            ax = axes[line][column]
+            for g, group in enumerate(groups):
+                here = [m for m in rows if f"{m['provider']}\n{m['dataset']}" == group]
+                width = 0.8 / max(1, len(here))
+                for i, m in enumerate(here):
+                    colour = colours[m["contender"]]
+                    x = g - 0.4 + width * (i + 0.5)
+                    ax.bar(x, m[key], width, color=colour, label=m["contender"])
+            ax.set_xticks(range(len(groups)), groups, fontsize=8)
+            ax.set_ylabel(label)
+            ax.set_title(f"{profile}: {label}")
+    unique: dict[str, Any] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            unique.setdefault(label, handle)
+    fig.legend(unique.values(), unique.keys(), loc="upper center", ncol=len(unique))
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.savefig(path, dpi=90)
 
 
 if __name__ == "__main__":
