@@ -18,7 +18,15 @@ from unifs.engine.filters import check
 from unifs.engine.limits import DEFAULT_CONCURRENCY, DEFAULT_MAX_BUFFER, MiB
 from unifs.engine.retries import RetryPolicy
 
-__all__ = ["COMMON", "KEYWORDS", "TransferConfig", "config_keywords", "pop_config", "takes_config"]
+__all__ = [
+    "COMMON",
+    "KEYWORDS",
+    "TransferConfig",
+    "config_keywords",
+    "patterns",
+    "pop_config",
+    "takes_config",
+]
 
 
 @dataclass(frozen=True)
@@ -67,8 +75,8 @@ class TransferConfig:
         else:
             policy = RetryPolicy(attempts=max(1, int(retries) + 1))
         return cls(
-            include=_patterns(include),
-            exclude=_patterns(exclude),
+            include=patterns(include),
+            exclude=patterns(exclude),
             concurrency=max(1, concurrency or DEFAULT_CONCURRENCY),
             part_size=part_size or None,
             max_buffer=max(MiB, max_buffer or DEFAULT_MAX_BUFFER),
@@ -83,11 +91,13 @@ class TransferConfig:
         """This config with ``changes`` (``config.but(callback=None, include=None)``)."""
         for name in ("include", "exclude"):
             if name in changes:
-                changes[name] = _patterns(changes[name])
+                changes[name] = patterns(changes[name])
         return replace(self, **changes)
 
 
-def _patterns(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
+def patterns(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    """``include``/``exclude`` as a config keeps them: a tuple (one string is one pattern),
+    every pattern checked (:class:`~unifs.errors.FilterPatternError` for a malformed one)."""
     if value is None:
         return None
     patterns = (value,) if isinstance(value, str) else tuple(value)

@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from unifs.engine.config import COMMON, config_keywords, pop_config
+from unifs.engine.config import COMMON, config_keywords, patterns, pop_config
 from unifs.engine.hooks import hook
 from unifs.engine.progress import auto_progress
 from unifs.engine.report import TransferError, TransferReport
@@ -49,20 +49,21 @@ def _renamed(name: str, kwargs: dict[str, Any], renamed: Mapping[str, str]) -> N
         kwargs[new] = kwargs.pop(old)
 
 
-def _checked(result: _R, include: Any) -> _R:
-    """``result``, its report told which ``include`` patterns kept no file (where it is one)."""
-    if isinstance(result, TransferReport):
-        result.check_includes([include] if isinstance(include, str) else include)
-    return result
-
-
 @contextlib.contextmanager
-def _includes_checked(include: Any) -> Iterator[None]:
-    """The report a failed transfer raises with, told the same as :func:`_checked`'s."""
+def _unmatched_told(include: Any) -> Iterator[Callable[[_R], _R]]:
+    """Tell the transfer's report which ``include`` patterns kept no file: the report it
+    returns (through the function this yields) or the one a TransferError carries."""
+    wanted = patterns(include)
+
+    def told(result: _R) -> _R:
+        if isinstance(result, TransferReport):
+            result.check_includes(wanted)
+        return result
+
     try:
-        yield
+        yield told
     except TransferError as exc:
-        _checked(exc.report, include)
+        told(exc.report)
         raise
 
 
@@ -89,10 +90,8 @@ def asynchronous(
             with auto_progress(kwargs.get("callback"), description) as bar:
                 kwargs["callback"] = bar
                 made = pop_config(kwargs, names)
-                with _includes_checked(made.include):
-                    return _checked(
-                        await run_async(fn(*args, transfer_config=made, **kwargs)), made.include
-                    )
+                with _unmatched_told(made.include) as told:
+                    return told(await run_async(fn(*args, transfer_config=made, **kwargs)))
 
         verb.__signature__ = config_keywords(fn, names)  # type: ignore[attr-defined]
         verb._unifs_verb = (fn, description, renames, names)  # type: ignore[attr-defined]
@@ -117,14 +116,13 @@ def blocking(verb: _Verb[_R], name: str, *, distributed: bool = False) -> Callab
             if client is not None:
                 # the bar is drawn here already: None now means no bar
                 kwargs["callback"] = False if bar is None else bar
-                include = kwargs.get("include")
-                with _includes_checked(include):
+                with _unmatched_told(kwargs.get("include")) as told:
                     result: _R = hook(name)(*args, client=client, **kwargs)
-                return _checked(result, include)
+                    return told(result)
             kwargs["callback"] = bar
             made = pop_config(kwargs, names)
-            with _includes_checked(made.include):
-                return _checked(run_sync(fn(*args, transfer_config=made, **kwargs)), made.include)
+            with _unmatched_told(made.include) as told:
+                return told(run_sync(fn(*args, transfer_config=made, **kwargs)))
 
     twin.__name__ = twin.__qualname__ = name
     twin.__doc__ = (
