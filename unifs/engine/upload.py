@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from unifs.engine.backend import Backend, open_backend
 from unifs.engine.checksums import MD5, Hasher, expectation, hash_file, hash_file_into
 from unifs.engine.config import TransferConfig
+from unifs.engine.ledger import abort_unfinished
 from unifs.engine.limits import (
     MAX_PART_SIZE,
     MIN_PART_SIZE,
@@ -85,14 +86,15 @@ async def _put_one(
             report.requests += 1
             await backend.call("put_file", local, remote, **options)
 
-        await abort_unfinished(engine.backend, remote)  # what a killed or failed put left
         try:
             async with engine.slots.hold(parallel), engine.budget.hold(parallel * part_size):
                 await engine.retrying(upload_file)
         except BaseException:
             # a failed or interrupted upload leaves no parts behind (the SDKs abort on some
-            # errors only, and never on cancellation)
-            await asyncio.shield(abort_unfinished(engine.backend, remote))
+            # errors only, and never on cancellation). The SDK began it, so its id is not in
+            # unifs's ledger: this aborts the key's uploads begun before now, until this path
+            # too begins its uploads through ``engine.ledger.begin``.
+            await asyncio.shield(_abort_key_uploads(engine.backend, remote))
             raise
         finally:
             await hashing
@@ -124,10 +126,11 @@ async def _put_one(
     report.settle(relative, expect.label if verified and expect is not None else None)
 
 
-async def abort_unfinished(backend: Backend, remote: str) -> None:
+async def _abort_key_uploads(backend: Backend, remote: str) -> None:
     """Abort the multipart uploads to ``remote`` begun before now, where the store has them.
 
-    What a killed or failed run left (its parts are stored, and billed, until aborted).
+    What this put's SDK upload left after a failure (its parts are stored, and billed,
+    until aborted).
     """
     now = datetime.now(timezone.utc)
     try:
@@ -173,6 +176,9 @@ async def upload(
     limits = backend.provider.part_limits
     check_budget(config.max_buffer, limits, uri.url)  # before any byte moves
     chosen = fit_part_size(max(chosen, MIN_UPLOAD_PART), limits)
+    if pairs:  # what killed runs of unifs left under the destination (one ledger read)
+        whole_key = single and not (prefix or uri.is_prefix)
+        await abort_unfinished(backend, dst.path if whole_key else dst.path.rstrip("/") + "/")
     if fs_callback is not None:
         sizes = await engine.on_disk(lambda: sum(os.path.getsize(p) for p, _ in pairs))
         fs_callback.set_size(sizes)
