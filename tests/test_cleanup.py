@@ -176,6 +176,14 @@ def _killed_copy(
         yield dest.unfinished() - before, routed
 
 
+def _leaves(options: Any) -> list[str]:
+    """Every credential-like string in storage options (not endpoints, not the namespace)."""
+    if isinstance(options, dict):
+        return [v for key, value in options.items() if key != "namespace" for v in _leaves(value)]
+    text = str(options)
+    return [] if len(text) < 8 or text.startswith("http") else [text]
+
+
 def _unifs(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "unifs", *args],
@@ -195,6 +203,9 @@ def test_a_rerun_aborts_what_the_killed_copy_left_and_nothing_else(dest, source)
         assert len(left) == 1 and {n for n, _ in left} <= {"big.bin", "sub/other.bin"}, left
         recorded = {(e.path.rpartition(dest.prefix)[2], e.upload) for e in ledger.entries()}
         assert recorded == left  # the ledger holds exactly what the killed run began
+        text = "".join(p.read_text() for p in ledger.ledger_dir().glob("*.json"))
+        leaked = [v for v in _leaves(routed) if v in text]
+        assert not leaked, "a credential reached the ledger"
         src, src_options = source
         report = unifs.copy(src, dest.root, dst_options=routed, part_size=5 * MiB,
                             callback=False, **src_options)  # fmt: skip

@@ -99,6 +99,8 @@ def _started_ticks(pid: int) -> int | None:
 
 
 def _running(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would end the process there: assume it runs
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -151,8 +153,14 @@ class Entry:
                 self.file.unlink()
 
 
+def _store_tag(store: str) -> str:
+    return hashlib.sha256(store.encode()).hexdigest()[:12]
+
+
 def _name(store: str, path: str, upload: str) -> str:
-    return hashlib.sha256(f"{store}\n{path}\n{upload}".encode()).hexdigest()[:40] + ".json"
+    # named by store first: a rerun reads only its own store's records
+    whole = hashlib.sha256(f"{store}\n{path}\n{upload}".encode()).hexdigest()[:28]
+    return f"{_store_tag(store)}-{whole}.json"
 
 
 def _write(entry: Entry) -> Path:
@@ -197,8 +205,11 @@ def entries(store: str | None = None, prefix: str | None = None) -> list[Entry]:
     except FileNotFoundError:
         return []
     found = []
+    tag = None if store is None else _store_tag(store) + "-"
     for name in names:
         if not name.endswith(".json") or name.startswith("."):
+            continue
+        if tag is not None and not name.startswith(tag):
             continue
         try:
             data = json.loads((folder / name).read_text())
@@ -230,7 +241,13 @@ async def begin(backend: Backend, target: str, *, part_size: int | None = None) 
     upload = str(await backend.resolve(made))
     store = provider.upload_store(backend.fs)
     if store is not None:
-        record(store, target, upload)
+        try:
+            record(store, target, upload)
+        except OSError as exc:  # an unwritable state directory must not fail the copy
+            logger.warning(
+                "could not record upload %s in %s (a kill would leave it for the store's "
+                "lifecycle rules): %s", upload, ledger_dir(), exc,
+            )  # fmt: skip
     return upload
 
 

@@ -422,8 +422,8 @@ async def copy_remote(
         whole_key = single and not dst.uri.is_prefix
         keys = [dst.uri.key if whole_key else key_below(dst.uri.key, i.relative) for i, _ in todo]
         refuse_keys(db.provider, keys, dst.uri.url)
-        if todo:  # what killed runs of unifs left under the destination (one ledger read)
-            await abort_unfinished(db, dpath if whole_key else dpath.rstrip("/") + "/")
+        # what killed runs of unifs left under the destination (one ledger read)
+        await abort_unfinished(db, dpath if whole_key else dpath.rstrip("/") + "/")
         if fs_callback is not None:
             fs_callback.set_size(sum(item.size for item, _ in todo))
             attach_report(fs_callback, report, len(todo))

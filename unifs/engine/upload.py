@@ -176,9 +176,9 @@ async def upload(
     limits = backend.provider.part_limits
     check_budget(config.max_buffer, limits, uri.url)  # before any byte moves
     chosen = fit_part_size(max(chosen, MIN_UPLOAD_PART), limits)
-    if pairs:  # what killed runs of unifs left under the destination (one ledger read)
-        whole_key = single and not (prefix or uri.is_prefix)
-        await abort_unfinished(backend, dst.path if whole_key else dst.path.rstrip("/") + "/")
+    # what killed runs of unifs left under the destination (one ledger read)
+    whole_key = single and not (prefix or uri.is_prefix)
+    await abort_unfinished(backend, dst.path if whole_key else dst.path.rstrip("/") + "/")
     if fs_callback is not None:
         sizes = await engine.on_disk(lambda: sum(os.path.getsize(p) for p, _ in pairs))
         fs_callback.set_size(sizes)
