@@ -261,3 +261,46 @@ def test_cleanup_keeps_a_running_process_uploads_unless_all_unifs(dest):
         assert ledger.entries() == []
     finally:
         backend.close()
+
+
+HOLDER = """
+import json, sys
+from unifs.testing.network import guard
+guard()
+import unifs
+from unifs.engine import ledger
+from unifs.engine.backend import open_backend
+from unifs.engine.scheduling import run_sync
+
+async def begin():
+    end = unifs.endpoint(sys.argv[1], **json.loads(sys.argv[2]))
+    backend = await open_backend(end, 2)
+    return await ledger.begin(backend, end.path, part_size=5 * 2**20)
+
+print(run_sync(begin()), flush=True)
+sys.stdin.readline()  # holds the upload open until told
+"""
+
+
+def test_a_rerun_keeps_the_upload_of_a_unifs_process_still_running(dest, tmp_path):
+    """Another unifs process copying into the same prefix keeps its upload; once that
+    process is gone, the next sync takes it."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, dest.root + "held.bin", json.dumps(dest.options)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        held = holder.stdout.readline().strip()
+        assert dest.unfinished() == {("held.bin", held)}, holder.stderr
+        (tmp_path / "up").mkdir()
+        (tmp_path / "up" / "small.bin").write_bytes(b"small")
+        unifs.sync(tmp_path / "up", dest.root, callback=False, **dest.options)
+        assert dest.unfinished() == {("held.bin", held)}  # its process still runs
+    finally:
+        holder.kill()
+        holder.communicate(timeout=60)
+    (tmp_path / "up" / "small.bin").write_bytes(b"changed")
+    unifs.sync(tmp_path / "up", dest.root, callback=False, **dest.options)
+    assert dest.unfinished() == set()
+    assert ledger.entries() == []
