@@ -34,6 +34,57 @@ def _no_outbound_connections() -> Iterator[None]:
     assert not attempts, f"test tried to connect outside 127.0.0.1: {attempts}"
 
 
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """unifs's upload ledger (``UNIFS_STATE_DIR``) in a directory of the test's own."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("UNIFS_STATE_DIR", str(state))
+    return state
+
+
+_BEGIN_AND_DIE = """
+import json, os, signal, sys
+from unifs.testing.network import guard
+guard()
+import unifs
+from unifs.engine import ledger
+from unifs.engine.backend import open_backend
+from unifs.engine.scheduling import run_sync
+
+async def begin():
+    end = unifs.endpoint(sys.argv[1], **json.loads(sys.argv[2]))
+    backend = await open_backend(end, 2)
+    upload = await ledger.begin(backend, end.path, part_size=5 * 2**20)
+    part = backend.provider.put_part(backend.fs, end.path, upload, 1, b"x" * (5 * 2**20))
+    await backend.resolve(part)
+    return upload
+
+print(run_sync(begin()), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.fixture
+def killed_upload() -> Any:
+    """``begin(uri, options) -> upload id``: a child process begins an upload to ``uri``
+    through unifs (recorded in its ledger), sends part 1 and is killed with SIGKILL."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    def begin(uri: str, options: dict[str, Any]) -> str:
+        child = subprocess.run(
+            [sys.executable, "-c", _BEGIN_AND_DIE, uri, json.dumps(options)],
+            capture_output=True, text=True, timeout=120, env={**os.environ},
+        )  # fmt: skip
+        assert child.returncode == -signal.SIGKILL, child.stderr
+        return child.stdout.strip()
+
+    return begin
+
+
 # -- one store fixture, parametrized over every backend -------------------------------------
 
 pytest_plugins = ["unifs.testing.pytest_plugin"]

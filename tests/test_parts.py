@@ -183,21 +183,23 @@ def _unfinished(backend: str, server: Any, root: str, name: str) -> list[str]:
     return [u["uploadId"] for u in listed.json() if u["object"] == key]
 
 
-def test_a_rerun_copy_aborts_the_upload_a_killed_copy_left(copy_ends):
-    """Issue 25 item 6: a killed copy's multipart upload, one part in, is gone after a rerun."""
+def test_a_rerun_copy_aborts_the_upload_a_killed_copy_left(copy_ends, killed_upload):
+    """Issue 25 item 6: a killed copy's multipart upload, one part in, is gone after a rerun;
+    one begun by someone else at the same key (not in unifs's ledger) stays."""
     src, src_options, backend, server, dst = copy_ends
     data = os.urandom(2 * 5 * MiB + 3)
     _write(src, src_options, {"big.bin": data})
     end = unifs.endpoint(dst + "big.bin", **server.storage_options)
     provider = end.backend
-    upload = sync(end.fs.loop, provider.start_parts, end.fs, end.path, part_size=5 * MiB)
-    sync(end.fs.loop, provider.put_part, end.fs, end.path, upload, 1, b"x" * (5 * MiB))
-    assert _unfinished(backend, server, dst, "big.bin") == [upload]
+    theirs = sync(end.fs.loop, provider.start_parts, end.fs, end.path, part_size=5 * MiB)
+    left = killed_upload(dst + "big.bin", dict(server.storage_options))
+    assert sorted(_unfinished(backend, server, dst, "big.bin")) == sorted([theirs, left])
     report = unifs.copy(src, dst, dst_options=dict(server.storage_options), callback=False,
                         part_size=5 * MiB, **src_options)  # fmt: skip
     assert report.transferred == ["big.bin"]
     assert _read(dst, dict(server.storage_options), "big.bin") == data
-    assert _unfinished(backend, server, dst, "big.bin") == []
+    assert _unfinished(backend, server, dst, "big.bin") == [theirs]
+    sync(end.fs.loop, provider.cancel_parts, end.fs, end.path, theirs)
 
 
 # -- retries is the one bound on attempts (issue 25, item 4) -----------------------------------

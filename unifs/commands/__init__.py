@@ -26,6 +26,7 @@ VERBS = (
     "mv",
     "rm",
     "sync",
+    "cleanup",
     "mkdir",
     "restore",
     "get",

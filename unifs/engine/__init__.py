@@ -13,7 +13,8 @@
   ``limits``;
 - ``download``, ``state``, ``parts``, ``records``, ``workdir`` (a get: its files, ranges,
   state and work directory), ``upload`` (a put), ``streaming`` (cloud to cloud),
-  ``ranges`` (one object made from parts sent by several processes);
+  ``ranges`` (one object made from parts sent by several processes), ``ledger`` (the
+  record of every part upload unifs begins: what a rerun or ``unifs cleanup`` aborts);
 - ``progress`` and ``report``.
 
 Every name another package uses is public (no leading underscore); the user-facing names

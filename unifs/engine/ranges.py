@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unifs.engine.backend import Backend
+from unifs.engine.ledger import begin, cancel, finished
 from unifs.engine.report import TransferReport
 from unifs.engine.retries import describe
 from unifs.engine.scheduling import Engine
@@ -89,12 +90,12 @@ async def start_uploads(db: Backend, uploads: Sequence[Upload]) -> list[Upload] 
     """Begin each upload (None if the destination has no part uploads)."""
     begun: list[Upload] = []
     for upload in uploads:
-        made = db.provider.start_parts(db.fs, upload.target, part_size=upload.part_size)
-        if made is None:
+        # recorded in unifs's upload ledger until finished or cancelled (engine.ledger)
+        upload_id = await begin(db, upload.target, part_size=upload.part_size)
+        if upload_id is None:
             await cancel_uploads(db, begun)
             return None
-        upload_id = await db.resolve(made)
-        begun.append(Upload(**{**upload.__dict__, "upload": str(upload_id)}))
+        begun.append(Upload(**{**upload.__dict__, "upload": upload_id}))
     return begun
 
 
@@ -102,8 +103,8 @@ async def cancel_uploads(db: Backend, uploads: Sequence[Upload]) -> None:
     """Throw the uploads away; a failure to do so is not the caller's error."""
     for upload in uploads:
         try:
-            await db.resolve(db.provider.cancel_parts(db.fs, upload.target, upload.upload))
-        except Exception:  # the store drops unfinished uploads later
+            await cancel(db, upload.target, upload.upload)
+        except Exception:  # the ledger keeps it: a rerun or `unifs cleanup` aborts it
             continue
 
 
@@ -182,6 +183,7 @@ async def finish_uploads(
             await db.resolve(
                 db.provider.finish_parts(db.fs, upload.target, upload.upload, [p[1] for p in parts])
             )
+            finished(db, upload.target, upload.upload)
         except Exception as exc:
             await cancel_uploads(db, [upload])
             report.failed[upload.relative] = describe(exc)

@@ -20,6 +20,7 @@ from unifs.engine.compare import (
     stored_item,
 )
 from unifs.engine.config import TransferConfig
+from unifs.engine.ledger import abort_unfinished, begin, cancel, finished
 from unifs.engine.limits import (
     COPY_PART,
     MAX_PART_SIZE,
@@ -32,7 +33,6 @@ from unifs.engine.progress import attach_report, split_callback
 from unifs.engine.report import TransferReport
 from unifs.engine.retries import Permanent, ShortRead, describe
 from unifs.engine.scheduling import Engine
-from unifs.engine.upload import abort_unfinished
 
 if TYPE_CHECKING:
     from unifs.endpoint import Endpoint
@@ -210,17 +210,11 @@ class Copier:
         provider = dst.provider
         # grown where the object would need more parts than the store allows
         part_size = size = fit_part_size(self.part_size, provider.part_limits, item.size)
-        first = provider.start_parts(dst.fs, target, part_size=size)
-        if first is None:
+        # begun and recorded in unifs's upload ledger: a rerun aborts it if this run is killed
+        begun = await engine.retrying(lambda _: begin(dst, target, part_size=size))
+        if begun is None:
             return False
-        await abort_unfinished(dst, target)  # what a killed run left at this key
-        made = [first]
-
-        async def start(_: int) -> str:
-            begun = made.pop() if made else provider.start_parts(dst.fs, target, part_size=size)
-            return str(await dst.resolve(begun))
-
-        upload = await engine.retrying(start)
+        upload = begun
         starts = list(range(0, item.size, part_size))
         reads: dict[int, asyncio.Future[bytes]] = {}
         puts: dict[int, asyncio.Future[str]] = {}
@@ -272,6 +266,7 @@ class Copier:
                     provider.finish_parts(dst.fs, target, upload, tokens, md5=digest)
                 )
             )
+            finished(dst, target, upload)
         except BaseException:
             for pending in reads.values():
                 pending.cancel()
@@ -279,7 +274,7 @@ class Copier:
                 putting.cancel()
             await asyncio.gather(*reads.values(), *puts.values(), return_exceptions=True)
             with contextlib.suppress(Exception):
-                await asyncio.shield(dst.resolve(provider.cancel_parts(dst.fs, target, upload)))
+                await asyncio.shield(cancel(dst, target, upload))
             if sent and engine.callback is not None:
                 engine.callback.relative_update(-sent)  # these bytes will be sent again
             raise
@@ -432,6 +427,8 @@ async def copy_remote(
         whole_key = single and not dst.uri.is_prefix
         keys = [dst.uri.key if whole_key else key_below(dst.uri.key, i.relative) for i, _ in todo]
         refuse_keys(db.provider, keys, dst.uri.url)
+        # what killed runs of unifs left under the destination (one ledger read)
+        await abort_unfinished(db, dpath if whole_key else dpath.rstrip("/") + "/")
         if fs_callback is not None:
             fs_callback.set_size(sum(item.size for item, _ in todo))
             attach_report(fs_callback, report, len(todo))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from unifs.engine.backend import Backend, open_backend
 from unifs.engine.checksums import MD5, Hasher, expectation, hash_file, hash_file_into
 from unifs.engine.config import TransferConfig
+from unifs.engine.ledger import abort_unfinished, begin, cancel, finished
 from unifs.engine.limits import (
     HEAD_FOR_CRC_FROM,
     MAX_PART_SIZE,
@@ -88,20 +89,20 @@ async def _put_parts(
     backend, report = engine.backend, engine.report
     provider = backend.provider
     part_size = fit_part_size(part_size, provider.part_limits, size)  # the store's part count
-    begun = provider.start_parts(backend.fs, remote, part_size=part_size)
-    if begun is None:
+    probe = provider.start_parts(backend.fs, remote, part_size=part_size)
+    if probe is None:
         return False
+    getattr(probe, "close", lambda: None)()  # only asked whether the store has part uploads
     count = -(-size // part_size)
     # as many parts in flight as the put_file path sends side by side (a part is held twice:
     # its bytes, and the copy an SDK makes of them)
     parallel = max(1, min(count, engine.concurrency // 2, engine.budget.limit // 2 // part_size))
-    made = [begun]
 
     async def start(_: int) -> str:
-        again = (
-            made.pop() if made else provider.start_parts(backend.fs, remote, part_size=part_size)
-        )
-        return str(await backend.resolve(again))
+        # begun through the ledger: a killed run's upload is aborted by the next run
+        upload = await begin(backend, remote, part_size=part_size)
+        assert upload is not None  # the store said it has part uploads
+        return upload
 
     upload: str | None = None
     puts: dict[int, asyncio.Future[str]] = {}
@@ -131,7 +132,6 @@ async def _put_parts(
             room.release()
 
     try:
-        await abort_unfinished(backend, remote)  # what a killed or failed put left
         async with engine.slots.hold(parallel), engine.budget.hold(2 * parallel * part_size):
             upload = await engine.retrying(start)
             report.requests += 1
@@ -154,19 +154,14 @@ async def _put_parts(
                 )
             )
             report.requests += 1
+            finished(backend, remote, upload)
     except BaseException:
         for putting in puts.values():
             putting.cancel()
         await asyncio.gather(*puts.values(), return_exceptions=True)
-        for unused in made:  # never begun: close the coroutine instead of leaking it
-            getattr(unused, "close", lambda: None)()
         if upload is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    backend.resolve(provider.cancel_parts(backend.fs, remote, upload))
-                )
-        # and whatever a begin that failed on the way back may have left
-        await asyncio.shield(abort_unfinished(backend, remote))
+            with contextlib.suppress(Exception):  # else its record stays for the next run
+                await asyncio.shield(cancel(backend, remote, upload))
         if sent and engine.callback is not None:
             engine.callback.relative_update(-sent)  # these bytes never became the object
         raise
@@ -204,14 +199,15 @@ async def _put_whole(
         report.requests += 1
         await backend.call("put_file", local, remote, **options)
 
-    await abort_unfinished(engine.backend, remote)  # what a killed or failed put left
     try:
         async with engine.slots.hold(parallel), engine.budget.hold(parallel * part_size):
             await engine.retrying(upload_file)
     except BaseException:
         # a failed or interrupted upload leaves no parts behind (the SDKs abort on some
-        # errors only, and never on cancellation)
-        await asyncio.shield(abort_unfinished(engine.backend, remote))
+        # errors only, and never on cancellation). The SDK began it, so its id is not in
+        # unifs's ledger: this aborts the key's uploads begun before now (stores with part
+        # uploads take the ledger's path, :func:`_put_parts`)
+        await asyncio.shield(_abort_key_uploads(engine.backend, remote))
         raise
     finally:
         await hashing
@@ -269,10 +265,11 @@ async def _check_upload(
     report.settle(relative, expect.label if verified and expect is not None else None)
 
 
-async def abort_unfinished(backend: Backend, remote: str) -> None:
+async def _abort_key_uploads(backend: Backend, remote: str) -> None:
     """Abort the multipart uploads to ``remote`` begun before now, where the store has them.
 
-    What a killed or failed run left (its parts are stored, and billed, until aborted).
+    What this put's SDK upload left after a failure (its parts are stored, and billed,
+    until aborted).
     """
     now = datetime.now(timezone.utc)
     try:
@@ -318,6 +315,9 @@ async def upload(
     limits = backend.provider.part_limits
     check_budget(config.max_buffer, limits, uri.url)  # before any byte moves
     chosen = fit_part_size(max(chosen, MIN_UPLOAD_PART), limits)
+    # what killed runs of unifs left under the destination (one ledger read)
+    whole_key = single and not (prefix or uri.is_prefix)
+    await abort_unfinished(backend, dst.path if whole_key else dst.path.rstrip("/") + "/")
     if fs_callback is not None:
         sizes = await engine.on_disk(lambda: sum(os.path.getsize(p) for p, _ in pairs))
         fs_callback.set_size(sizes)

@@ -39,6 +39,7 @@ __all__ = [
     "https_path",
     "merge_options",
     "object_store_endpoint",
+    "plain_url",
     "reject_query",
     "split_https",
     "split_scheme_uri",
@@ -252,6 +253,24 @@ class Provider(ABC):
 
     def cancel_parts(self, fs: Any, path: str, upload: str) -> Any:
         """Throw ``upload`` and its parts away (None where the store drops them itself)."""
+        return None
+
+    def upload_store(self, fs: Any) -> str | None:
+        """Where ``fs``'s part uploads live, as unifs's upload ledger names it; no secrets.
+
+        The provider's name and the service endpoint (no credentials, query or token), so a
+        rerun or ``unifs cleanup`` finds the uploads it recorded for this store. None where
+        part uploads are not recorded: the store has none, they cannot be aborted one by
+        one, or naming the store would take a secret (an OCI PAR).
+        """
+        return None
+
+    def list_uploads(self, fs: Any, prefix: str) -> Any:
+        """The unfinished part uploads below ``prefix`` (a filesystem path): ``(path,
+        upload id)`` pairs, whoever began them; None where the store cannot list them.
+
+        An awaitable (async backend) or a callable (sync), like :meth:`start_parts`.
+        """
         return None
 
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
@@ -612,3 +631,12 @@ async def iter_body(content: Any) -> AsyncIterator[bytes]:
             yield chunk
         elif not end_of_http_chunk:
             return
+
+
+def plain_url(url: str) -> str:
+    """``url`` without user info, query or fragment: an endpoint as a record may keep it."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return url.split("?", 1)[0].split("#", 1)[0]
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return SplitResult(parts.scheme, host, parts.path.rstrip("/"), "", "").geturl()

@@ -713,6 +713,21 @@ class OCIProvider(Provider):
     def one_try_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         return {**options, "max_attempts": 1}  # unifs's OCI filesystem's own retry loop
 
+    def upload_store(self, fs: Any) -> str | None:
+        from unifs.providers.base import plain_url
+        from unifs.providers.oci_io import par_token
+
+        if not hasattr(fs, "_call") or par_token(fs) is not None:
+            return None  # a PAR's endpoint is its token: such uploads go unrecorded
+        return f"oci {plain_url(str(fs.endpoint))}"
+
+    def list_uploads(self, fs: Any, prefix: str) -> Any:
+        from unifs.providers.oci_io import Multipart, par_token
+
+        if not hasattr(fs, "_call") or par_token(fs) is not None:
+            return None  # a PAR cannot list uploads
+        return Multipart.list_unfinished(fs, prefix)
+
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
         from unifs.providers.oci_io import Multipart
 

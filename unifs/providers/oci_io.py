@@ -236,6 +236,26 @@ class Multipart:
             if not page:
                 return aborted
 
+    @classmethod
+    async def list_unfinished(cls, fs: OCIFileSystem, prefix: str) -> list[tuple[str, str]]:
+        """``(path, upload id)`` of the unfinished uploads below ``prefix``, whoever began them.
+
+        OCI's ListMultipartUploads takes no prefix: the bucket's are listed and filtered."""
+        bucket, namespace, key, label = await fs._resolve(prefix)
+        listing = fs._rest(namespace, bucket, "/u")
+        found: list[tuple[str, str]] = []
+        page = None
+        while True:
+            params = {"limit": "1000", **({"page": page} if page else {})}
+            reply = await fs._call("GET", listing, params=params, what=f"{label}/{key}")
+            for upload in reply.json() or []:
+                name = str(upload.get("object", ""))
+                if name.startswith(key):
+                    found.append((f"{label}/{name}", str(upload["uploadId"])))
+            page = reply.headers.get("opc-next-page")
+            if not page:
+                return found
+
     async def _guarded(self, work: Any) -> None:
         try:
             await work

@@ -455,6 +455,34 @@ class S3Provider(Provider):
         bucket, key, _ = fs.split_path(path)
         await fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload)
 
+    def upload_store(self, fs: Any) -> str | None:
+        if not hasattr(fs, "_call_s3"):
+            return None
+        from unifs.providers.base import plain_url
+
+        client = getattr(fs, "client_kwargs", None) or {}
+        url = getattr(fs, "endpoint_url", None) or client.get("endpoint_url") or "aws"
+        return f"s3 {plain_url(str(url))}"
+
+    def list_uploads(self, fs: Any, prefix: str) -> Any:
+        if not hasattr(fs, "_call_s3"):
+            return None
+        return self._list_uploads(fs, prefix)
+
+    async def _list_uploads(self, fs: Any, prefix: str) -> list[tuple[str, str]]:
+        bucket, key, _ = fs.split_path(prefix)
+        found: list[tuple[str, str]] = []
+        options: dict[str, Any] = {}
+        while True:
+            page = await fs._call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key, **options)
+            found += [(f"{bucket}/{u['Key']}", u["UploadId"]) for u in page.get("Uploads", [])]
+            if not page.get("IsTruncated"):
+                return found
+            options = {
+                "KeyMarker": page.get("NextKeyMarker"),
+                "UploadIdMarker": page.get("NextUploadIdMarker"),
+            }
+
     def abort_uploads(self, fs: Any, path: str, *, before: datetime) -> Any:
         if not hasattr(fs, "_call_s3"):
             return None
