@@ -148,19 +148,30 @@ def _wait_for(
         time.sleep(0.05)
 
 
+PUT_CHILD = """
+import json, sys
+from unifs.testing.network import guard
+guard()
+import unifs
+src, dst, _, dst_options = sys.argv[1], sys.argv[2], *map(json.loads, sys.argv[3:5])
+unifs.put(src, dst, part_size=5 * 2**20, callback=False, concurrency=4, **dst_options)
+"""
+
+
 @contextlib.contextmanager
 def _killed_copy(
-    dest: Dest, source: tuple[str, dict[str, Any]]
+    dest: Dest, source: tuple[str, dict[str, Any]], script: str = CHILD
 ) -> Iterator[tuple[set[tuple[str, str]], dict[str, Any]]]:
-    """Run a copy in a child on a slow link, SIGKILL it once its upload is open; yields what
-    the store then holds open, and the options that reach the store the way the child did
-    (through the same proxy, now at full speed: the ledger knows a store by its endpoint)."""
+    """Run a copy (or ``script``: a put) in a child on a slow link, SIGKILL it once its
+    upload is open; yields what the store then holds open, and the options that reach the
+    store the way the child did (through the same proxy, now at full speed: the ledger
+    knows a store by its endpoint)."""
     src, src_options = source
     before = dest.unfinished()
     with FaultProxy(dest.server.endpoint, link=Link(per_connection=2 * MiB)) as proxy:
         routed = route_through(dest.options, dest.server.endpoint, proxy.endpoint)
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, src, dest.root, json.dumps(src_options),
+            [sys.executable, "-c", script, src, dest.root, json.dumps(src_options),
              json.dumps(routed)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
@@ -213,6 +224,24 @@ def test_a_rerun_aborts_what_the_killed_copy_left_and_nothing_else(dest, source)
     fs, path = unifs.url_to_fs(src, **src_options)
     assert dest.read("big.bin") == fs.cat_file(path + "big.bin")
     assert dest.unfinished() == {("big.bin", theirs_same_key), ("sub/theirs.bin", theirs_other_key)}
+    assert ledger.entries() == []
+
+
+def test_a_rerun_put_aborts_what_the_killed_put_left_and_nothing_else(dest, tmp_path):
+    """A put from disk begins its part uploads through the ledger too."""
+    local = tmp_path / "model"
+    (local / "sub").mkdir(parents=True)
+    for name in ("big.bin", "sub/other.bin"):
+        (local / name).write_bytes(os.urandom(3 * 5 * MiB + 7))
+    theirs = dest.someone_elses("big.bin")
+    with _killed_copy(dest, (str(local), {}), PUT_CHILD) as (left, routed):
+        assert len(left) >= 1 and {n for n, _ in left} <= {"big.bin", "sub/other.bin"}, left
+        recorded = {(e.path.rpartition(dest.prefix)[2], e.upload) for e in ledger.entries()}
+        assert recorded == left
+        report = unifs.put(local, dest.root, part_size=5 * MiB, callback=False, **routed)
+    assert sorted(report.transferred) == ["big.bin", "sub/other.bin"]
+    assert dest.read("big.bin") == (local / "big.bin").read_bytes()
+    assert dest.unfinished() == {("big.bin", theirs)}
     assert ledger.entries() == []
 
 
