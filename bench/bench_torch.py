@@ -23,6 +23,26 @@ Contenders, each in its own subprocess (its peak RSS and CPU time are its own):
 Every run is checked (tensor count and bytes) before its time counts. Prints MiB/s, each
 peer's speed relative to unifs, CPU seconds per GiB (user + sys of the process), peak RSS,
 and peak RSS less the RSS just before the timed load (imports, clients: ~300 MiB with torch).
+
+``--mode distributed`` (link profile only) runs ranks on this host, each its own process in
+one gloo group on 127.0.0.1, and times from a barrier after set-up:
+
+- ``unifs-1``: one rank alone (the reference);
+- ``unifs-group``: 2 ranks, ``load_safetensors(index, group="auto")``;
+- ``unifs-2x``: 2 independent single-rank loads at the same time, each of the whole model;
+- ``runai-group``: 2 ranks of Run:ai's distributed mode (S3, GCS), ``stream_files(...,
+  is_distributed=True)`` with ``RUNAI_STREAMER_DIST=1`` (its default, ``auto``,
+  distributes over NCCL only).
+
+Each rank talks to the store through its own counting proxy (a plain
+:class:`~unifs.testing.faults.FaultProxy`, in one process) in front of the one shared link
+proxy, so the counters' logs give each rank's bytes from the store (response bodies, as
+relayed) and requests. Prints a markdown table (per rank: MiB from the store, requests,
+seconds, CPU-s/GiB, peak RSS; per job: bytes summed, wall time = the slowest rank, load
+average); ``--json`` keeps the results, ``--plot`` draws a PNG of them::
+
+    python bench/bench_torch.py --mode distributed --scale 0.25 --repeat 3 \\
+        --plot docs/img/bench_torch_distributed.png
 """
 
 from __future__ import annotations
@@ -347,14 +367,30 @@ def counter_child(spec: str) -> int:
                 proxy.clear()
             print("[]", flush=True)
         elif line.strip() == "log":
-            logs = [proxy.requests() for proxy in proxies]
-            tallies = [
-                {"served": sum(s.body_bytes for s in log), "requests": len(log)} for log in logs
-            ]
-            print(json.dumps(tallies), flush=True)
+            print(json.dumps([_tally(proxy.requests()) for proxy in proxies]), flush=True)
     for proxy in proxies:
         proxy.stop()
     return 0
+
+
+def _tally(log: list[Any]) -> dict[str, Any]:
+    """Response bytes and requests in one counter's log; how many exchanges did not end
+    complete (a retry or a cancelled read follows), and the bytes of repeated ranges."""
+    seen: set[tuple[str, str | None]] = set()
+    repeated = 0
+    for s in log:
+        key = (s.target, s.range)
+        if key in seen and s.method == "GET":
+            repeated += s.body_bytes
+        seen.add(key)
+    incomplete = [s for s in log if s.ended != "complete" or s.status >= 400]
+    return {
+        "served": sum(s.body_bytes for s in log),
+        "requests": len(log),
+        "incomplete": len(incomplete),
+        "repeated": repeated,
+        "why": sorted({f"{s.status} {s.ended}" for s in incomplete}),
+    }
 
 
 class Counters:
@@ -524,18 +560,54 @@ def run_distributed(args: Any) -> int:
             server.filesystem().rm(root, recursive=True)
         finally:
             server.stop()
+    report["load_at_end"] = list(os.getloadavg())
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=1)
+    return show_distributed(report, args.plot)
+
+
+def show_distributed(report: dict[str, Any], plot: str | None) -> int:
+    """Both tables (per rank; one row per contender) and, with ``plot``, the chart."""
     print()
+    print(report["machine"], "; load average at end", *report.get("load_at_end", []))
     print(_DIST_HEADER)
     for provider, store in report["stores"].items():
         for contender, result in store["results"].items():
             for line in _dist_rows(provider, contender, result, store["model_bytes"]):
                 print(line)
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=1)
-    if args.plot:
-        plot_distributed(report, args.plot)
+    print()
+    print(
+        "| store | contender | MiB from store (x model) | per rank | wall s | CPU-s/GiB "
+        "per rank | peak RSS per rank | - start | load |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    for provider, store in report["stores"].items():
+        nbytes = store["model_bytes"]
+        for contender, result in store["results"].items():
+            name = STORE_NAMES.get(provider, provider)
+            if "ranks" not in result:
+                print(f"| {name} | {contender} | not run: {result['error']} | | | | | | |")
+                continue
+            ranks = result["ranks"]
+            served = sum(r["served"] for r in ranks)
+            print(
+                f"| {name} | {contender} | {served / MiB:.0f} ({served / nbytes:.2f}x) | "
+                + " / ".join(f"{r['served'] / MiB:.0f}" for r in ranks)
+                + f" | {result['wall']:.2f} | "
+                + " / ".join(f"{r['cpu'] / (nbytes / GiB):.2f}" for r in ranks)
+                + " | "
+                + " / ".join(f"{r['rss'] / MiB:.0f}" for r in ranks)
+                + " MiB | "
+                + " / ".join(f"{(r['rss'] - r['start_rss']) / MiB:.0f}" for r in ranks)
+                + f" MiB | {result['load']:.1f} |"
+            )
+    if plot:
+        plot_distributed(report, plot)
     return 0
+
+
+STORE_NAMES = {"s3": "S3 (moto)", "gcs": "GCS", "azure": "Azure", "oci": "OCI"}
 
 
 _DIST_HEADER = (
@@ -552,9 +624,14 @@ def _dist_rows(provider: str, contender: str, result: dict[str, Any], nbytes: in
     rows = []
     gib = nbytes / GiB
     for rank, r in enumerate(result["ranks"]):
+        requests = str(r["requests"])
+        if r.get("incomplete"):
+            requests += f" ({r['incomplete']} cut short: {', '.join(r['why'])})"
+        if r.get("repeated"):
+            requests += f" ({r['repeated'] / MiB:.1f} MiB re-read)"
         rows.append(
             f"| {provider} | {contender} | {rank} | {r['served'] / MiB:.1f} | "
-            f"{r['served'] / nbytes:.2f} | {r['requests']} | {r['seconds']:.2f} | "
+            f"{r['served'] / nbytes:.2f} | {requests} | {r['seconds']:.2f} | "
             f"{r['cpu'] / gib:.2f} | {r['rss'] / MiB:.0f} MiB | "
             f"{(r['rss'] - r['start_rss']) / MiB:.0f} MiB | |"
         )
@@ -650,6 +727,7 @@ def main() -> int:
     parser.add_argument("--mode", default="single", help="single, or distributed (2 ranks)")
     parser.add_argument("--json", help="distributed: write the results here")
     parser.add_argument("--plot", help="distributed: draw the chart here (PNG)")
+    parser.add_argument("--from-json", help="distributed: show and plot a --json file again")
     parser.add_argument("--rank", help=argparse.SUPPRESS)
     parser.add_argument("--counter", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -660,6 +738,9 @@ def main() -> int:
     if args.counter:
         return counter_child(args.counter)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.mode == "distributed" and args.from_json:
+        with open(args.from_json) as handle:
+            return show_distributed(json.load(handle), args.plot)
     if args.mode == "distributed":
         return run_distributed(args)
 
