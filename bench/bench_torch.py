@@ -375,14 +375,15 @@ def counter_child(spec: str) -> int:
 
 def _tally(log: list[Any]) -> dict[str, Any]:
     """Response bytes and requests in one counter's log; how many exchanges did not end
-    complete (a retry or a cancelled read follows), and the bytes of repeated ranges."""
-    seen: set[tuple[str, str | None]] = set()
-    repeated = 0
+    complete (cut short by either side, or an error status), and the bytes of attempts at
+    a range that was then asked for again (a retry)."""
+    earlier: dict[tuple[str, str | None], int] = {}
+    repeated = 0  # bytes of earlier attempts at a range that was asked for again
     for s in log:
         key = (s.target, s.range)
-        if key in seen and s.method == "GET":
-            repeated += s.body_bytes
-        seen.add(key)
+        if key in earlier and s.method == "GET":
+            repeated += earlier[key]
+        earlier[key] = s.body_bytes
     incomplete = [s for s in log if s.ended != "complete" or s.status >= 400]
     return {
         "served": sum(s.body_bytes for s in log),
@@ -628,7 +629,7 @@ def _dist_rows(provider: str, contender: str, result: dict[str, Any], nbytes: in
         if r.get("incomplete"):
             requests += f" ({r['incomplete']} cut short: {', '.join(r['why'])})"
         if r.get("repeated"):
-            requests += f" ({r['repeated'] / MiB:.1f} MiB re-read)"
+            requests += f" ({r['repeated'] / MiB:.1f} MiB in attempts retried)"
         rows.append(
             f"| {provider} | {contender} | {rank} | {r['served'] / MiB:.1f} | "
             f"{r['served'] / nbytes:.2f} | {requests} | {r['seconds']:.2f} | "
@@ -643,6 +644,11 @@ def _dist_rows(provider: str, contender: str, result: dict[str, Any], nbytes: in
         f"**{result['wall']:.2f}** | | | | {result['load']:.1f} |"
     )
     return rows
+
+
+def _runs(contender: str) -> tuple[str, ...]:
+    """The stores ``contender`` runs on."""
+    return tuple(p for p, names in DIST_PEERS.items() if contender in names)
 
 
 def plot_distributed(report: dict[str, Any], path: str) -> None:
@@ -670,6 +676,8 @@ def plot_distributed(report: dict[str, Any], path: str) -> None:
             result = store["results"].get(contender)
             at = x - 0.4 + width * (i + 0.5)
             if result is None:
+                if contender in DISTRIBUTED and provider not in _runs(contender):
+                    axes[0][0].text(at, 0, "n/a", ha="center", va="bottom", fontsize=7)
                 continue
             if "ranks" not in result:
                 axes[0][0].text(at, 0, "not run", rotation=90, ha="center", va="bottom", fontsize=7)
