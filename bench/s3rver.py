@@ -43,8 +43,10 @@ _CREDENTIALS = ("S3RVER", "S3RVER")  # the key pair s3rver accepts by default
 def find_s3rver() -> str:
     """The ``s3rver`` executable, or FileNotFoundError saying how to install it."""
     override = os.environ.get("UNIFS_S3RVER_BIN")
-    candidate = Path(override) if override else Path(__file__).resolve().parent.parent / (
-        "node_modules/.bin/s3rver"
+    candidate = (
+        Path(override)
+        if override
+        else Path(__file__).resolve().parent.parent / ("node_modules/.bin/s3rver")
     )
     if candidate.is_file() and os.access(candidate, os.X_OK):
         return str(candidate)
