@@ -14,8 +14,8 @@ from conftest import CLOUDS, Store
 from fsspec.callbacks import Callback
 
 import unifs
-from unifs.testing.faults import FaultProxy, route_through
-from unifs.torch import SafetensorsError, load_safetensors
+from unifs.testing.faults import Fault, FaultProxy, route_through
+from unifs.torch import LoadReport, SafetensorsError, load_safetensors
 
 KiB = 1024
 
@@ -188,15 +188,52 @@ def test_a_load_moves_its_bytes_once(
     are not fetched again (issue #25, item 11)."""
     stored, reference = _two_shards(store, tmp_path)
     server = request.getfixturevalue(f"{store.backend}_server")
+    report = LoadReport()
     with FaultProxy(server.endpoint) as proxy:
         options = route_through(store.options, server.endpoint, proxy.endpoint)
-        got = load_safetensors(store.uri("big/model.safetensors.index.json"), **options)
+        got = load_safetensors(
+            store.uri("big/model.safetensors.index.json"), report=report, **options
+        )
         log = proxy.requests()
     _same(got, reference)
     relayed = sum(s.upstream_bytes for s in log)
     print(
         f"\n{store.backend}: {relayed} B relayed for {stored} B stored "
         f"({relayed / stored:.3f}x) in {len(log)} requests: "
-        f"{[(s.method, s.range, s.ended, s.body_bytes) for s in log]}"
+        f"{[(s.method, s.range, s.ended, s.body_bytes) for s in log]}; {report.summary()}"
     )
+    assert relayed <= 1.02 * stored
+    assert all(s.ended == "complete" for s in log if s.range)  # no ranged read cut short
+    # the report agrees: every stored byte received once, none abandoned or duplicated
+    assert report.bytes_transferred == stored
+    assert report.bytes_returned == sum(t.nbytes for t in reference.values())
+    assert (report.requests_abandoned, report.bytes_abandoned, report.bytes_duplicated) == (0,) * 3
+    assert len(report.checksum_verified) + len(report.size_only) == 2
+
+
+@pytest.mark.parametrize("store", ["s3", "oci"], indirect=True)
+def test_a_read_cut_short_is_counted_as_abandoned(
+    store: Store, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A reset mid-response: the read resumes where the bytes stopped, and the report counts
+    the abandoned request and what it still owed, and no byte twice."""
+    stored, reference = _two_shards(store, tmp_path)
+    server = request.getfixturevalue(f"{store.backend}_server")
+    # the first ranged read past the two header probes is reset half-way through its body
+    fault = Fault("reset", method="GET", path="00001-of", ranged=True, skip=1, cut=0.5)
+    report = LoadReport()
+    with FaultProxy(server.endpoint, faults=[fault]) as proxy:
+        options = route_through(store.options, server.endpoint, proxy.endpoint)
+        got = load_safetensors(
+            store.uri("big/model.safetensors.index.json"), report=report, **options
+        )
+        log = proxy.requests()
+    _same(got, reference)
+    (cut,) = [s for s in log if s.fault]
+    print(f"\n{store.backend}: {report.summary()}; cut {cut.range} after {cut.body_bytes} B")
+    assert report.retries == 1 and report.requests_abandoned == 1
+    assert report.bytes_abandoned > 0
+    assert report.bytes_transferred + report.bytes_abandoned >= stored
+    assert report.bytes_duplicated == 0
+    relayed = sum(s.upstream_bytes for s in log)
     assert relayed <= 1.02 * stored
