@@ -175,13 +175,15 @@ def load_safetensors(
 
     ``concurrency`` caps requests in flight (default 64, ramped up while it pays),
     ``max_buffer`` the bytes they may hold (default 128 MiB), ``part_size`` the size of each
-    ranged read (default: where reads stream, one request per span, split while more
-    streams pay; elsewhere 8-64 MiB, 16 reads to the budget). ``retries`` is a count or a
-    :class:`unifs.transfer.RetryPolicy`. ``callback`` is an fsspec ``Callback`` told the
-    bytes as they land, e.g. ``unifs.transfer.progress_bar("model")``. ``report`` (a
-    :class:`unifs.torch.LoadReport`) is filled in with what the load moved: bytes received
-    and returned, ranged reads, retries, reads abandoned or duplicated, what each object was
-    verified against (with ``group=``, each rank's own reads).
+    ranged read (default: where reads stream, each span is read in windows of at least
+    8 MiB, at most half of what it has left, and what no request has asked for yet is split
+    while more streams pay, so no byte is asked for twice; elsewhere 8-64 MiB, 16 reads to
+    the budget). ``retries`` is a count or a :class:`unifs.transfer.RetryPolicy`.
+    ``callback`` is an fsspec ``Callback`` told the bytes as they land, e.g.
+    ``unifs.transfer.progress_bar("model")``. ``report`` (a :class:`unifs.torch.LoadReport`)
+    is filled in with what the load moved: bytes received and returned, ranged reads,
+    retries, reads abandoned or duplicated, which objects were checksum-verified (with
+    ``group=``, each rank's own reads).
 
     Raises :class:`unifs.errors.ObjectChangedError` if an object was replaced during the
     load, :class:`SafetensorsError` for an object that is not valid safetensors, and
