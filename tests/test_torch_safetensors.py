@@ -14,7 +14,8 @@ from conftest import CLOUDS, Store
 from fsspec.callbacks import Callback
 
 import unifs
-from unifs.torch import SafetensorsError, load_safetensors
+from unifs.testing.faults import Fault, FaultProxy, route_through
+from unifs.torch import LoadReport, SafetensorsError, load_safetensors
 
 KiB = 1024
 
@@ -148,3 +149,91 @@ def test_not_safetensors_is_a_clear_error(tmp_path: Path) -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             load_safetensors((tmp_path / "bad.safetensors").as_uri(), device="cuda:0")
+
+
+def _two_shards(store: Store, tmp_path: Path) -> tuple[int, dict[str, torch.Tensor]]:
+    """A 2 x 24 MiB model with its index, as a sharded checkpoint is stored: a small tensor
+    first (inside the header probe), then large ones with odd sizes. Its bytes, and the
+    tensors safetensors' own loader gives."""
+    reference: dict[str, torch.Tensor] = {}
+    weight_map = {}
+    stored = 0
+    for shard in range(2):
+        g = torch.Generator().manual_seed(40 + shard)
+        tensors = {
+            f"s{shard}.norm": torch.randn(1001, generator=g),
+            f"s{shard}.attn": torch.randn(1021, 1531, generator=g),
+            f"s{shard}.mlp": torch.randn(2053, 2311, generator=g),
+        }
+        data = safetensors.torch.save(tensors)
+        assert abs(len(data) - 24 * 2**20) < 2**20
+        name = f"model-{shard + 1:05d}-of-00002.safetensors"
+        _put(store, f"big/{name}", data)
+        stored += len(data)
+        loaded = _reference(data, tmp_path, name)
+        reference.update(loaded)
+        weight_map.update(dict.fromkeys(loaded, name))
+    index = json.dumps({"metadata": {}, "weight_map": weight_map}).encode()
+    _put(store, "big/model.safetensors.index.json", index)
+    return stored + len(index), reference
+
+
+@pytest.mark.parametrize("store", CLOUDS, indirect=True)
+def test_a_load_moves_its_bytes_once(
+    store: Store, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Everything the server sends for a load (bodies and heads, every request however it
+    ended, as the fault proxy relays it) stays within 1.02x the model's stored bytes: no
+    range is asked for past where another request takes over, and the header probe's bytes
+    are not fetched again (issue #25, item 11)."""
+    stored, reference = _two_shards(store, tmp_path)
+    server = request.getfixturevalue(f"{store.backend}_server")
+    report = LoadReport()
+    with FaultProxy(server.endpoint) as proxy:
+        options = route_through(store.options, server.endpoint, proxy.endpoint)
+        got = load_safetensors(
+            store.uri("big/model.safetensors.index.json"), report=report, **options
+        )
+        log = proxy.requests()
+    _same(got, reference)
+    relayed = sum(s.upstream_bytes for s in log)
+    print(
+        f"\n{store.backend}: {relayed} B relayed for {stored} B stored "
+        f"({relayed / stored:.3f}x) in {len(log)} requests: "
+        f"{[(s.method, s.range, s.ended, s.body_bytes) for s in log]}; {report.summary()}"
+    )
+    assert relayed <= 1.02 * stored
+    assert all(s.ended == "complete" for s in log if s.range)  # no ranged read cut short
+    # the report agrees: every stored byte received once, none abandoned or duplicated
+    assert report.bytes_transferred == stored
+    assert report.bytes_returned == sum(t.nbytes for t in reference.values())
+    assert (report.requests_abandoned, report.bytes_abandoned, report.bytes_duplicated) == (0,) * 3
+    assert len(report.checksum_verified) + len(report.size_only) == 2
+
+
+@pytest.mark.parametrize("store", ["s3", "oci"], indirect=True)
+def test_a_read_cut_short_is_counted_as_abandoned(
+    store: Store, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A reset mid-response: the read resumes where the bytes stopped, and the report counts
+    the abandoned request and what it still owed, and no byte twice."""
+    stored, reference = _two_shards(store, tmp_path)
+    server = request.getfixturevalue(f"{store.backend}_server")
+    # the first ranged read past the two header probes is reset half-way through its body
+    fault = Fault("reset", method="GET", path="00001-of", ranged=True, skip=1, cut=0.5)
+    report = LoadReport()
+    with FaultProxy(server.endpoint, faults=[fault]) as proxy:
+        options = route_through(store.options, server.endpoint, proxy.endpoint)
+        got = load_safetensors(
+            store.uri("big/model.safetensors.index.json"), report=report, **options
+        )
+        log = proxy.requests()
+    _same(got, reference)
+    (cut,) = [s for s in log if s.fault]
+    print(f"\n{store.backend}: {report.summary()}; cut {cut.range} after {cut.body_bytes} B")
+    assert report.retries == 1 and report.requests_abandoned == 1
+    assert report.bytes_abandoned > 0
+    assert report.bytes_transferred + report.bytes_abandoned >= stored
+    assert report.bytes_duplicated == 0
+    relayed = sum(s.upstream_bytes for s in log)
+    assert relayed <= 1.02 * stored

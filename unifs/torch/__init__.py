@@ -5,7 +5,7 @@
   workers and distributed ranks, each object read by exactly one of them.
 - :func:`load_safetensors`: a safetensors model (one file, an index and its shards, or a
   prefix) streamed in parallel ranged reads straight into tensors, verified and pinned to
-  one version of each object.
+  one version of each object; :class:`LoadReport` says what a load moved.
 
 Both work with forked and spawned DataLoader workers: the filesystem they hold is renewed in
 a forked child (:mod:`unifs.forksafe`) and pickled by its options for a spawned one.
@@ -16,9 +16,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["ObjectDataset", "SafetensorsError", "ShardedObjects", "load_safetensors"]
+__all__ = ["LoadReport", "ObjectDataset", "SafetensorsError", "ShardedObjects", "load_safetensors"]
 
 _EXPORTS = {
+    "LoadReport": "unifs.torch.safetensors",
     "ObjectDataset": "unifs.torch.datasets",
     "SafetensorsError": "unifs.torch.safetensors",
     "ShardedObjects": "unifs.torch.datasets",

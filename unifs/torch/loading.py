@@ -24,7 +24,16 @@ from unifs.engine.config import TransferConfig
 from unifs.engine.retries import Permanent, RetryPolicy
 from unifs.engine.scheduling import run_sync
 from unifs.torch.distributed import Group, owners, resolve_group
-from unifs.torch.safetensors import _allocate, _fetch, _File, _hash, _load, _planned, _slice
+from unifs.torch.safetensors import (
+    LoadReport,
+    _allocate,
+    _fetch,
+    _File,
+    _hash,
+    _load,
+    _planned,
+    _slice,
+)
 from unifs.torch.slices import Slice, check_shard
 
 __all__ = ["load_safetensors"]
@@ -135,6 +144,7 @@ def load_safetensors(
     retries: int | RetryPolicy | None = None,
     verify: bool = True,
     callback: Any = None,
+    report: LoadReport | None = None,
     **storage_options: Any,
 ) -> dict[str, torch.Tensor]:
     """Load a safetensors model from ``uri`` into tensors, streamed in parallel ranged reads.
@@ -165,10 +175,15 @@ def load_safetensors(
 
     ``concurrency`` caps requests in flight (default 64, ramped up while it pays),
     ``max_buffer`` the bytes they may hold (default 128 MiB), ``part_size`` the size of each
-    ranged read (default: where reads stream, one request per span, split while more
-    streams pay; elsewhere 8-64 MiB, 16 reads to the budget). ``retries`` is a count or a
-    :class:`unifs.transfer.RetryPolicy`. ``callback`` is an fsspec ``Callback`` told the
-    bytes as they land, e.g. ``unifs.transfer.progress_bar("model")``.
+    ranged read (default: where reads stream, each span is read in windows of at least
+    8 MiB, at most half of what it has left, and what no request has asked for yet is split
+    while more streams pay, so no byte is asked for twice; elsewhere 8-64 MiB, 16 reads to
+    the budget). ``retries`` is a count or a :class:`unifs.transfer.RetryPolicy`.
+    ``callback`` is an fsspec ``Callback`` told the bytes as they land, e.g.
+    ``unifs.transfer.progress_bar("model")``. ``report`` (a :class:`unifs.torch.LoadReport`)
+    is filled in with what the load moved: bytes received and returned, ranged reads,
+    retries, reads abandoned or duplicated, which objects were checksum-verified (with
+    ``group=``, each rank's own reads).
 
     Raises :class:`unifs.errors.ObjectChangedError` if an object was replaced during the
     load, :class:`SafetensorsError` for an object that is not valid safetensors, and
@@ -185,7 +200,8 @@ def load_safetensors(
         verify=verify, callback=callback,
     )  # fmt: skip
     kw: dict[str, Any] = {
-        "device": target, "auth": auth, "include": patterns, "storage_options": storage_options
+        "device": target, "auth": auth, "include": patterns, "storage_options": storage_options,
+        "report": report,
     }  # fmt: skip
     slices = check_shard(shard)
     process_group = resolve_group(group)

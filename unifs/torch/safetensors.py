@@ -4,7 +4,10 @@
 Bytes travel once: from ranged, parallel reads (the transfer engine's request gate, byte
 budget and retries) into each tensor's own memory. No temporary file, no whole-file buffer:
 peak memory is the tensors plus the byte budget (``max_buffer``, default 128 MiB) that reads
-in flight may hold.
+in flight may hold. The header probe's bytes past the header land in the first tensors, and
+a streamed request asks only for a window no other worker can take from it (``_window``):
+work is shared by splitting what no request has asked for yet, so no response is cut short
+and no byte is sent twice. :class:`LoadReport` counts what each load moved.
 
 Each object is checked against the checksum its store reports (MD5, CRC32C, a multipart
 ETag's part MD5s) and against the version it had when the load began (ETag, generation):
@@ -23,7 +26,7 @@ import json
 import posixpath
 import struct
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +45,13 @@ from unifs.engine.backend import Backend, open_backend
 from unifs.engine.checksums import Expect, expectation
 from unifs.engine.config import TransferConfig
 from unifs.engine.filters import matches
-from unifs.engine.limits import MIN_SPLIT, SPLIT_PAYBACK, STREAM_RESERVE, MiB, auto_part_size
+from unifs.engine.limits import (
+    MIN_SPLIT,
+    SPLIT_PAYBACK,
+    STREAM_RESERVE,
+    MiB,
+    auto_part_size,
+)
 from unifs.engine.listing import alist_files
 from unifs.engine.planning import Item, identity, make_item
 from unifs.engine.report import TransferReport
@@ -50,7 +59,7 @@ from unifs.engine.retries import Permanent, ShortRead
 from unifs.engine.scheduling import Engine
 from unifs.torch.slices import Slice, rows, spec_for
 
-__all__ = ["SafetensorsError"]
+__all__ = ["LoadReport", "SafetensorsError"]
 
 #: safetensors dtype names -> torch dtypes (those this torch build has)
 _DTYPES: dict[str, torch.dtype] = {
@@ -79,6 +88,55 @@ _HEADER_PROBE = 64 * 1024  # the first read: the length prefix and, usually, the
 _MAX_HEADER = 100 * MiB  # safetensors' own limit
 _INDEX_SUFFIX = ".index.json"
 _HASH_SLICE = 4 * MiB
+# A streamed request asks for at most this window of its range (see _window): the first
+# before anything is measured, later ones as many first-byte latencies' worth of one
+# stream's bytes as keep a request's fixed cost to a few percent, within the bounds.
+_FIRST_WINDOW = 2 * MIN_SPLIT
+_WINDOW_LATENCIES = 32
+_MAX_WINDOW = 256 * MiB
+
+
+@dataclass
+class LoadReport(TransferReport):
+    """What one :func:`unifs.torch.load_safetensors` moved (pass one as ``report=``).
+
+    ``bytes_transferred`` counts every body byte received (index, headers, tensors);
+    ``requests`` the ranged reads for tensor bytes (the header probes not included). A
+    load that reads every byte once has ``bytes_transferred`` equal to the objects' bytes
+    and nothing abandoned or duplicated.
+    """
+
+    source: str = ""
+    destination: str = ""
+    #: bytes of the tensors returned (this process's share, with ``group=``)
+    bytes_returned: int = 0
+    #: requests that ended before all they asked for came (a reset, a short response, a
+    #: load stopped by another failure); the bytes they still owed were asked for again
+    requests_abandoned: int = 0
+    #: the bytes those requests asked for and did not deliver
+    bytes_abandoned: int = 0
+    #: bytes received more than once, or received and thrown away (header-probe bytes that
+    #: fall in no tensor this load returns)
+    bytes_duplicated: int = 0
+
+    def summary(self) -> str:
+        """One line for a log or a terminal."""
+        mib = self.bytes_transferred / MiB
+        line = (
+            f"{self.bytes_returned / MiB:.1f} MiB of tensors, {mib:.1f} MiB received in "
+            f"{self.requests} ranged reads, {self.seconds:.2f}s; "
+            f"{len(self.checksum_verified)} checksum-verified, {len(self.size_only)} size-only"
+        )
+        if self.retries:
+            line += f", {self.retries} retries"
+        if self.requests_abandoned:
+            line += (
+                f", {self.requests_abandoned} reads abandoned "
+                f"({self.bytes_abandoned / MiB:.1f} MiB owed)"
+            )
+        if self.bytes_duplicated:
+            line += f", {self.bytes_duplicated} bytes duplicated"
+        return line
 
 
 @dataclass
@@ -100,6 +158,8 @@ class _File:
     tensors: list[_Tensor]
     whole: bool  # every byte of the object is read (so it can be checksum-verified)
     expect: Expect | None
+    spare: bytes = b""  # the header probe's bytes past the header (object bytes from len(header))
+    unused: int = 0  # of those, the bytes no tensor here took
     segments: list[_Tensor] = field(default_factory=list)  # non-empty tensors, by offset
     starts: list[int] = field(default_factory=list)  # where each segment starts
     left: int = 0  # bytes still to land
@@ -131,16 +191,19 @@ class _File:
 @dataclass(eq=False)
 class _Part:
     """Bytes ``[start, end)`` of one object; ``end`` moves down when another worker takes
-    the tail, ``position`` up as bytes land."""
+    the tail, ``position`` up as bytes land; ``asked`` is where the request in flight ends
+    (no cut is made below it)."""
 
     file: _File
     start: int
     end: int
     position: int = -1
+    asked: int = -1
 
     def __post_init__(self) -> None:
         if self.position < 0:
             self.position = self.start
+        self.asked = max(self.asked, self.position)
 
 
 def _parse_header(item: Item, raw: bytes) -> tuple[int, dict[str, Any]]:
@@ -198,15 +261,18 @@ def _covers(tensors: list[_Tensor], start: int, end: int) -> bool:
 
 
 def _spans(tensors: list[_Tensor]) -> list[tuple[int, int]]:
-    """Contiguous byte ranges covering ``tensors`` (sorted), adjacent ones merged."""
+    """Contiguous byte ranges covering what ``tensors`` (sorted, allocated) still lack,
+    adjacent ones merged (a tensor lacks a suffix: its prefix may have come with the
+    header probe)."""
     spans: list[list[int]] = []
     for tensor in tensors:
-        if tensor.end == tensor.start:
+        if tensor.left == 0:
             continue
-        if spans and spans[-1][1] == tensor.start:
+        start = tensor.end - tensor.left
+        if spans and spans[-1][1] == start:
             spans[-1][1] = tensor.end
         else:
-            spans.append([tensor.start, tensor.end])
+            spans.append([start, tensor.end])
     return [(a, b) for a, b in spans]
 
 
@@ -219,11 +285,12 @@ def _is_safetensors(relative: str) -> bool:
 
 
 def _build(
-    item: Item, names: set[str] | None, header: bytes, include: Sequence[str] | None, verify: bool
+    item: Item, names: set[str] | None, probe: bytes, include: Sequence[str] | None, verify: bool
 ) -> _File:
     """The tensors to load from ``item`` (those an index assigns it, matching ``include``),
-    from its stored ``header``; no memory yet."""
-    length, parsed = _parse_header(item, header)
+    from the ``probe`` of its first bytes (the stored header, and maybe more); no memory yet."""
+    length, parsed = _parse_header(item, probe)
+    header, spare = probe[: 8 + length], probe[8 + length :]
     every = _tensors(item, length, parsed)
     whole = _covers(every, 8 + length, item.size)
     tensors = every
@@ -239,7 +306,7 @@ def _build(
     if verify and whole and len(chosen) == len(every):
         # every byte is read: the object's own checksum can be recomputed
         expect = expectation(item, [])[0]
-    return _File(item, header, chosen, whole, expect)
+    return _File(item, header, chosen, whole, expect, spare)
 
 
 def _slice(files: list[_File], shard: Mapping[str, Slice]) -> set[str]:
@@ -268,6 +335,20 @@ def _allocate(file: _File, tensors: list[_Tensor], pin: bool) -> None:
     file.segments = [t for t in tensors if t.end > t.start]
     file.starts = [t.start for t in file.segments]
     file.left = sum(t.left for t in tensors)
+    # the probe's bytes past the header are the start of the tensor data: keep those
+    # ``tensors`` hold rather than ask for them again (each tensor gets a prefix)
+    spare, base = memoryview(file.spare), len(file.header)
+    file.unused = len(spare)
+    for tensor in file.segments:
+        take = min(tensor.end, base + len(spare)) - tensor.start
+        if take <= 0:
+            break
+        assert tensor.memory is not None
+        tensor.memory[:take] = spare[tensor.start - base : tensor.start - base + take]
+        tensor.left -= take
+        file.left -= take
+        file.unused -= take
+    file.spare = b""
 
 
 class _Loader:
@@ -275,6 +356,7 @@ class _Loader:
         self,
         engine: Engine,
         backend: Backend,
+        report: LoadReport,
         *,
         include: Sequence[str] | None,
         device: torch.device,
@@ -283,6 +365,7 @@ class _Loader:
     ) -> None:
         self.engine = engine
         self.backend = backend
+        self.report = report  # the engine's
         self.include = include
         self.device = device
         self.verify = verify
@@ -307,7 +390,9 @@ class _Loader:
         async def attempt(_: int) -> bytes:
             chunks = [c async for c in self.read(path, start, end, item)]
             data = b"".join(chunks)
+            self.report.bytes_transferred += len(data)
             if len(data) != end - start:
+                self.abandoned(end - start - len(data))
                 raise ShortRead(f"{path}: got {len(data)} bytes of {start}-{end - 1}")
             return data
 
@@ -360,25 +445,26 @@ class _Loader:
         return list(await asyncio.gather(*(shard_item(shard) for shard in sorted(shards))))
 
     async def probe(self, item: Item) -> bytes:
-        """The object's length prefix and JSON header, as stored."""
+        """The object's length prefix and JSON header, as stored, and whatever tensor bytes
+        followed them in the same read."""
         probe = await self.cat(item.remote, 0, min(item.size, _HEADER_PROBE), item)
         if len(probe) < 8:
             raise SafetensorsError(f"{item.remote} is too short to be a safetensors file")
         length, _ = _parse_header(item, probe)
         if 8 + length > len(probe):
             probe += await self.cat(item.remote, len(probe), 8 + length, item)
-        return probe[: 8 + length]
+        return probe
 
-    async def plan(self, item: Item, names: set[str] | None) -> _File:
-        file = _build(item, names, await self.probe(item), self.include, self.verify)
-        _allocate(file, file.tensors, self.pin)
-        return file
+    def abandoned(self, owed: int) -> None:
+        """Count a request that ended ``owed`` bytes short of what it asked for."""
+        self.report.requests_abandoned += 1
+        self.report.bytes_abandoned += owed
 
     def parts(self) -> list[_Part]:
         total = sum(f.left for f in self.files)
         if self.part_size is None and self.backend.streams:
-            # as the transfer engine does: each span starts as one streamed request, and
-            # running ranges are split while more streams pay (see steal)
+            # each span starts as one part, read in windows (see _window); what no request
+            # has asked for yet is split while more streams pay (see steal)
             size = max(total, 1)
         else:
             # a whole range is held in memory: the engine's size, 16 of which fit the budget
@@ -413,45 +499,68 @@ class _Loader:
                 raise SafetensorsError(f"tensor {tensor.name!r} is in more than one shard")
             self.out[tensor.name] = value
 
-    async def fetch(self, part: _Part) -> None:
+    def window(self, part: _Part, streams: int) -> int:
+        """Where the next request for ``part`` ends: where reads are not streamed, at the
+        part's end (it is held in memory whole); streamed, at most half of what is left
+        (the other half is what a steal would take) and at most ``_WINDOW_LATENCIES``
+        first-byte latencies' worth of one of ``streams`` streams, so the request in flight
+        is never more than a worker that finishes early would wait for. Never below
+        ``MIN_SPLIT``: requests stay few and large."""
+        left = part.end - part.position
+        if not self.backend.streams or left < 2 * MIN_SPLIT:
+            return part.end
+        engine = self.engine
+        per_stream = engine.gate.rate / max(streams, 1)
+        if per_stream and engine.latency:
+            cap = min(_MAX_WINDOW, int(_WINDOW_LATENCIES * engine.latency * per_stream))
+        else:
+            cap = _FIRST_WINDOW  # nothing measured yet
+        return part.position + max(MIN_SPLIT, min(left // 2, cap))
+
+    async def fetch(self, part: _Part, streams: Callable[[], int]) -> None:
         engine, file = self.engine, part.file
         reserve = STREAM_RESERVE if self.backend.streams else part.end - part.start
-        async with engine.budget.hold(min(reserve, part.end - part.start)):
 
-            async def attempt(_: int) -> None:
-                engine.report.requests += 1
-                sent = time.monotonic()
-                asked = part.end
-                reader = self.read(file.item.remote, part.position, asked, file.item)
+        async def attempt(_: int) -> None:
+            engine.report.requests += 1
+            sent = time.monotonic()
+            asked = part.asked
+            reader = self.read(file.item.remote, part.position, asked, file.item)
+            try:
                 async with contextlib.aclosing(reader) as chunks:
                     async for chunk in chunks:
                         if sent and self.backend.streams:
                             engine.first_byte(time.monotonic() - sent)
                             sent = 0.0
-                        room = part.end - part.position
-                        if len(chunk) > room:
-                            if part.end == asked:
-                                raise Permanent(
-                                    f"the store sent more than bytes {part.position}-"
-                                    f"{asked - 1} of {file.item.remote}: it ignored the Range "
-                                    "header"
-                                )
-                            chunk = chunk[:room]  # the tail is another worker's now
+                        if len(chunk) > asked - part.position:
+                            raise Permanent(
+                                f"the store sent more than bytes {part.position}-"
+                                f"{asked - 1} of {file.item.remote}: it ignored the Range "
+                                "header"
+                            )
                         self.landed(file.write(part.position, chunk))
                         part.position += len(chunk)
                         engine.bulk_bytes += len(chunk)
-                        engine.report.bytes_transferred += len(chunk)
+                        self.report.bytes_transferred += len(chunk)
                         if engine.callback is not None:
                             engine.callback.relative_update(len(chunk))
-                        if part.position >= part.end:
+                        if part.position >= asked:
                             break
-                if part.position != part.end:
+                if part.position != asked:
                     raise ShortRead(
                         f"{file.item.remote}: response ended at byte {part.position}, "
-                        f"expected {part.end}"
+                        f"expected {asked}"
                     )
+            except BaseException:
+                if part.position < asked:
+                    self.abandoned(asked - part.position)
+                raise
 
-            await engine.retrying(attempt)
+        async with engine.budget.hold(min(reserve, part.end - part.start)):
+            while part.position < part.end:
+                # set before the first await: from here a steal cuts only past ``asked``
+                part.asked = self.window(part, streams())
+                await engine.retrying(attempt)
 
     async def finish(self, file: _File) -> None:
         """Check a complete object: the same version as at the start, the store's checksum."""
@@ -459,20 +568,20 @@ class _Loader:
         if identity(now) != file.item.identity:
             raise ObjectChangedError(file.item.remote, file.item.identity or None)
         if file.expect is None:
-            self.engine.report.size_only.append(file.item.relative)
+            self.report.size_only.append(file.item.relative)
             return
         digest = await self.engine.on_hash(_digest, file, file.expect)
         if digest != file.expect.digest:
             if file.expect.kind == "md5-parts" and file.item.checksum is None:
                 # the part size was inferred, not known: say so rather than fail
-                self.engine.report.unverified[file.item.relative] = "multipart layout unknown"
-                self.engine.report.size_only.append(file.item.relative)
+                self.report.unverified[file.item.relative] = "multipart layout unknown"
+                self.report.size_only.append(file.item.relative)
                 return
             raise Permanent(
                 f"{file.item.remote}: {file.expect.kind} mismatch: read {digest}, the store "
                 f"reports {file.expect.digest}"
             )
-        self.engine.report.checksum_verified.append(file.item.relative)
+        self.report.checksum_verified.append(file.item.relative)
 
     async def run(self, parts: list[_Part]) -> None:
         engine = self.engine
@@ -487,25 +596,31 @@ class _Loader:
                 checks.append(asyncio.ensure_future(self.finish(file)))
 
         for file in self.files:
-            self.landed([t for t in file.tensors if t.start == t.end])  # empty tensors
+            # empty tensors, and those the header probe brought whole
+            self.landed([t for t in file.tensors if t.left == 0])
             check(file)
 
         def steal() -> _Part | None:
             """Split the running range with the most left, for an idle worker to read its
-            tail; only while that tail would take a few first-byte latencies at one stream's
-            pace (the transfer engine's rule: a request costs a latency, on some servers a
-            copy of the whole object)."""
+            tail: never inside the request in flight (the cut is at or past ``asked``, so
+            no response is cut short and no byte is sent twice), both halves at least
+            ``MIN_SPLIT``, and only while the tail would take a few first-byte latencies at
+            one stream's pace (the transfer engine's rule: a request costs a latency, on
+            some servers a copy of the whole object)."""
             if not self.backend.streams:
                 return None
             per_stream = engine.gate.rate / max(len(running), 1)
             for part in sorted(running, key=lambda p: p.position - p.end):
                 left = part.end - part.position
                 if left < 2 * MIN_SPLIT:
-                    return None
-                tail_seconds = left / 2 / per_stream if per_stream else 0.0
+                    return None  # the others have less
+                middle = max(part.asked, part.position + left // 2)
+                tail_size = part.end - middle
+                if tail_size < MIN_SPLIT:
+                    continue  # asked for already, or nearly
+                tail_seconds = tail_size / per_stream if per_stream else 0.0
                 if tail_seconds and tail_seconds < SPLIT_PAYBACK * engine.latency:
-                    return None
-                middle = part.position + left // 2
+                    continue
                 tail = _Part(part.file, middle, part.end)
                 part.end = middle
                 return tail
@@ -519,7 +634,7 @@ class _Loader:
                         return  # ranges only shrink: nothing will become worth splitting
                     running.add(part)  # splittable from now on, before any await
                     try:
-                        await self.fetch(part)
+                        await self.fetch(part, lambda: len(running))
                     finally:
                         running.discard(part)
                 check(part.file)
@@ -577,13 +692,18 @@ async def _session(
     auth: Mapping[str, Any] | AuthConfig | None,
     include: Sequence[str] | None,
     storage_options: dict[str, Any],
+    report: LoadReport | None = None,
 ) -> AsyncIterator[tuple[_Loader, Endpoint]]:
+    """A loader for ``uri``, counting into ``report`` (one of its own when None)."""
+    started = time.monotonic()
     end = endpoint(uri, auth=auth, **storage_options)
     backend = await open_backend(end, config.concurrency)
-    report = TransferReport(source=end.uri.url, destination=str(device))
+    if report is None:
+        report = LoadReport()
+    report.source, report.destination = end.uri.url, str(device)
     engine = Engine(backend, report, config, callback=config.callback)
     loader = _Loader(
-        engine, backend, include=include, device=device, verify=config.verify,
+        engine, backend, report, include=include, device=device, verify=config.verify,
         part_size=config.part_size,
     )  # fmt: skip
     try:
@@ -591,6 +711,8 @@ async def _session(
     finally:
         await asyncio.get_running_loop().run_in_executor(None, engine.close)
         loader.release()
+        report.seconds += time.monotonic() - started
+        report.peak_requests = max(report.peak_requests, engine.gate.peak)
 
 
 async def _plan(loader: _Loader, end: Endpoint) -> list[_File]:
@@ -606,6 +728,9 @@ async def _plan(loader: _Loader, end: Endpoint) -> list[_File]:
 async def _read(loader: _Loader, files: list[_File]) -> dict[str, torch.Tensor]:
     """Read ``files``' allocated tensors into ``loader.out``."""
     loader.files = files
+    for file in files:
+        loader.report.bytes_duplicated += file.unused  # probe bytes no tensor here took
+        loader.report.bytes_returned += sum(t.end - t.start for t in file.tensors)
     callback = loader.engine.callback
     if callback is not None:
         callback.set_size(sum(f.left for f in files))
@@ -637,7 +762,10 @@ async def _fetch(
 async def _planned(uri: str, config: TransferConfig, **kw: Any) -> list[_File]:
     async with _session(uri, config, **kw) as (loader, end):
         files = await _plan(loader, end)
-    # what other ranks are sent: an object's listing entry stays here
+    # what other ranks are sent: an object's listing entry and the probe's tensor bytes
+    # (the owner reads them again) stay here
     for file in files:
         file.item = dataclasses.replace(file.item, info={})
+        loader.report.bytes_duplicated += len(file.spare)
+        file.spare = b""
     return files
