@@ -256,7 +256,12 @@ def child(job_file: str) -> int:
     """Run one contender; print seconds, CPU seconds, tensors, bytes and peak RSS as JSON."""
     with open(job_file, "rb") as handle:
         job = pickle.load(handle)
-    go = RUNNERS[job["contender"]](job)
+    print(json.dumps(_timed(RUNNERS[job["contender"]](job))))
+    return 0
+
+
+def _timed(go: Runner) -> dict[str, Any]:
+    """Run ``go``; its result with wall and CPU seconds, peak RSS and the RSS before it."""
     start_rss = _rss_now()
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
@@ -265,8 +270,7 @@ def child(job_file: str) -> int:
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     result.update(seconds=seconds, cpu=cpu, rss=_peak_rss(), start_rss=start_rss)
-    print(json.dumps(result))
-    return 0
+    return result
 
 
 # -- the parent: servers, link proxy, table ------------------------------------------------
@@ -335,15 +339,7 @@ def rank_child(job_file: str) -> int:
     try:
         go = RUNNERS[job["contender"]](job)  # imports and clients, before the clock
         dist.barrier()  # every rank starts its timed load at the same moment
-        start_rss = _rss_now()
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        started = time.perf_counter()
-        result = go()
-        seconds = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        result.update(seconds=seconds, cpu=cpu, rss=_peak_rss(), start_rss=start_rss)
-        print(json.dumps(result), flush=True)
+        print(json.dumps(_timed(go)), flush=True)
     finally:
         dist.destroy_process_group()
     return 0
